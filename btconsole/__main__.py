@@ -1,0 +1,5 @@
+"""Allow ``python -m btconsole``."""
+
+from btconsole.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,399 @@
+"""The ``btconsole`` command line.
+
+Every subcommand has ``--help``; every usage or configuration error exits 64 with
+one clear line on stderr (``check`` gives 1-3 their own meanings); nothing ends in a
+traceback unless ``BTCONSOLE_DEBUG=1`` asks for one.
+
+Heavy imports (Textual, the Azure SDK, aiohttp) happen inside the handlers, so that
+``--help`` and the config commands stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+from btconsole import __version__
+from btconsole.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOFTWARE,
+    EXIT_USAGE,
+    BtConsoleError,
+    ConfigError,
+    NotAvailableYetError,
+    UsageError,
+)
+
+PROG = "btconsole"
+SIZES = ("small", "medium", "large", "huge")
+DOMAIN_CHOICES = ("arc", "circuits", "policy", "spend")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors exit 64 (EX_USAGE), not argparse's 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _config_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None if top else argparse.SUPPRESS,
+        help="config file (default: $BTCONSOLE_CONFIG, else the platform config dir)",
+    )
+
+
+def _profile_options(parser: argparse.ArgumentParser, *, all_flag: bool = True) -> None:
+    parser.add_argument(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        action="append",
+        dest="profiles",
+        help="customer profile to include (repeatable)",
+    )
+    if all_flag:
+        parser.add_argument("--all", action="store_true", help="every configured profile")
+
+
+def build_parser() -> Parser:
+    """The full command-line parser."""
+    parser = Parser(
+        prog=PROG,
+        description="Keyboard-driven operations console for managed Azure estates: Arc "
+        "servers and clusters, ExpressRoute circuits, policy compliance and spend.",
+        epilog="Run 'btconsole COMMAND --help' for a command's options. Exit codes: 0 ok, "
+        "64 usage or configuration error, 69 a needed service is unavailable.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _config_option(parser, top=True)
+    _profile_options(parser, all_flag=False)
+    parser.add_argument("--offline", action="store_true", help="serve the cache only")
+    parser.add_argument("--theme", metavar="NAME", help="theme for this run")
+    parser.set_defaults(handler=run_console)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the console on the embedded demo estate (local emulator)",
+        description="Start the local Azure emulator on a generated estate and open the "
+        "console on it. Nothing leaves this machine.",
+    )
+    _config_option(demo)
+    demo.add_argument("--size", choices=SIZES, default="medium", help="estate size")
+    demo.add_argument("--seed", type=int, default=1, help="estate seed (default 1)")
+    demo.set_defaults(handler=run_demo)
+
+    emulator = sub.add_parser(
+        "emulator",
+        help="the local Azure emulator (ARM + Entra ID over HTTPS)",
+        description="The local Azure emulator used by the demo and the tests.",
+    )
+    emulator_sub = emulator.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    serve = emulator_sub.add_parser(
+        "serve",
+        help="serve the emulator until interrupted",
+        description="Serve the Azure emulator on loopback over HTTPS. Prints its base URL "
+        "and CA bundle path.",
+    )
+    serve.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    serve.add_argument("--seed", type=int, default=1, help="estate seed (default 1)")
+    serve.add_argument("--size", choices=SIZES, default="medium", help="estate size")
+    serve.add_argument("--estate", metavar="FILE", help="load the estate from a JSON file")
+    serve.add_argument("--faults", metavar="FILE", help="fault injection rules (TOML)")
+    serve.add_argument(
+        "--write-config",
+        metavar="PATH",
+        help="write a btconsole config for the emulated customers (and PATH.env)",
+    )
+    serve.set_defaults(handler=run_emulator_serve)
+
+    check = sub.add_parser(
+        "check",
+        help="report findings per customer with an exit code (for cron)",
+        description="Refresh through the cache and report every finding, worst first. "
+        "Exit codes: 0 all clear, 1 warnings, 2 critical, 3 data incomplete or too old, "
+        "64 usage or configuration error.",
+    )
+    _config_option(check)
+    _profile_options(check)
+    check.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    check.add_argument("--offline", action="store_true", help="read the cache only")
+    check.add_argument("--max-age", metavar="DURATION", help="data older than this is exit 3")
+    check.add_argument("--output", metavar="FILE", help="write the report to FILE")
+    check.set_defaults(handler=_not_yet("check", "Daily checks"))
+
+    export = sub.add_parser(
+        "export",
+        help="export the rows of a pane as CSV or JSON",
+        description="Export what a pane shows; for spend, one consolidated statement per customer.",
+    )
+    _config_option(export)
+    export.add_argument("domain", choices=DOMAIN_CHOICES, help="what to export")
+    _profile_options(export)
+    export.add_argument("--format", choices=("csv", "json"), required=True)
+    export.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    export.add_argument("--offline", action="store_true", help="read the cache only")
+    export.set_defaults(handler=_not_yet("export", "Daily checks"))
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check config, keyring, tokens, endpoints, cache and terminal",
+        description="Run every health check of this installation, each with a fix hint. "
+        "Exits non-zero when anything is wrong.",
+    )
+    _config_option(doctor)
+    _profile_options(doctor)
+    doctor.set_defaults(handler=_not_yet("doctor", "Daily checks"))
+
+    config = sub.add_parser(
+        "config",
+        help="show, validate or create the configuration",
+        description="Work with the configuration file.",
+    )
+    config_sub = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    path = config_sub.add_parser("path", help="print the config file path in use")
+    _config_option(path)
+    path.set_defaults(handler=run_config_path)
+    show = config_sub.add_parser("show", help="print the effective configuration (secrets masked)")
+    _config_option(show)
+    show.set_defaults(handler=run_config_show)
+    validate = config_sub.add_parser("validate", help="list every problem in the config")
+    _config_option(validate)
+    validate.set_defaults(handler=run_config_validate)
+    init = config_sub.add_parser("init", help="write a commented starter config")
+    _config_option(init)
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=run_config_init)
+
+    secrets = sub.add_parser(
+        "secrets",
+        help="store, delete or inspect a profile's secret in the keyring",
+        description="Client secrets and certificate passwords live in the OS keyring "
+        "(service 'btconsole', user = profile name) or in an environment variable the "
+        "profile names; never in the config file or on the command line.",
+    )
+    secrets_sub = secrets.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    secret_set = secrets_sub.add_parser("set", help="store a secret (hidden prompt, or --stdin)")
+    _config_option(secret_set)
+    secret_set.add_argument("profile", metavar="PROFILE")
+    secret_set.add_argument(
+        "--stdin", action="store_true", help="read the secret from standard input"
+    )
+    secret_set.set_defaults(handler=run_secrets_set)
+    secret_delete = secrets_sub.add_parser("delete", help="delete a stored secret")
+    _config_option(secret_delete)
+    secret_delete.add_argument("profile", metavar="PROFILE")
+    secret_delete.set_defaults(handler=run_secrets_delete)
+    secret_status = secrets_sub.add_parser(
+        "status", help="say where a profile's secret comes from (exit 1 if none)"
+    )
+    _config_option(secret_status)
+    secret_status.add_argument("profile", metavar="PROFILE")
+    secret_status.set_defaults(handler=run_secrets_status)
+    return parser
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _not_yet(command: str, issue: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        from btconsole.config import load_config
+
+        load_config(getattr(args, "config", None))  # configuration errors still exit 64
+        raise NotAvailableYetError(
+            f"'btconsole {command}' is not available in this version yet "
+            f"(it arrives with the {issue!r} work); nothing was done"
+        )
+
+    return handler
+
+
+def run_console(args: argparse.Namespace) -> int:
+    from btconsole.config import load_config
+
+    config = load_config(args.config)
+    if not config.profiles:
+        where = config.path if config.exists else f"{config.path} (not created yet)"
+        print(
+            f"btconsole: no profiles configured in {where}.\n"
+            "  Create a starter config:   btconsole config init\n"
+            "  Then add a [profiles.NAME] table per customer (docs/configuration.md),\n"
+            "  or try the built-in demo:  btconsole demo",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    raise NotAvailableYetError(
+        "the console is not available in this version yet (it arrives with the "
+        f"'console' work); {len(config.profiles)} profile(s) configured in {config.path}"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    raise NotAvailableYetError(
+        "'btconsole demo' is not available in this version yet (it needs the emulator "
+        "and console work); nothing was done"
+    )
+
+
+def run_emulator_serve(args: argparse.Namespace) -> int:
+    import importlib
+
+    try:
+        serve = importlib.import_module("btconsole.emulator.serve")
+    except ModuleNotFoundError:
+        raise NotAvailableYetError(
+            "'btconsole emulator serve' is not available in this version yet"
+        ) from None
+    return int(serve.run(args))
+
+
+def run_config_path(args: argparse.Namespace) -> int:
+    from btconsole.config import resolve_config_path
+
+    path, _ = resolve_config_path(getattr(args, "config", None))
+    state = "" if path.exists() else "  (does not exist; btconsole config init creates it)"
+    print(f"{path}{state}")
+    return EXIT_OK
+
+
+def run_config_show(args: argparse.Namespace) -> int:
+    from btconsole.config import load_config
+    from btconsole.configtools import render_effective
+
+    config = load_config(getattr(args, "config", None))
+    sys.stdout.write(render_effective(config))
+    return EXIT_OK
+
+
+def run_config_validate(args: argparse.Namespace) -> int:
+    from btconsole.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if not config.exists:
+        raise ConfigError(
+            f"{config.path}: config file not found; create one with: btconsole config init"
+        )
+    names = ", ".join(config.profiles) or "none"
+    print(f"{config.path}: OK ({len(config.profiles)} profile(s): {names})")
+    return EXIT_OK
+
+
+def run_config_init(args: argparse.Namespace) -> int:
+    from btconsole.config import resolve_config_path
+    from btconsole.configtools import write_starter
+
+    path, _ = resolve_config_path(getattr(args, "config", None))
+    write_starter(path, force=args.force)
+    print(f"wrote {path}; edit it, then run: btconsole config validate")
+    return EXIT_OK
+
+
+def _secret_profile(args: argparse.Namespace) -> tuple[object, object]:
+    from btconsole.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    return config, config.profile(args.profile)
+
+
+def run_secrets_set(args: argparse.Namespace) -> int:
+    from btconsole.config import Config, Profile
+    from btconsole.secretstore import store_secret
+
+    config, profile = _secret_profile(args)
+    assert isinstance(config, Config) and isinstance(profile, Profile)
+    if profile.auth not in ("client-secret", "certificate"):
+        raise UsageError(
+            f"profile {profile.name!r} uses auth = {profile.auth!r}, which takes no secret"
+        )
+    value = _read_secret(args.stdin, profile.name, sys.stdin)
+    backend = store_secret(profile.name, value, config)
+    print(f"stored the secret of profile {profile.name!r} in the keyring ({backend})")
+    return EXIT_OK
+
+
+def _read_secret(from_stdin: bool, profile_name: str, stdin: TextIO) -> str:
+    if from_stdin:
+        value = stdin.readline().rstrip("\r\n")
+    else:
+        if not stdin.isatty():
+            raise UsageError(
+                "no terminal to prompt on; pipe the secret in with --stdin "
+                "(never pass it as an argument)"
+            )
+        import getpass
+
+        value = getpass.getpass(f"secret for profile {profile_name!r} (input hidden): ")
+    if not value:
+        raise UsageError("empty secret; nothing stored")
+    return value
+
+
+def run_secrets_delete(args: argparse.Namespace) -> int:
+    from btconsole.config import Config
+    from btconsole.secretstore import delete_secret
+
+    config, _ = _secret_profile(args)
+    assert isinstance(config, Config)
+    if delete_secret(args.profile, config):
+        print(f"deleted the stored secret of profile {args.profile!r}")
+    else:
+        print(f"profile {args.profile!r} had no stored secret; nothing deleted")
+    return EXIT_OK
+
+
+def run_secrets_status(args: argparse.Namespace) -> int:
+    from btconsole.config import Config, Profile
+    from btconsole.secretstore import secret_status
+
+    config, profile = _secret_profile(args)
+    assert isinstance(config, Config) and isinstance(profile, Profile)
+    ok, message = secret_status(profile, config)
+    print(message)
+    return EXIT_OK if ok else 1
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _report(error: BtConsoleError) -> None:
+    if isinstance(error, ConfigError) and len(error.problems) > 1:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{PROG}: {len(error.problems)} configuration problems", file=sys.stderr)
+        return
+    print(f"{PROG}: {error.message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the process exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        handler: Handler = args.handler
+        return handler(args)
+    except BtConsoleError as error:
+        _report(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        if os.environ.get("BTCONSOLE_DEBUG"):
+            raise
+        print(
+            f"{PROG}: internal error: {type(error).__name__}: {error} "
+            "(set BTCONSOLE_DEBUG=1 for a traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_SOFTWARE

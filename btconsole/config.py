@@ -1,0 +1,681 @@
+"""Configuration: one TOML file, one ``[profiles.NAME]`` table per customer.
+
+Loading never raises anything but :class:`~btconsole.errors.ConfigError`, whose
+``problems`` list holds every problem found, one line each, in the form
+``FILE:LINE: KEY: what is wrong`` so that a user can act on it. The schema lives in
+this module as data (:data:`GLOBAL_KEYS`, :data:`PROFILE_KEYS`, ...) and drives
+validation, ``config show`` and the docs.
+
+This module imports neither Textual nor any Azure SDK.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from btconsole.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+APP_NAME = "btconsole"
+CONFIG_ENV = "BTCONSOLE_CONFIG"
+CONFIG_FILENAME = "config.toml"
+
+AUTH_METHODS = (
+    "cli",
+    "device-code",
+    "client-secret",
+    "certificate",
+    "managed-identity",
+    "workload-identity",
+    "default",
+)
+DOMAINS = ("arc", "circuits", "policy", "spend")
+CURRENCIES_HINT = "an ISO 4217 code such as GBP, EUR or USD"
+
+# The public client id of the Azure CLI; the usual choice for device-code sign-in.
+AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_PROFILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+# Keys that look like a secret: refused in the file with a pointer to the right place.
+_SECRET_KEYS = {"client_secret", "certificate_password", "password", "secret", "token"}
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    """Endpoints of one Azure cloud (a national cloud or a custom one)."""
+
+    name: str
+    resource_manager: str
+    authority_host: str
+    token_scope: str
+    portal: str
+    ca_bundle: str | None = None
+    custom: bool = False
+
+
+KNOWN_CLOUDS: dict[str, CloudConfig] = {
+    "AzureCloud": CloudConfig(
+        name="AzureCloud",
+        resource_manager="https://management.azure.com/",
+        authority_host="https://login.microsoftonline.com/",
+        token_scope="https://management.azure.com/.default",
+        portal="https://portal.azure.com/",
+    ),
+    "AzureUSGovernment": CloudConfig(
+        name="AzureUSGovernment",
+        resource_manager="https://management.usgovcloudapi.net/",
+        authority_host="https://login.microsoftonline.us/",
+        token_scope="https://management.usgovcloudapi.net/.default",
+        portal="https://portal.azure.us/",
+    ),
+    "AzureChinaCloud": CloudConfig(
+        name="AzureChinaCloud",
+        resource_manager="https://management.chinacloudapi.cn/",
+        authority_host="https://login.chinacloudapi.cn/",
+        token_scope="https://management.chinacloudapi.cn/.default",
+        portal="https://portal.azure.cn/",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a finding becomes a warning."""
+
+    agent_versions_behind: int = 2
+    compliance_percent: float = 90.0
+
+
+@dataclass(frozen=True)
+class CacheTTL:
+    """How long cached records of each domain count as fresh, in seconds."""
+
+    arc: float = 300.0
+    circuits: float = 120.0
+    policy: float = 900.0
+    spend: float = 3600.0
+
+    def for_domain(self, domain: str) -> float:
+        """The TTL of ``domain`` (one of :data:`DOMAINS`)."""
+        return float(getattr(self, domain))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One customer: a tenant, its subscriptions and how to sign in to it."""
+
+    name: str
+    display_name: str
+    tenant_id: str
+    auth: str
+    cloud: CloudConfig
+    subscriptions: tuple[str, ...] | None = None
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    certificate_path: str | None = None
+    certificate_password_env: str | None = None
+    token_file_path: str | None = None
+    monthly_budget: float | None = None
+    currency: str = "GBP"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    ttl: CacheTTL = field(default_factory=CacheTTL)
+    allow_actions: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """The effective configuration: global settings plus every profile."""
+
+    path: Path
+    exists: bool
+    theme: str = "bt"
+    refresh_concurrency: int = 16
+    allow_plaintext_keyring: bool = False
+    profiles: dict[str, Profile] = field(default_factory=dict)
+
+    def profile(self, name: str) -> Profile:
+        """The profile called ``name``.
+
+        Raises:
+            ConfigError: no such profile (the message lists the known ones).
+        """
+        try:
+            return self.profiles[name]
+        except KeyError:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            raise ConfigError(
+                f"{self.path}: no profile named {name!r} (profiles: {known})"
+            ) from None
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One configuration key: its kind, whether it is required, and what it means."""
+
+    kind: str  # "str", "int", "float", "bool", "guid", "guids", "duration", "env", "path"
+    doc: str
+    required: bool = False
+    auth: tuple[str, ...] | None = None  # only valid with these auth methods
+
+
+GLOBAL_KEYS: dict[str, KeySpec] = {
+    "theme": KeySpec("str", "Theme name: bt, bt-light, high-contrast, monochrome or a user theme."),
+    "refresh_concurrency": KeySpec("int", "Most requests in flight at once (1-256)."),
+    "allow_plaintext_keyring": KeySpec(
+        "bool", "Allow a plaintext keyring backend (and unencrypted token cache). Default false."
+    ),
+}
+
+PROFILE_KEYS: dict[str, KeySpec] = {
+    "display_name": KeySpec("str", "Customer name shown in the console (default: profile name)."),
+    "tenant_id": KeySpec("guid", "Microsoft Entra tenant ID of the customer.", required=True),
+    "subscriptions": KeySpec("guids", "Subscription IDs to show; absent means all visible."),
+    "auth": KeySpec("str", "Sign-in method: " + ", ".join(AUTH_METHODS) + ".", required=True),
+    "client_id": KeySpec(
+        "guid",
+        "Application (client) ID. Required for client-secret and certificate.",
+        auth=(
+            "device-code",
+            "client-secret",
+            "certificate",
+            "managed-identity",
+            "workload-identity",
+            "default",
+        ),
+    ),
+    "client_secret_env": KeySpec(
+        "env",
+        "Environment variable holding the client secret (else the keyring).",
+        auth=("client-secret",),
+    ),
+    "certificate_path": KeySpec(
+        "path", "PEM or PKCS12 certificate with its private key.", auth=("certificate",)
+    ),
+    "certificate_password_env": KeySpec(
+        "env",
+        "Environment variable holding the certificate password (else the keyring).",
+        auth=("certificate",),
+    ),
+    "token_file_path": KeySpec(
+        "path",
+        "Federated token file (default: $AZURE_FEDERATED_TOKEN_FILE).",
+        auth=("workload-identity",),
+    ),
+    "cloud": KeySpec(
+        "cloud", "AzureCloud, AzureUSGovernment, AzureChinaCloud, or a table of endpoints."
+    ),
+    "monthly_budget": KeySpec("float", "Monthly budget across the customer's subscriptions."),
+    "currency": KeySpec("currency", "Currency of the budget (" + CURRENCIES_HINT + ")."),
+    "thresholds": KeySpec("table", "Warning thresholds (see [profiles.NAME.thresholds])."),
+    "ttl": KeySpec("table", "Cache TTL per domain (see [profiles.NAME.ttl])."),
+    "allow_actions": KeySpec("bool", "Allow write actions such as policy evaluation."),
+}
+
+CLOUD_KEYS: dict[str, KeySpec] = {
+    "name": KeySpec("str", "A label for the custom cloud (default: custom)."),
+    "resource_manager": KeySpec("url", "Resource Manager endpoint (https).", required=True),
+    "authority_host": KeySpec("url", "Entra ID authority host (https).", required=True),
+    "token_scope": KeySpec("str", "Token scope (default: RESOURCE_MANAGER/.default)."),
+    "portal": KeySpec("url", "Portal base URL for links (default: Azure public portal)."),
+    "ca_bundle": KeySpec("path", "PEM file of CA certificates to trust for these endpoints."),
+}
+
+THRESHOLD_KEYS: dict[str, KeySpec] = {
+    "agent_versions_behind": KeySpec(
+        "int", "Arc agent versions behind the newest seen before a warning (default 2)."
+    ),
+    "compliance_percent": KeySpec("percent", "Compliance % below which to warn (default 90)."),
+}
+
+TTL_KEYS: dict[str, KeySpec] = {
+    domain: KeySpec("duration", f"Cache TTL of the {domain} domain, e.g. 5m, 90s, 1h.")
+    for domain in DOMAINS
+}
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def default_config_path() -> Path:
+    """The platform's config file path (``~/.config/btconsole/config.toml`` on Linux)."""
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME) / CONFIG_FILENAME
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
+    """Which config file to use, and whether the user named it explicitly.
+
+    Order: ``--config FILE``, then ``$BTCONSOLE_CONFIG``, then the platform default.
+    """
+    if explicit:
+        return Path(explicit).expanduser(), True
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser(), True
+    return default_config_path(), False
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Locator:
+    """Finds the line of a table or key in a TOML text, for error messages.
+
+    A light scan, not a parser: good enough to point at ``[profiles.x]`` headers and
+    ``key =`` lines, which is where every validation error lives.
+    """
+
+    _HEADER = re.compile(r"^\s*\[\s*([^\]\[]+?)\s*\]\s*(#.*)?$")
+    _KEY = re.compile(r"""^\s*("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), start=1):
+            header = self._HEADER.match(line)
+            if header:
+                table = tuple(_split_dotted(header.group(1)))
+                self._lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                path = table + tuple(_split_dotted(key.group(1)))
+                self._lines.setdefault(path, number)
+
+    def line(self, path: tuple[str, ...]) -> int | None:
+        """Line of ``path`` (or of its nearest enclosing table), or None."""
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return None
+
+
+def _split_dotted(text: str) -> list[str]:
+    parts: list[str] = []
+    for raw in re.findall(r""""[^"]*"|'[^']*'|[^.]+""", text):
+        part = raw.strip()
+        if len(part) >= 2 and part[0] == part[-1] and part[0] in "\"'":
+            part = part[1:-1]
+        parts.append(part)
+    return parts
+
+
+class _Problems:
+    """Collects validation problems with file and line."""
+
+    def __init__(self, path: Path, locator: _Locator) -> None:
+        self.path = path
+        self.locator = locator
+        self._found: list[tuple[int, str]] = []
+
+    @property
+    def items(self) -> list[str]:
+        """Every problem, in file order."""
+        return [text for _, text in sorted(self._found, key=lambda item: item[0])]
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+    def add(self, key_path: tuple[str, ...], message: str) -> None:
+        line = self.locator.line(key_path)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        key = ".".join(key_path)
+        text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
+        self._found.append((line or 0, text))
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the configuration.
+
+    A missing default file gives an empty config (``exists=False``); a missing file
+    the user named explicitly is an error.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid TOML, or fails validation;
+            ``problems`` lists every problem found.
+    """
+    path, explicit_path = resolve_config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit_path:
+            raise ConfigError(f"{path}: config file not found") from None
+        return Config(path=path, exists=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {_os_reason(exc)}") from None
+    return parse_config(text, path)
+
+
+def _os_reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse and validate a config text that came from ``path``.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_toml_error(path, exc)) from None
+    problems = _Problems(path, _Locator(text))
+    config = _validate(data, path, problems)
+    if problems.items:
+        count = len(problems.items)
+        summary = problems.items[0] if count == 1 else f"{path}: {count} problems found"
+        raise ConfigError(summary, problems=problems.items)
+    assert config is not None
+    return config
+
+
+def _toml_error(path: Path, exc: Exception) -> str:
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if match:
+        reason = message[: match.start()].strip()
+        return f"{path}:{match.group(1)}:{match.group(2)}: invalid TOML: {reason}"
+    match = re.search(r"\(at end of document\)", message)
+    if match:
+        lines = max(1, path.read_text(encoding="utf-8", errors="replace").count("\n"))
+        reason = message[: match.start()].strip()
+        return f"{path}:{lines}:1: invalid TOML: {reason} (at end of file)"
+    return f"{path}: invalid TOML: {message}"
+
+
+def _validate(data: Mapping[str, Any], path: Path, problems: _Problems) -> Config | None:
+    settings: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "profiles":
+            continue
+        spec = GLOBAL_KEYS.get(key)
+        if spec is None:
+            problems.add((key,), _unknown_key_message(key, GLOBAL_KEYS, extra=("profiles",)))
+            continue
+        checked = _check_value(spec, value, (key,), problems)
+        if checked is not _INVALID:
+            settings[key] = checked
+    concurrency = settings.get("refresh_concurrency")
+    if concurrency is not None and not 1 <= concurrency <= 256:
+        problems.add(("refresh_concurrency",), f"must be between 1 and 256, not {concurrency}")
+
+    profiles: dict[str, Profile] = {}
+    raw_profiles = data.get("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        problems.add(("profiles",), "must be a table of [profiles.NAME] tables")
+        raw_profiles = {}
+    for name, raw in raw_profiles.items():
+        profile = _validate_profile(name, raw, problems)
+        if profile is not None:
+            profiles[name] = profile
+
+    if problems.items:
+        return None
+    return Config(path=path, exists=True, profiles=profiles, **settings)
+
+
+def _validate_profile(name: str, raw: Any, problems: _Problems) -> Profile | None:
+    base = ("profiles", name)
+    start = len(problems)
+    if not _PROFILE_NAME_RE.match(name):
+        problems.add(
+            base,
+            "profile names use letters, digits, '-' and '_' (up to 63 characters)",
+        )
+    if not isinstance(raw, dict):
+        problems.add(base, "must be a table ([profiles.NAME])")
+        return None
+
+    auth = raw.get("auth")
+    if isinstance(auth, str) and auth not in AUTH_METHODS:
+        problems.add(
+            (*base, "auth"),
+            f"unknown auth method {auth!r}; use one of: {', '.join(AUTH_METHODS)}",
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_path = (*base, key)
+        if key in _SECRET_KEYS:
+            problems.add(
+                key_path,
+                "secrets never go in the config file; name an environment variable "
+                f"(client_secret_env) or run: btconsole secrets set {name}",
+            )
+            continue
+        spec = PROFILE_KEYS.get(key)
+        if spec is None:
+            problems.add(key_path, _unknown_key_message(key, PROFILE_KEYS))
+            continue
+        if spec.auth is not None and auth in AUTH_METHODS and auth not in spec.auth:
+            problems.add(key_path, f"is not used with auth = {auth!r}")
+            continue
+        if key == "cloud":
+            values[key] = _validate_cloud(value, key_path, problems)
+        elif key == "thresholds":
+            values[key] = _validate_table(value, key_path, THRESHOLD_KEYS, problems, Thresholds)
+        elif key == "ttl":
+            values[key] = _validate_table(value, key_path, TTL_KEYS, problems, CacheTTL)
+        else:
+            values[key] = _check_value(spec, value, key_path, problems)
+
+    for key, spec in PROFILE_KEYS.items():
+        if spec.required and key not in raw:
+            problems.add((*base, key), "missing (required)")
+    if auth in ("client-secret", "certificate") and "client_id" not in raw:
+        problems.add((*base, "client_id"), f"missing (required with auth = {auth!r})")
+    if auth == "certificate" and "certificate_path" not in raw:
+        problems.add((*base, "certificate_path"), "missing (required with auth = 'certificate')")
+
+    if len(problems) > start:
+        return None
+    subscriptions = values.get("subscriptions")
+    return Profile(
+        name=name,
+        display_name=values.get("display_name") or name,
+        tenant_id=values["tenant_id"].lower(),
+        auth=values["auth"],
+        cloud=values.get("cloud") or KNOWN_CLOUDS["AzureCloud"],
+        subscriptions=tuple(s.lower() for s in subscriptions) if subscriptions else None,
+        client_id=values["client_id"].lower() if values.get("client_id") else None,
+        client_secret_env=values.get("client_secret_env"),
+        certificate_path=values.get("certificate_path"),
+        certificate_password_env=values.get("certificate_password_env"),
+        token_file_path=values.get("token_file_path"),
+        monthly_budget=values.get("monthly_budget"),
+        currency=values.get("currency", "GBP"),
+        thresholds=values.get("thresholds") or Thresholds(),
+        ttl=values.get("ttl") or CacheTTL(),
+        allow_actions=values.get("allow_actions", False),
+    )
+
+
+def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) -> Any:
+    if isinstance(value, str):
+        cloud = KNOWN_CLOUDS.get(value)
+        if cloud is None:
+            problems.add(
+                key_path,
+                f"unknown cloud {value!r}; use {', '.join(KNOWN_CLOUDS)} or a table of endpoints",
+            )
+            return _INVALID
+        return cloud
+    if not isinstance(value, dict):
+        problems.add(key_path, "must be a cloud name or a table of endpoints")
+        return _INVALID
+    start = len(problems)
+    checked: dict[str, Any] = {}
+    for key, item in value.items():
+        spec = CLOUD_KEYS.get(key)
+        if spec is None:
+            problems.add((*key_path, key), _unknown_key_message(key, CLOUD_KEYS))
+            continue
+        checked[key] = _check_value(spec, item, (*key_path, key), problems)
+    for key, spec in CLOUD_KEYS.items():
+        if spec.required and key not in value:
+            problems.add((*key_path, key), "missing (required for a custom cloud)")
+    if len(problems) > start:
+        return _INVALID
+    resource_manager = _with_slash(checked["resource_manager"])
+    return CloudConfig(
+        name=checked.get("name", "custom"),
+        resource_manager=resource_manager,
+        authority_host=_with_slash(checked["authority_host"]),
+        token_scope=checked.get("token_scope") or resource_manager + ".default",
+        portal=_with_slash(checked.get("portal") or KNOWN_CLOUDS["AzureCloud"].portal),
+        ca_bundle=checked.get("ca_bundle"),
+        custom=True,
+    )
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _validate_table(
+    value: Any,
+    key_path: tuple[str, ...],
+    specs: Mapping[str, KeySpec],
+    problems: _Problems,
+    factory: Callable[..., Any],
+) -> Any:
+    if not isinstance(value, dict):
+        problems.add(key_path, "must be a table")
+        return _INVALID
+    start = len(problems)
+    checked: dict[str, Any] = {}
+    for key, item in value.items():
+        spec = specs.get(key)
+        if spec is None:
+            problems.add((*key_path, key), _unknown_key_message(key, specs))
+            continue
+        checked[key] = _check_value(spec, item, (*key_path, key), problems)
+    if len(problems) > start:
+        return _INVALID
+    return factory(**checked)
+
+
+class _Invalid:
+    pass
+
+
+_INVALID: Any = _Invalid()
+
+
+def _check_value(spec: KeySpec, value: Any, key_path: tuple[str, ...], problems: _Problems) -> Any:
+    """Check one scalar value against its spec; return it normalised or _INVALID."""
+    kind = spec.kind
+
+    def bad(message: str) -> Any:
+        problems.add(key_path, message)
+        return _INVALID
+
+    if kind == "bool":
+        return value if isinstance(value, bool) else bad(f"must be true or false, not {value!r}")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return bad(f"must be a whole number, not {value!r}")
+        if value < 0:
+            return bad(f"must not be negative, not {value}")
+        return value
+    if kind in ("float", "percent"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return bad(f"must be a number, not {value!r}")
+        if value < 0 or (kind == "percent" and value > 100):
+            limit = "between 0 and 100" if kind == "percent" else "zero or more"
+            return bad(f"must be {limit}, not {value}")
+        return float(value)
+    if kind == "duration":
+        seconds = parse_duration(value)
+        if seconds is None:
+            return bad(f"must be a duration such as 90s, 5m or 1h (or seconds), not {value!r}")
+        return seconds
+    if kind == "guids":
+        if not isinstance(value, list) or not value:
+            return bad("must be a non-empty list of subscription IDs (or leave it out for all)")
+        bad_items = [item for item in value if not isinstance(item, str) or not is_guid(item)]
+        if bad_items:
+            return bad(f"not a GUID: {bad_items[0]!r}")
+        return value
+    if not isinstance(value, str):
+        return bad(f"must be a string, not {value!r}")
+    if kind == "guid" and not is_guid(value):
+        return bad(f"{value!r} is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+    if kind == "env" and not _ENV_NAME_RE.match(value):
+        return bad(f"{value!r} is not an environment variable name")
+    if kind == "currency" and not _CURRENCY_RE.match(value):
+        return bad(f"{value!r} is not {CURRENCIES_HINT}")
+    if kind == "url":
+        if not value.lower().startswith("https://"):
+            return bad(f"{value!r} must be an https:// URL (TLS verification is always on)")
+        return value
+    if kind == "path":
+        expanded = Path(value).expanduser()
+        if not expanded.is_file():
+            return bad(f"file not found: {value}")
+        return str(expanded)
+    if not value.strip():
+        return bad("must not be empty")
+    return value
+
+
+def _unknown_key_message(
+    key: str, specs: Mapping[str, KeySpec], extra: tuple[str, ...] = ()
+) -> str:
+    import difflib
+
+    known = [*specs, *extra]
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+    return f"unknown key{hint}"
+
+
+def is_guid(value: str) -> bool:
+    """True if ``value`` is a GUID in the 8-4-4-4-12 form."""
+    return bool(_GUID_RE.match(value))
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds in ``value`` (``"90s"``, ``"5m"``, ``"1h"``, ``"1d"``, or a number), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    match = _DURATION_RE.match(value)
+    if not match:
+        return None
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    return seconds if seconds > 0 else None
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact form of ``seconds``: ``5m``, ``90s``, ``1h``, ``1.5s``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,166 @@
+"""``config show`` and ``config init``: render the effective config, write a starter."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from btconsole.config import KNOWN_CLOUDS, Config, Profile, format_duration
+from btconsole.errors import UsageError
+from btconsole.fsutil import write_private_file
+
+SECRET_MASK = "********"
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string (JSON escapes are valid TOML escapes)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    return toml_string(str(value))
+
+
+def _table_name(*parts: str) -> str:
+    import re
+
+    return ".".join(p if re.match(r"^[A-Za-z0-9_-]+$", p) else toml_string(p) for p in parts)
+
+
+def secret_source(profile: Profile, environ: Mapping[str, str] | None = None) -> str | None:
+    """Where the profile's secret comes from, masked; None if it needs no secret."""
+    env = os.environ if environ is None else environ
+    if profile.auth == "client-secret":
+        what, variable = "client secret", profile.client_secret_env
+    elif profile.auth == "certificate":
+        what, variable = "certificate password", profile.certificate_password_env
+    else:
+        return None
+    if variable and env.get(variable):
+        return f"{what}: from ${variable} (set, {SECRET_MASK})"
+    keyring_place = f'the keyring (service "btconsole", user "{profile.name}")'
+    if variable:
+        return f"{what}: ${variable} is not set; falls back to {keyring_place}"
+    return f"{what}: from {keyring_place}"
+
+
+def render_effective(config: Config, environ: Mapping[str, str] | None = None) -> str:
+    """The effective configuration as TOML, defaults filled in, secrets masked."""
+    source = str(config.path) if config.exists else f"{config.path} (not found; defaults)"
+    lines = [
+        f"# effective configuration from {source}",
+        f"theme = {toml_string(config.theme)}",
+        f"refresh_concurrency = {config.refresh_concurrency}",
+        f"allow_plaintext_keyring = {_toml_value(config.allow_plaintext_keyring)}",
+    ]
+    if not config.profiles:
+        lines += ["", "# no profiles: add one with [profiles.NAME] (see btconsole config init)"]
+    for profile in config.profiles.values():
+        lines += ["", f"[{_table_name('profiles', profile.name)}]"]
+        lines.append(f"display_name = {toml_string(profile.display_name)}")
+        lines.append(f"tenant_id = {toml_string(profile.tenant_id)}")
+        if profile.subscriptions:
+            lines.append(f"subscriptions = {_toml_value(list(profile.subscriptions))}")
+        else:
+            lines.append("# subscriptions: all visible to the credential")
+        lines.append(f"auth = {toml_string(profile.auth)}")
+        for key in (
+            "client_id",
+            "client_secret_env",
+            "certificate_path",
+            "certificate_password_env",
+            "token_file_path",
+        ):
+            value = getattr(profile, key)
+            if value is not None:
+                lines.append(f"{key} = {toml_string(value)}")
+        masked = secret_source(profile, environ)
+        if masked:
+            lines.append(f"# {masked}")
+        if profile.monthly_budget is not None:
+            lines.append(f"monthly_budget = {profile.monthly_budget!r}")
+        lines.append(f"currency = {toml_string(profile.currency)}")
+        lines.append(f"allow_actions = {_toml_value(profile.allow_actions)}")
+        cloud = profile.cloud
+        if not cloud.custom and cloud.name in KNOWN_CLOUDS:
+            lines.append(f"cloud = {toml_string(cloud.name)}")
+        else:
+            lines += ["", f"[{_table_name('profiles', profile.name, 'cloud')}]"]
+            lines.append(f"name = {toml_string(cloud.name)}")
+            lines.append(f"resource_manager = {toml_string(cloud.resource_manager)}")
+            lines.append(f"authority_host = {toml_string(cloud.authority_host)}")
+            lines.append(f"token_scope = {toml_string(cloud.token_scope)}")
+            lines.append(f"portal = {toml_string(cloud.portal)}")
+            if cloud.ca_bundle:
+                lines.append(f"ca_bundle = {toml_string(cloud.ca_bundle)}")
+        lines += ["", f"[{_table_name('profiles', profile.name, 'thresholds')}]"]
+        lines.append(f"agent_versions_behind = {profile.thresholds.agent_versions_behind}")
+        lines.append(f"compliance_percent = {profile.thresholds.compliance_percent!r}")
+        lines += ["", f"[{_table_name('profiles', profile.name, 'ttl')}]"]
+        for domain in ("arc", "circuits", "policy", "spend"):
+            seconds = profile.ttl.for_domain(domain)
+            lines.append(f"{domain} = {toml_string(format_duration(seconds))}")
+    return "\n".join(lines) + "\n"
+
+
+STARTER = """\
+# btconsole configuration. Every key: docs/configuration.md
+# Check it with:  btconsole config validate
+
+# Theme: bt (default), bt-light, high-contrast, monochrome, or a file in
+# ~/.config/btconsole/themes/. NO_COLOR in the environment selects monochrome.
+theme = "bt"
+
+# Most Azure requests in flight at once, across all customers.
+refresh_concurrency = 16
+
+# A plaintext keyring backend (a file) is refused unless this is true.
+allow_plaintext_keyring = false
+
+# One table per customer. Uncomment and fill in:
+#
+# [profiles.contoso]
+# display_name = "Contoso Ltd"
+# tenant_id = "00000000-0000-0000-0000-000000000000"
+# # subscriptions = ["00000000-0000-0000-0000-000000000000"]  # absent: all visible
+# auth = "client-secret"        # cli, device-code, client-secret, certificate,
+#                               # managed-identity, workload-identity, default
+# client_id = "00000000-0000-0000-0000-000000000000"
+# client_secret_env = "CONTOSO_CLIENT_SECRET"  # else: btconsole secrets set contoso
+# cloud = "AzureCloud"          # AzureUSGovernment, AzureChinaCloud, or a table
+# monthly_budget = 25000.0
+# currency = "GBP"
+# allow_actions = false         # true allows write actions (policy evaluation)
+#
+# [profiles.contoso.thresholds]
+# agent_versions_behind = 2     # Arc agents this many versions behind the newest warn
+# compliance_percent = 90       # policy compliance below this warns
+#
+# [profiles.contoso.ttl]        # how long cached data counts as fresh
+# arc = "5m"
+# circuits = "2m"
+# policy = "15m"
+# spend = "1h"
+"""
+
+
+def write_starter(path: Path, *, force: bool) -> None:
+    """Write the commented starter config to ``path`` (0600).
+
+    Raises:
+        UsageError: ``path`` exists and ``force`` is false.
+    """
+    if path.exists() and not force:
+        raise UsageError(f"{path}: already exists; use --force to overwrite it")
+    try:
+        write_private_file(path, STARTER)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None

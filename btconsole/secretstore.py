@@ -1,0 +1,234 @@
+"""Secrets: client secrets and certificate passwords, from the environment or the keyring.
+
+Lookup order for a profile's secret:
+
+1. the environment variable the profile names (``client_secret_env`` or
+   ``certificate_password_env``), when it is set and not empty;
+2. the keyring: service ``btconsole``, user = the profile name.
+
+Never the config file. A keyring that cannot store secrets (``fail``/``null``
+backends, as on a headless SSH host) gives one clear message naming the options;
+a plaintext backend (``keyrings.alt`` file keyrings) is refused unless the config
+sets ``allow_plaintext_keyring = true``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from btconsole.config import Config, Profile
+from btconsole.errors import KeyringUnavailableError, SecretError
+
+SERVICE = "btconsole"
+
+# Backends that store nothing: ``fail`` raises on every call, ``null`` drops everything.
+_NO_BACKEND = {"keyring.backends.fail.Keyring", "keyring.backends.null.Keyring"}
+
+
+def _qualified(backend: Any) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _leaves(backend: Any) -> list[Any]:
+    """The real backends behind a chainer backend (or the backend itself)."""
+    children = getattr(backend, "backends", None)
+    if isinstance(children, (list, tuple)):
+        leaves: list[Any] = []
+        for child in children:
+            leaves.extend(_leaves(child))
+        return leaves
+    return [backend]
+
+
+def is_plaintext_backend(backend: Any) -> bool:
+    """True for backends that keep secrets unencrypted on disk."""
+    name = _qualified(backend)
+    return "plaintext" in name.lower() or name.startswith("keyrings.alt.file.Plaintext")
+
+
+def no_keyring_message(profile_name: str | None = None, env_name: str | None = None) -> str:
+    """The one message that tells a user with no keyring backend what to do."""
+    variable = env_name or "the variable named by client_secret_env"
+    target = profile_name or "PROFILE"
+    return (
+        "no usable keyring backend on this host (common over SSH). Either put the secret "
+        f"in the environment ({variable}, named in the profile), start a Secret Service "
+        "session (e.g. dbus-run-session with gnome-keyring-daemon --unlock), or install a "
+        "keyring backend (keyring --list-backends shows what is available); then run: "
+        f"btconsole secrets set {target}"
+    )
+
+
+@dataclass(frozen=True)
+class KeyringInfo:
+    """What the keyring looks like from here."""
+
+    backend: str
+    usable: bool
+    plaintext: bool
+
+
+def describe_keyring() -> KeyringInfo:
+    """Inspect the active keyring backend without touching any secret."""
+    import keyring
+
+    backend = keyring.get_keyring()
+    leaves = [leaf for leaf in _leaves(backend) if _qualified(leaf) not in _NO_BACKEND]
+    plaintext = bool(leaves) and all(is_plaintext_backend(leaf) for leaf in leaves)
+    return KeyringInfo(backend=_qualified(backend), usable=bool(leaves), plaintext=plaintext)
+
+
+def usable_keyring(
+    config: Config, profile_name: str | None = None, env_name: str | None = None
+) -> Any:
+    """The active keyring backend, if it may be used.
+
+    Raises:
+        KeyringUnavailableError: no backend that stores secrets, or only a plaintext
+            one while the config does not allow it.
+    """
+    import keyring
+
+    info = describe_keyring()
+    if not info.usable:
+        raise KeyringUnavailableError(no_keyring_message(profile_name, env_name))
+    if info.plaintext and not config.allow_plaintext_keyring:
+        raise KeyringUnavailableError(
+            f"the keyring backend {info.backend} stores secrets in plaintext; refused. "
+            "Set allow_plaintext_keyring = true in the config to accept it, or use an "
+            "environment variable named by client_secret_env"
+        )
+    return keyring.get_keyring()
+
+
+def _secret_env_name(profile: Profile) -> str | None:
+    if profile.auth == "certificate":
+        return profile.certificate_password_env
+    return profile.client_secret_env
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret and where it came from (``env:NAME`` or ``keyring``)."""
+
+    value: str
+    source: str
+
+    def __repr__(self) -> str:  # never show the value in logs or tracebacks
+        return f"Secret(source={self.source!r}, value='********')"
+
+
+def lookup_secret(
+    profile: Profile,
+    config: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    required: bool = True,
+) -> Secret | None:
+    """The profile's secret: environment variable first, then the keyring.
+
+    With ``required=False`` (certificate passwords, which are optional) a missing
+    secret or keyring gives None instead of an error.
+
+    Raises:
+        SecretError: no secret found (the message names both places to put it).
+        KeyringUnavailableError: the environment has none and the keyring is unusable.
+    """
+    env = os.environ if environ is None else environ
+    env_name = _secret_env_name(profile)
+    if env_name and env.get(env_name):
+        return Secret(env[env_name], f"env:{env_name}")
+    try:
+        backend = usable_keyring(config, profile.name, env_name)
+    except KeyringUnavailableError:
+        if not required:
+            return None
+        raise
+    try:
+        value = backend.get_password(SERVICE, profile.name)
+    except Exception as exc:  # keyring backends raise their own types
+        raise KeyringUnavailableError(
+            f"the keyring could not be read ({type(exc).__name__}: {exc}); "
+            + no_keyring_message(profile.name, env_name)
+        ) from None
+    if value:
+        return Secret(value, "keyring")
+    if not required:
+        return None
+    where = f"${env_name} is not set and " if env_name else ""
+    raise SecretError(
+        f"profile {profile.name!r}: no secret found: {where}the keyring has none "
+        f'(service "{SERVICE}", user "{profile.name}"). Run: btconsole secrets set '
+        f"{profile.name}"
+    )
+
+
+def store_secret(profile_name: str, value: str, config: Config) -> str:
+    """Store ``value`` for ``profile_name`` in the keyring; return the backend name.
+
+    Raises:
+        SecretError: empty secret.
+        KeyringUnavailableError: no usable keyring, or it refused the write.
+    """
+    if not value:
+        raise SecretError("refusing to store an empty secret")
+    backend = usable_keyring(config, profile_name)
+    try:
+        backend.set_password(SERVICE, profile_name, value)
+    except Exception as exc:
+        raise KeyringUnavailableError(
+            f"the keyring refused to store the secret ({type(exc).__name__}: {exc})"
+        ) from None
+    return _qualified(backend)
+
+
+def delete_secret(profile_name: str, config: Config) -> bool:
+    """Delete the stored secret; return False if there was none.
+
+    Raises:
+        KeyringUnavailableError: no usable keyring.
+    """
+    import keyring.errors
+
+    backend = usable_keyring(config, profile_name)
+    try:
+        backend.delete_password(SERVICE, profile_name)
+    except keyring.errors.PasswordDeleteError:
+        return False
+    except Exception as exc:
+        raise KeyringUnavailableError(
+            f"the keyring refused to delete the secret ({type(exc).__name__}: {exc})"
+        ) from None
+    return True
+
+
+def secret_status(
+    profile: Profile, config: Config, *, environ: Mapping[str, str] | None = None
+) -> tuple[bool, str]:
+    """Whether the profile has a usable secret, and a one-line account of where.
+
+    Never reveals the value.
+    """
+    env = os.environ if environ is None else environ
+    env_name = _secret_env_name(profile)
+    needs = profile.auth in ("client-secret", "certificate")
+    if env_name and env.get(env_name):
+        return True, f"{profile.name}: secret from environment variable {env_name} (set)"
+    try:
+        backend = usable_keyring(config, profile.name, env_name)
+        stored = backend.get_password(SERVICE, profile.name) is not None
+    except KeyringUnavailableError as exc:
+        prefix = f"{profile.name}: " + (f"${env_name} not set; " if env_name else "")
+        return (not needs), prefix + exc.message
+    except Exception as exc:
+        return (not needs), f"{profile.name}: keyring unreadable ({type(exc).__name__})"
+    if stored:
+        return True, f"{profile.name}: secret stored in keyring ({_qualified(backend)})"
+    if not needs:
+        return True, f"{profile.name}: auth = {profile.auth!r} needs no stored secret"
+    hint = f"set ${env_name} or " if env_name else ""
+    return False, f"{profile.name}: no secret: {hint}run btconsole secrets set {profile.name}"
