@@ -1,0 +1,288 @@
+"""Records: what the Azure wrappers return and the cache keeps.
+
+Frozen dataclasses of plain types (str, int, float, bool, None, tuples of those and of
+other records). No SDK object ever crosses this line. Every record type is registered
+by name so the cache can store records as JSON and give back the same objects.
+
+This module imports neither Textual nor any Azure SDK.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, TypeVar
+
+Tags = tuple[tuple[str, str], ...]
+
+T = TypeVar("T")
+
+RECORD_TYPES: dict[str, type[Any]] = {}
+
+
+def record(cls: type[T]) -> type[T]:
+    """Register a record class (already a frozen dataclass) under its name."""
+    RECORD_TYPES[cls.__name__] = cls
+    return cls
+
+
+def tags_of(raw: Mapping[str, Any] | None) -> Tags:
+    """Tags as a sorted tuple of (name, value) pairs; values as strings."""
+    if not raw:
+        return ()
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in raw.items()))
+
+
+@record
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    profile: str
+    subscription_id: str
+    display_name: str
+    state: str
+    tenant_id: str | None = None
+
+
+@record
+@dataclass(frozen=True)
+class ArcRecord:
+    """An Arc-enabled server (kind "machine") or Kubernetes cluster (kind "cluster")."""
+
+    profile: str
+    id: str
+    name: str
+    kind: str
+    subscription_id: str
+    resource_group: str
+    location: str
+    status: str
+    last_status_change: str | None = None
+    agent_version: str | None = None
+    os_name: str | None = None
+    os_type: str | None = None
+    os_version: str | None = None
+    fqdn: str | None = None
+    kubernetes_version: str | None = None
+    distribution: str | None = None
+    error_codes: tuple[str, ...] = ()
+    error_messages: tuple[str, ...] = ()
+    tags: Tags = ()
+
+
+@record
+@dataclass(frozen=True)
+class PeeringRecord:
+    name: str
+    peering_type: str
+    state: str
+    azure_asn: int | None = None
+    peer_asn: int | None = None
+    vlan_id: int | None = None
+    primary_prefix: str | None = None
+    secondary_prefix: str | None = None
+    provisioning_state: str | None = None
+
+
+@record
+@dataclass(frozen=True)
+class DeviceAvailability:
+    """Latest BGP/ARP availability (percent) of one peering on one device."""
+
+    peering_type: str
+    device: str
+    bgp: float | None
+    arp: float | None
+
+
+@record
+@dataclass(frozen=True)
+class CircuitRecord:
+    profile: str
+    id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    location: str
+    provider: str | None
+    peering_location: str | None
+    bandwidth_mbps: int | None
+    sku_tier: str | None
+    sku_family: str | None
+    circuit_state: str | None
+    provider_state: str | None
+    service_key: str | None = None
+    peerings: tuple[PeeringRecord, ...] = ()
+    availability: tuple[DeviceAvailability, ...] = ()
+    tags: Tags = ()
+
+
+@record
+@dataclass(frozen=True)
+class PolicyAssignmentRecord:
+    """Compliance of one policy assignment in one subscription."""
+
+    profile: str
+    subscription_id: str
+    assignment_id: str
+    assignment_name: str
+    non_compliant_resources: int
+    non_compliant_policies: int
+    definition_ids: tuple[str, ...] = ()
+
+
+@record
+@dataclass(frozen=True)
+class ComplianceRecord:
+    """Compliance summary of one subscription."""
+
+    profile: str
+    subscription_id: str
+    compliant_resources: int
+    non_compliant_resources: int
+    total_resources: int
+    non_compliant_policies: int
+
+
+@record
+@dataclass(frozen=True)
+class PolicyStateRecord:
+    """One non-compliant resource under one assignment (the drill-down)."""
+
+    profile: str
+    subscription_id: str
+    resource_id: str
+    assignment_id: str
+    definition_id: str
+    compliance_state: str
+    timestamp: str | None = None
+    resource_type: str | None = None
+    resource_location: str | None = None
+
+
+@record
+@dataclass(frozen=True)
+class CostRecord:
+    """Cost of one day (or a period), one subscription, service and resource group."""
+
+    profile: str
+    subscription_id: str
+    date: str  # YYYY-MM-DD
+    service: str
+    resource_group: str
+    amount: float
+    currency: str
+
+
+@record
+@dataclass(frozen=True)
+class BudgetRecord:
+    profile: str
+    subscription_id: str
+    name: str
+    amount: float
+    current_spend: float | None
+    forecast_spend: float | None
+    currency: str
+    time_grain: str = "Monthly"
+
+
+@record
+@dataclass(frozen=True)
+class ForecastRecord:
+    """Forecast cost to the end of the month for one subscription."""
+
+    profile: str
+    subscription_id: str
+    month: str  # YYYY-MM
+    actual: float
+    forecast: float
+    currency: str
+
+
+# --------------------------------------------------------------------------- JSON
+
+_TYPE_KEY = "__record__"
+
+
+def to_plain(value: Any) -> Any:
+    """A record (or tuple of records) as JSON-able data, tagged with its type name."""
+    if is_dataclass(value) and not isinstance(value, type):
+        data: dict[str, Any] = {_TYPE_KEY: type(value).__name__}
+        for item in fields(value):
+            data[item.name] = to_plain(getattr(value, item.name))
+        return data
+    if isinstance(value, tuple):
+        return [to_plain(item) for item in value]
+    return value
+
+
+def from_plain(data: Any) -> Any:
+    """Rebuild a record from :func:`to_plain` output.
+
+    Raises:
+        ValueError: unknown record type or fields that do not fit it.
+    """
+    if not isinstance(data, dict) or _TYPE_KEY not in data:
+        raise ValueError("not a record")
+    cls = RECORD_TYPES.get(data[_TYPE_KEY])
+    if cls is None:
+        raise ValueError(f"unknown record type {data[_TYPE_KEY]!r}")
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for item in fields(cls):
+        if item.name in data:
+            kwargs[item.name] = _rebuild(data[item.name], hints[item.name])
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad {cls.__name__}: {exc}") from None
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = typing.get_type_hints(cls)
+        _HINTS[cls] = hints
+    return hints
+
+
+def _rebuild(value: Any, hint: Any) -> Any:
+    if isinstance(value, dict) and _TYPE_KEY in value:
+        return from_plain(value)
+    if isinstance(value, list):
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if origin is tuple and args:
+            inner = args[0]
+            return tuple(_rebuild(item, inner) for item in value)
+        if origin in (typing.Union, types.UnionType):
+            for arg in args:
+                if typing.get_origin(arg) is tuple:
+                    return _rebuild(value, arg)
+        return tuple(_rebuild(item, Any) for item in value)
+    return value
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """``dataclasses.replace`` with the record's type kept for the checker."""
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+def records_to_plain(records: Iterable[Any]) -> list[Any]:
+    """Many records as JSON-able data."""
+    return [to_plain(item) for item in records]
+
+
+def records_from_plain(data: Iterable[Any]) -> list[Any]:
+    """Many records back from JSON-able data.
+
+    Raises:
+        ValueError: any item is not a known record.
+    """
+    return [from_plain(item) for item in data]
