@@ -1,0 +1,452 @@
+"""Fault injection: latency, throttling, 5xx bursts, hangs, resets, malformed bodies,
+403s and token expiry, from a TOML file or the ``/_emulator/faults`` control route.
+
+A fault set is a seed (for the ``probability`` draws) and an ordered list of faults.
+For every request that reached a route (after the bearer-token check), the faults
+that target it are tried in order: ``latency`` delays and goes on; the first other
+fault that fires decides the answer. See docs/emulator.md for the file format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import random
+import re
+import socket
+import struct
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from btconsole.emulator.http import ArmError, TokenBucket, arm_error, authorization_failed
+
+if TYPE_CHECKING:
+    from btconsole.emulator.http import Ctx
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+COMMON_KEYS = ("kind", "route", "subscriptions", "methods", "count", "probability")
+
+KIND_PARAMS: dict[str, dict[str, Any]] = {
+    "latency": {"ms": 100, "jitter_ms": 0},
+    "throttle": {"retry_after": 1},
+    "costmanagement_throttle": {"retry_after": 1, "quotas": ["entity"]},
+    "token_bucket": {"capacity": 10, "refill_per_second": 1.0},
+    "server_error": {"status": 500, "retry_after": None},
+    "hang": {"seconds": None},
+    "reset": {},
+    "malformed": {},
+    "forbidden": {},
+    "expire_tokens": {},
+}
+
+COSTMANAGEMENT_QUOTAS = ("qpu", "entity", "tenant", "clienttype")
+
+_SERVER_ERROR_CODES = {
+    500: ("InternalServerError", "Encountered internal server error. Please try again."),
+    502: ("BadGateway", "The gateway did not receive a response within the specified time."),
+    503: ("ServiceUnavailable", "The service is temporarily unavailable. Please try again."),
+    504: ("GatewayTimeout", "The gateway did not receive a response within the specified time."),
+}
+
+_SUBSCRIPTION_IN_PATH = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
+
+
+class FaultError(Exception):
+    """A fault description is invalid (message names where and why)."""
+
+
+@dataclass
+class Fault:
+    """One fault: what it does, what it targets, how often it may fire."""
+
+    kind: str
+    params: dict[str, Any]
+    route: str | None = None
+    subscriptions: frozenset[str] | None = None
+    methods: frozenset[str] | None = None
+    count: int | None = None
+    probability: float = 1.0
+    fired: int = 0
+    _route_re: re.Pattern[str] | None = None
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.route is not None:
+            self._route_re = re.compile(fnmatch.translate(self.route), re.IGNORECASE)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count is not None and self.fired >= self.count
+
+    def targets(self, route_name: str, path: str, auth: bool, method: str, sub: str | None) -> bool:
+        if self._route_re is None:
+            if not auth:
+                return False
+        elif not (self._route_re.match(route_name) or self._route_re.match(path)):
+            return False
+        if self.methods is not None and method not in self.methods:
+            return False
+        return self.subscriptions is None or (sub is not None and sub.lower() in self.subscriptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.route is not None:
+            out["route"] = self.route
+        if self.subscriptions is not None:
+            out["subscriptions"] = sorted(self.subscriptions)
+        if self.methods is not None:
+            out["methods"] = sorted(self.methods)
+        if self.count is not None:
+            out["count"] = self.count
+        out["probability"] = self.probability
+        out.update(self.params)
+        out["fired"] = self.fired
+        out["remaining"] = None if self.count is None else max(0, self.count - self.fired)
+        return out
+
+
+def _check_int(where: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise FaultError(f"{where}: {key!r} must be an integer >= {minimum}, not {value!r}")
+    return value
+
+
+def _check_number(where: str, key: str, value: Any, minimum: float, *, strict: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise FaultError(f"{where}: {key!r} must be a number, not {value!r}")
+    if value < minimum or (strict and value == minimum):
+        op = ">" if strict else ">="
+        raise FaultError(f"{where}: {key!r} must be {op} {minimum}, not {value!r}")
+    return float(value)
+
+
+def _check_strings(where: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise FaultError(f"{where}: {key!r} must be a list of non-empty strings")
+    return list(value)
+
+
+def parse_fault(data: Any, where: str) -> Fault:
+    """Build a Fault from a TOML/JSON table.
+
+    Raises:
+        FaultError: unknown kind or key, or a value of the wrong type or range.
+    """
+    if not isinstance(data, Mapping):
+        raise FaultError(f"{where}: a fault must be a table, not {type(data).__name__}")
+    kind = data.get("kind")
+    if kind not in KIND_PARAMS:
+        raise FaultError(f"{where}: 'kind' must be one of {', '.join(KIND_PARAMS)}, not {kind!r}")
+    allowed = set(COMMON_KEYS) | set(KIND_PARAMS[kind])
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise FaultError(
+            f"{where}: unknown key {unknown[0]!r} for a {kind} fault "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+    route = data.get("route")
+    if route is not None and (not isinstance(route, str) or not route):
+        raise FaultError(f"{where}: 'route' must be a non-empty string (a glob)")
+    subs = data.get("subscriptions")
+    subscriptions = (
+        None
+        if subs is None
+        else frozenset(s.lower() for s in _check_strings(where, "subscriptions", subs))
+    )
+    meths = data.get("methods")
+    methods = (
+        None
+        if meths is None
+        else frozenset(m.upper() for m in _check_strings(where, "methods", meths))
+    )
+    count = data.get("count")
+    if count is not None:
+        count = _check_int(where, "count", count, 1)
+    probability = _check_number(
+        where, "probability", data.get("probability", 1.0), 0.0, strict=False
+    )
+    if probability > 1:
+        raise FaultError(f"{where}: 'probability' must be between 0 and 1, not {probability!r}")
+
+    params = dict(KIND_PARAMS[kind])
+    for key in KIND_PARAMS[kind]:
+        if key in data:
+            params[key] = data[key]
+    if kind == "latency":
+        params["ms"] = _check_int(where, "ms", params["ms"], 0)
+        params["jitter_ms"] = _check_int(where, "jitter_ms", params["jitter_ms"], 0)
+    elif kind in ("throttle", "costmanagement_throttle"):
+        params["retry_after"] = _check_int(where, "retry_after", params["retry_after"], 0)
+        if kind == "costmanagement_throttle":
+            quotas = _check_strings(where, "quotas", params["quotas"])
+            bad = [q for q in quotas if q not in COSTMANAGEMENT_QUOTAS]
+            if bad or not quotas:
+                raise FaultError(
+                    f"{where}: 'quotas' must list some of {', '.join(COSTMANAGEMENT_QUOTAS)}"
+                )
+            params["quotas"] = quotas
+    elif kind == "token_bucket":
+        params["capacity"] = _check_int(where, "capacity", params["capacity"], 0)
+        params["refill_per_second"] = _check_number(
+            where, "refill_per_second", params["refill_per_second"], 0.0, strict=True
+        )
+    elif kind == "server_error":
+        status = _check_int(where, "status", params["status"], 500)
+        if status > 599:
+            raise FaultError(f"{where}: 'status' must be 500..599, not {status}")
+        params["status"] = status
+        if params["retry_after"] is not None:
+            params["retry_after"] = _check_int(where, "retry_after", params["retry_after"], 0)
+    elif kind == "hang" and params["seconds"] is not None:
+        params["seconds"] = _check_number(where, "seconds", params["seconds"], 0.0, strict=False)
+    return Fault(
+        kind=kind,
+        params=params,
+        route=route,
+        subscriptions=subscriptions,
+        methods=methods,
+        count=count,
+        probability=probability,
+    )
+
+
+@dataclass
+class Decision:
+    """What the faults decided for one request.
+
+    ``response`` replaces the handler's answer; ``action`` is "reset", "hang" (never
+    answer) or "malformed" (corrupt the handler's answer); ``remaining_reads`` overrides
+    the ``x-ms-ratelimit-remaining-subscription-reads`` header.
+    """
+
+    response: web.StreamResponse | None = None
+    action: str | None = None
+    remaining_reads: int | None = None
+
+
+class FaultSet:
+    """The active faults and the seeded random source for their ``probability``."""
+
+    def __init__(self, faults: Sequence[Fault] = (), seed: int = 0) -> None:
+        self.faults: list[Fault] = list(faults)
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    @classmethod
+    def from_mapping(cls, data: Any, where: str) -> FaultSet:
+        """``{"seed": int, "faults": [fault, ...]}`` (both optional).
+
+        Raises:
+            FaultError: unknown top-level key or an invalid fault.
+        """
+        if not isinstance(data, Mapping):
+            raise FaultError(f"{where}: expected a table with 'seed' and 'faults'")
+        unknown = sorted(set(data) - {"seed", "faults"})
+        if unknown:
+            raise FaultError(f"{where}: unknown key {unknown[0]!r} (allowed: faults, seed)")
+        seed = _check_int(where, "seed", data.get("seed", 0), 0)
+        items = data.get("faults", [])
+        if not isinstance(items, list):
+            raise FaultError(f"{where}: 'faults' must be an array of tables ([[faults]])")
+        faults = [parse_fault(item, f"{where}: faults[{i}]") for i, item in enumerate(items)]
+        return cls(faults, seed)
+
+    def replace(self, other: FaultSet) -> None:
+        self.faults = other.faults
+        self.seed = other.seed
+        self.rng = random.Random(other.seed)
+
+    def clear(self) -> None:
+        self.replace(FaultSet())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "faults": [f.to_dict() for f in self.faults]}
+
+    def __bool__(self) -> bool:
+        return bool(self.faults)
+
+    async def decide(self, ctx: Ctx, auth: bool, hang_forever: asyncio.Event) -> Decision | None:
+        """Apply the faults that target this request; None when none fired.
+
+        Latency and timed hangs are awaited here. ``hang_forever`` is the server's
+        shutdown event: an open-ended hang waits for it.
+        """
+        request = ctx.request
+        method = request.method
+        path = request.path
+        sub = subscription_of(ctx.params, path)
+        decision: Decision | None = None
+        for fault in self.faults:
+            if fault.exhausted or not fault.targets(ctx.route_name, path, auth, method, sub):
+                continue
+            if fault.kind == "token_bucket":
+                outcome = self._token_bucket(fault, ctx, sub)
+                if outcome is None:
+                    continue
+                if outcome.response is None:
+                    decision = decision or Decision()
+                    decision.remaining_reads = outcome.remaining_reads
+                    continue
+                fault.fired += 1
+                ctx.state.stats.fault_fired(fault.kind)
+                return outcome
+            if fault.probability < 1.0 and self.rng.random() >= fault.probability:
+                continue
+            fault.fired += 1
+            ctx.state.stats.fault_fired(fault.kind)
+            if fault.kind == "latency":
+                delay = fault.params["ms"]
+                jitter = fault.params["jitter_ms"]
+                if jitter:
+                    delay += self.rng.uniform(-jitter, jitter)
+                await asyncio.sleep(max(0.0, delay) / 1000)
+                continue
+            if fault.kind == "hang":
+                seconds = fault.params["seconds"]
+                if seconds is None:
+                    await hang_forever.wait()
+                    return Decision(action="reset")
+                await asyncio.sleep(seconds)
+                continue
+            return self._terminal(fault, ctx, sub)
+        return decision
+
+    def _token_bucket(self, fault: Fault, ctx: Ctx, sub: str | None) -> Decision | None:
+        if ctx.request.method not in ("GET", "HEAD"):
+            return None
+        key = sub.lower() if sub else "tenant"
+        bucket = fault._buckets.get(key)
+        if bucket is None:
+            bucket = fault._buckets[key] = TokenBucket(
+                fault.params["capacity"], fault.params["refill_per_second"]
+            )
+        if bucket.take():
+            return Decision(remaining_reads=bucket.remaining)
+        wait = bucket.seconds_until_token()
+        return Decision(response=_throttled(sub, wait, ctx), remaining_reads=0)
+
+    def _terminal(self, fault: Fault, ctx: Ctx, sub: str | None) -> Decision:
+        kind = fault.kind
+        params = fault.params
+        if kind == "throttle":
+            return Decision(response=_throttled(sub, params["retry_after"], ctx), remaining_reads=0)
+        if kind == "costmanagement_throttle":
+            headers = {
+                f"x-ms-ratelimit-microsoft.costmanagement-{quota}-retry-after": str(
+                    params["retry_after"]
+                )
+                for quota in params["quotas"]
+            }
+            return Decision(
+                response=arm_error(429, "429", "Too many requests. Please retry.", headers)
+            )
+        if kind == "server_error":
+            status = params["status"]
+            code, message = _SERVER_ERROR_CODES.get(
+                status, ("ServerError", "The server encountered an error. Please try again.")
+            )
+            extra = (
+                {} if params["retry_after"] is None else {"Retry-After": str(params["retry_after"])}
+            )
+            return Decision(response=arm_error(status, code, message, extra))
+        if kind == "reset":
+            return Decision(action="reset")
+        if kind == "malformed":
+            return Decision(action="malformed")
+        if kind == "forbidden":
+            scope = f"/subscriptions/{sub}" if sub else ctx.request.path
+            return Decision(response=authorization_failed(ctx, scope))
+        if kind == "expire_tokens":
+            from btconsole.emulator.entra import unauthorized
+
+            tenant = ctx.tenant_id
+            ctx.state.tokens.revoke_tenant_tokens(tenant)
+            exp = int(ctx.claims.get("exp", 0)) if ctx.claims else 0
+            code, _claims, message = (
+                "ExpiredAuthenticationToken",
+                None,
+                (
+                    "The access token expiry UTC time has passed: the token was expired by the "
+                    f"emulator (it was valid until {exp})."
+                ),
+            )
+            return Decision(response=unauthorized(ctx.base_url, tenant or "common", code, message))
+        raise ArmError(500, "InternalServerError", f"fault kind {kind} is not terminal")
+
+
+def _throttled(sub: str | None, retry_after: int, ctx: Ctx) -> web.Response:
+    actor = ctx.claims.get("oid", "") if ctx.claims else ""
+    op = "read" if ctx.request.method in ("GET", "HEAD") else "write"
+    if sub:
+        code = "SubscriptionRequestsThrottled"
+        message = (
+            f"Number of '{op}' requests for subscription '{sub}' actor '{actor}' exceeded. "
+            f"Please try again after '{retry_after}' seconds after additional tokens are "
+            "available. Refer to https://aka.ms/arm-throttling"
+        )
+        header = f"x-ms-ratelimit-remaining-subscription-{op}s"
+    else:
+        code = "TenantRequestsThrottled"
+        message = (
+            f"Number of '{op}' requests for tenant '{ctx.tenant_id}' exceeded. Please try "
+            f"again after '{retry_after}' seconds. Refer to https://aka.ms/arm-throttling"
+        )
+        header = f"x-ms-ratelimit-remaining-tenant-{op}s"
+    return arm_error(429, code, message, {"Retry-After": str(retry_after), header: "0"})
+
+
+def subscription_of(params: Mapping[str, str], path: str) -> str | None:
+    """The subscription a request is about: its path parameter, else the path."""
+    for key, value in params.items():
+        if key.lower() == "subscriptionid":
+            return value
+    match = _SUBSCRIPTION_IN_PATH.search(path)
+    return match.group(1) if match else None
+
+
+def load_faults_file(path: Path) -> FaultSet:
+    """Read a faults TOML file.
+
+    Raises:
+        FaultError: unreadable file, bad TOML (with line and column) or invalid faults.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FaultError(f"{path}: cannot read faults file ({exc})") from exc
+    return parse_faults_toml(text, str(path))
+
+
+def parse_faults_toml(text: str, where: str) -> FaultSet:
+    """Parse faults TOML text (``where`` names it in messages).
+
+    Raises:
+        FaultError: bad TOML or invalid faults.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise FaultError(f"{where}: invalid TOML: {exc}") from exc
+    return FaultSet.from_mapping(data, where)
+
+
+def abort_connection(request: web.Request) -> None:
+    """Close the request's connection at once with a TCP reset (no TLS close_notify)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
