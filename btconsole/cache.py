@@ -1,0 +1,944 @@
+"""The on-disk cache: the single path to data for the UI, ``check`` and ``export``.
+
+One SQLite file (``platformdirs.user_cache_path("btconsole") / "cache.sqlite3"`` unless
+a path is given) holds one row per :class:`CacheKey` -- (profile, domain, scope) -- with
+the records as JSON of :func:`~btconsole.records.records_to_plain` (zlib-compressed),
+the fetch time, the TTL, and the last refresh error with its time, the count of
+consecutive failures and the time before which the refresh engine should not try again.
+
+Stale-while-revalidate: a reader always gets what is cached at once, as an
+:class:`Entry` that knows its age and whether it is stale; a failed refresh
+(:meth:`Cache.put_error`) records the error and keeps the old records.
+
+One refresh per key at a time across processes: :meth:`Cache.claim` takes a lease (a row
+in the ``leases`` table, taken in one atomic statement, expiring so that a crashed
+holder cannot block forever); a process that does not get it calls
+:meth:`Cache.wait_for_update`, which polls ``PRAGMA data_version`` (a cheap in-memory
+check) and reads the row only when another connection has committed.
+
+Durability: WAL journal, ``synchronous=NORMAL``, every put one transaction
+(:meth:`Cache.put_many` one transaction for a batch). A process killed at any point
+loses nothing it committed and leaves a file that opens. ``NORMAL`` (rather than
+``FULL``) only risks the last few commits on a power cut or OS crash, never the file's
+integrity; the cache is refetchable, and ``FULL`` would cost an fsync per scope.
+
+Safety: the file carries an ``application_id`` and a schema version
+(``PRAGMA user_version``). A foreign SQLite file, another schema version, or a file
+that is not SQLite or is corrupt is renamed ``cache.sqlite3.broken-<UTC time>`` (with
+its ``-wal``/``-shm``), a new cache is built, and a warning is added to
+:attr:`Cache.warnings` and logged -- never fatal. Files are 0600 in a 0700 directory.
+
+This module imports neither Textual nor any Azure SDK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+import stat
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from btconsole.errors import EXIT_UNAVAILABLE, BtConsoleError
+from btconsole.fsutil import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
+from btconsole.logs import redact
+from btconsole.records import records_from_plain, records_to_plain
+
+try:  # POSIX; elsewhere opening is not serialised between processes
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "btconsole"
+CACHE_FILENAME = "cache.sqlite3"
+APPLICATION_ID = 0x42544331  # "BTC1"
+SCHEMA_VERSION = 1
+SIDE_SUFFIXES = ("-wal", "-shm")
+BUSY_TIMEOUT_MS = 5000
+MAX_ERROR_CHARS = 2000
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# Blob encodings (the ``encoding`` column), so a later version can change its mind.
+ENCODING_JSON = 0
+ENCODING_ZLIB_JSON = 1
+DEFAULT_ENCODING = ENCODING_ZLIB_JSON
+ZLIB_LEVEL = 1
+
+DOMAINS = ("subscriptions", "arc", "circuits", "policy", "spend")
+
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+_SCHEMA = """
+CREATE TABLE entries (
+    profile TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    payload BLOB,
+    encoding INTEGER NOT NULL DEFAULT 0,
+    record_count INTEGER NOT NULL DEFAULT 0,
+    fetched_at REAL,
+    ttl REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    error_at REAL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    PRIMARY KEY (profile, domain, scope)
+);
+CREATE INDEX entries_by_domain ON entries (domain, profile, scope);
+CREATE TABLE leases (
+    profile TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (profile, domain, scope)
+) WITHOUT ROWID;
+"""
+_TABLES = frozenset({"entries", "leases"})
+
+# Entry rows, always these columns in this order (see ``Cache._entry``).
+_GET_SQL = (
+    "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
+    "failures, next_attempt_at "
+    "FROM entries WHERE profile=? AND domain=? AND scope=?"
+)
+_READ_SQL = (
+    "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
+    "failures, next_attempt_at "
+    "FROM entries WHERE profile=? AND domain=? ORDER BY scope"
+)
+_DOMAIN_SQL = (
+    "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
+    "failures, next_attempt_at "
+    "FROM entries WHERE domain=? ORDER BY profile, scope"
+)
+
+T = TypeVar("T")
+
+
+class CacheError(BtConsoleError):
+    """The cache cannot be used (disk full, locked for too long, directory not ours)."""
+
+    title = "Cache error"
+    exit_code = EXIT_UNAVAILABLE
+
+
+class CacheReadOnlyError(CacheError):
+    """A write was asked of a cache opened read-only."""
+
+    title = "Cache is read-only"
+
+
+@dataclass(frozen=True, order=True)
+class CacheKey:
+    """What one cache row is about: a domain of a profile, for one scope.
+
+    ``scope`` is a subscription id for the listing domains, or a detail key such as
+    ``"<circuit id>|AzurePrivatePeering|primary"`` for on-demand detail domains.
+    """
+
+    profile: str
+    domain: str
+    scope: str
+
+    def __str__(self) -> str:
+        return f"{self.profile}/{self.domain}/{self.scope}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One cached row: the records and what is known about their freshness.
+
+    ``fetched_at`` is ``None`` when the key has never been fetched successfully (it
+    may still carry an error). Times are epoch seconds (``time.time()``).
+    """
+
+    key: CacheKey
+    records: tuple[Any, ...]
+    fetched_at: float | None
+    ttl: float
+    error: str | None = None
+    error_at: float | None = None
+    failures: int = 0
+    next_attempt_at: float | None = None
+
+    def age(self, now: float | None = None) -> float | None:
+        """Seconds since the last successful fetch, or ``None`` if there was none."""
+        if self.fetched_at is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.fetched_at)
+
+    def is_stale(self, now: float | None = None) -> bool:
+        """True when never fetched or older than its TTL."""
+        age = self.age(now)
+        return age is None or age > self.ttl
+
+    def in_backoff(self, now: float | None = None) -> bool:
+        """True while the engine asked not to retry yet (``next_attempt_at`` in the future)."""
+        if self.next_attempt_at is None:
+            return False
+        return (time.time() if now is None else now) < self.next_attempt_at
+
+
+@dataclass(frozen=True)
+class DomainSummary:
+    """Counts for one profile and domain, for the status bar and ``doctor``."""
+
+    profile: str
+    domain: str
+    scopes: int
+    records: int
+    oldest_fetch: float | None
+    newest_fetch: float | None
+    never_fetched: int
+    errors: int
+    stale: int
+
+
+def default_cache_path() -> Path:
+    """The cache file in the platform's user cache directory."""
+    from platformdirs import user_cache_path
+
+    return user_cache_path(APP_NAME) / CACHE_FILENAME
+
+
+def default_owner() -> str:
+    """A lease owner id unique to this process: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# --------------------------------------------------------------------------- blobs
+
+
+def encode_records(records: Iterable[Any], encoding: int = DEFAULT_ENCODING) -> bytes:
+    """Records as the stored blob (JSON of ``records_to_plain``, maybe compressed)."""
+    text = json.dumps(records_to_plain(records), separators=(",", ":"), ensure_ascii=False)
+    data = text.encode("utf-8")
+    if encoding == ENCODING_ZLIB_JSON:
+        return zlib.compress(data, ZLIB_LEVEL)
+    if encoding == ENCODING_JSON:
+        return data
+    raise ValueError(f"unknown cache blob encoding {encoding}")
+
+
+def decode_records(blob: bytes | None, encoding: int) -> tuple[Any, ...]:
+    """Records back from a stored blob.
+
+    Raises:
+        ValueError: unknown encoding, bad compression or JSON, or unknown records.
+    """
+    if blob is None:
+        return ()
+    if encoding == ENCODING_ZLIB_JSON:
+        try:
+            blob = zlib.decompress(blob)
+        except zlib.error as exc:
+            raise ValueError(f"bad compressed blob: {exc}") from None
+    elif encoding != ENCODING_JSON:
+        raise ValueError(f"unknown cache blob encoding {encoding}")
+    data = json.loads(blob)
+    if not isinstance(data, list):
+        raise ValueError("cached blob is not a list")
+    return tuple(records_from_plain(data))
+
+
+def _error_text(error: str | BaseException) -> str:
+    if isinstance(error, BaseException):
+        text = str(error) or type(error).__name__
+        if not isinstance(error, BtConsoleError) and str(error):
+            text = f"{type(error).__name__}: {text}"
+    else:
+        text = error
+    text = redact(text)
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1] + "…"
+    return text
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """True for "corrupt" / "not a database", not for "locked", "full" and the like."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+def _utc_stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _make_private_dir(path: Path) -> list[str]:
+    """Create ``path`` 0700 (or fix it); return warnings for a directory we cannot fix.
+
+    A directory owned by someone else, or a shared sticky one such as ``/tmp``, is left
+    alone (with a warning): the cache's own files are still 0600.
+
+    Raises:
+        CacheError: the directory cannot be created.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        info = path.stat()
+    except OSError as exc:
+        raise CacheError(f"cannot create the cache directory {path}: {exc}") from exc
+    mode = stat.S_IMODE(info.st_mode)
+    if mode == PRIVATE_DIR_MODE:
+        return []
+    shared = bool(mode & stat.S_ISVTX) or info.st_uid != os.geteuid()
+    if shared:
+        return [f"cache directory {path} is shared (mode {mode:o}); leaving its mode alone"]
+    try:
+        path.chmod(PRIVATE_DIR_MODE)
+    except OSError as exc:
+        return [f"cannot make cache directory {path} private: {exc}"]
+    if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR_MODE:
+        return [f"cache directory {path} is still not 0700"]
+    log.info("made cache directory %s private (was %o)", path, mode)
+    return []
+
+
+def _make_private_files(path: Path) -> None:
+    """Make the database and its -wal/-shm 0600 where they exist and are more open."""
+    for candidate in (path, *(Path(f"{path}{suffix}") for suffix in SIDE_SUFFIXES)):
+        try:
+            mode = stat.S_IMODE(candidate.stat().st_mode)
+            if mode != PRIVATE_FILE_MODE:
+                candidate.chmod(PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            continue
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty 0600 file at ``path`` if none is there."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def _open_lock(path: Path) -> Iterator[None]:
+    """Serialise opening (and setting aside) between processes with ``flock``."""
+    if fcntl is None:  # pragma: no cover - Windows
+        yield
+        return
+    lock_path = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def set_aside(path: Path) -> Path:
+    """Rename ``path`` (and its -wal/-shm) to ``<name>.broken-<UTC time>``; return it."""
+    base = path.with_name(f"{path.name}.broken-{_utc_stamp()}")
+    target = base
+    n = 1
+    while target.exists():
+        target = base.with_name(f"{base.name}-{n}")
+        n += 1
+    if path.exists():
+        path.replace(target)
+    for suffix in SIDE_SUFFIXES:
+        side = Path(f"{path}{suffix}")
+        if side.exists():
+            side.replace(Path(f"{target}{suffix}"))
+    return target
+
+
+def _probe(conn: sqlite3.Connection, path: Path) -> str | None:
+    """Why the opened file is not a usable cache, or ``None`` if it is ours or empty.
+
+    Raises:
+        sqlite3.DatabaseError: the file is not SQLite or is corrupt.
+    """
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if app_id == 0 and version == 0 and not tables:
+        return None  # empty: a new cache
+    if app_id != APPLICATION_ID:
+        return f"{path} is another application's SQLite file (application_id {app_id:#x})"
+    if version != SCHEMA_VERSION:
+        return f"{path} has cache schema version {version}, this btconsole uses {SCHEMA_VERSION}"
+    if not tables >= _TABLES:
+        return f"{path} lacks cache tables ({', '.join(sorted(_TABLES - tables))})"
+    return None
+
+
+def _header_problem(path: Path) -> str | None:
+    """A reason if the file's first bytes are not SQLite's (an empty file is fine)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return None
+    if head and head != SQLITE_MAGIC:
+        return f"{path} is not a SQLite database"
+    return None
+
+
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        target,
+        uri=uri,
+        isolation_level=None,  # autocommit; writes use explicit BEGIN IMMEDIATE
+        check_same_thread=False,  # guarded by Cache._lock
+        timeout=BUSY_TIMEOUT_MS / 1000,
+    )
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
+
+
+def _init_schema(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:  # another process may have built it meanwhile
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _memory_cache() -> sqlite3.Connection:
+    conn = _connect(":memory:")
+    _init_schema(conn)
+    return conn
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class Cache:
+    """The cache file: read entries, put records or errors, lease refreshes.
+
+    Open with :meth:`open`; use as a context manager or call :meth:`close`. One
+    instance may be shared by threads (calls are serialised); each process opens its
+    own. Every method may raise :class:`CacheError` when SQLite fails for a reason
+    other than corruption (which is repaired by setting the file aside).
+    """
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        """Prefer :meth:`open`.
+
+        Raises:
+            CacheError: the directory cannot be created or the file cannot be opened.
+        """
+        self.path = path
+        self.readonly = readonly
+        self.warnings: list[str] = []
+        self._lock = threading.RLock()
+        self._inode: int | None = None
+        self._conn: sqlite3.Connection = self._open()
+
+    @classmethod
+    def open(cls, path: Path | None = None, *, readonly: bool = False) -> Cache:
+        """Open (creating or repairing as needed) the cache at ``path`` or the default.
+
+        ``readonly`` never writes: a missing, foreign or broken file is left as it is
+        and the cache reads as empty, with a warning.
+
+        Raises:
+            CacheError: the directory cannot be created or the file cannot be opened.
+        """
+        return cls(default_cache_path() if path is None else path, readonly=readonly)
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+
+    # ------------------------------------------------------------------ opening
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        log.warning("%s", message)
+
+    def _open(self) -> sqlite3.Connection:
+        if self.readonly:
+            return self._open_readonly()
+        for warning in _make_private_dir(self.path.parent):
+            self._warn(warning)
+        try:
+            with _open_lock(self.path):
+                return self._open_locked()
+        except OSError as exc:
+            raise CacheError(f"cannot open the cache {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise CacheError(f"cannot open the cache {self.path}: {exc}") from exc
+
+    def _open_locked(self) -> sqlite3.Connection:
+        problem = _header_problem(self.path)
+        if problem is None:
+            _make_private_files(self.path)
+            _create_private_file(self.path)
+            conn = _connect(str(self.path))
+            try:
+                problem = _probe(conn, self.path)
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    conn.close()
+                    raise
+                problem = f"{self.path} is corrupt ({exc})"
+            if problem is None:
+                try:
+                    self._configure(conn)
+                    return conn
+                except sqlite3.DatabaseError as exc:
+                    if not _is_corruption(exc):
+                        conn.close()
+                        raise
+                    problem = f"{self.path} is corrupt ({exc})"
+            conn.close()
+        self._set_aside(problem)
+        _create_private_file(self.path)
+        conn = _connect(str(self.path))
+        self._configure(conn)
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            self._warn(f"cache {self.path} could not use WAL (journal mode {mode})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA journal_size_limit=67108864")
+        _init_schema(conn)
+        _make_private_files(self.path)
+        self._inode = self.path.stat().st_ino
+
+    def _set_aside(self, problem: str) -> None:
+        target = set_aside(self.path)
+        self._warn(f"{problem}; set aside as {target.name} and started a new cache")
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            self._warn(f"no cache at {self.path} yet (read-only: nothing to show)")
+            return _memory_cache()
+        problem = _header_problem(self.path)
+        if problem is None:
+            try:
+                conn = _connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True)
+            except sqlite3.Error as exc:
+                raise CacheError(f"cannot open the cache {self.path}: {exc}") from exc
+            try:
+                problem = _probe(conn, self.path)
+                if (
+                    problem is None
+                    and not conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name='entries'"
+                    ).fetchone()
+                ):
+                    problem = f"{self.path} is an empty file"
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    conn.close()
+                    raise CacheError(f"cannot read the cache {self.path}: {exc}") from exc
+                problem = f"{self.path} is corrupt ({exc})"
+            if problem is None:
+                return conn
+            conn.close()
+        self._warn(f"{problem}; read-only, so it is left as it is and reads as empty")
+        return _memory_cache()
+
+    def _recover(self, exc: sqlite3.DatabaseError) -> None:
+        """Replace a connection that met corruption with a fresh cache."""
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.close()
+        if self.readonly:
+            self._warn(f"{self.path} is corrupt ({exc}); read-only, so it now reads as empty")
+            self._conn = _memory_cache()
+            return
+        try:
+            with _open_lock(self.path):
+                try:
+                    same = self.path.stat().st_ino == self._inode
+                except FileNotFoundError:
+                    same = False
+                if same:  # nobody else has replaced it yet
+                    self._set_aside(f"{self.path} is corrupt ({exc})")
+                self._conn = self._open_locked()
+        except (OSError, sqlite3.Error) as err:
+            raise CacheError(f"cannot rebuild the cache {self.path}: {err}") from err
+
+    def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` on the connection; on corruption rebuild the file and run it again.
+
+        Raises:
+            CacheError: SQLite failed for any other reason (locked, full, I/O).
+        """
+        with self._lock:
+            try:
+                return op(self._conn)
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise CacheError(f"cache {self.path}: {exc}") from exc
+                self._recover(exc)
+            try:
+                return op(self._conn)
+            except sqlite3.Error as exc:
+                raise CacheError(f"cache {self.path}: {exc}") from exc
+
+    def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op`` in one write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``).
+
+        Raises:
+            CacheReadOnlyError: the cache was opened read-only.
+            CacheError: as :meth:`_run`.
+        """
+        if self.readonly:
+            raise CacheReadOnlyError(f"the cache {self.path} is open read-only")
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = op(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._run(transaction)
+
+    # ------------------------------------------------------------------ reading
+
+    def _entry(self, row: Sequence[Any]) -> Entry:
+        (profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at) = row[:9]
+        failures, next_attempt_at = row[9], row[10]
+        key = CacheKey(profile, domain, scope)
+        try:
+            records = decode_records(payload, encoding)
+        except (ValueError, TypeError) as exc:
+            # Records from another btconsole version: treat as never fetched.
+            log.warning("cache %s: cannot read cached records (%s); refetch needed", key, exc)
+            records, fetched_at = (), None
+        return Entry(
+            key=key,
+            records=records,
+            fetched_at=fetched_at,
+            ttl=ttl,
+            error=error,
+            error_at=error_at,
+            failures=failures,
+            next_attempt_at=next_attempt_at,
+        )
+
+    def get(self, key: CacheKey) -> Entry | None:
+        """The entry for ``key``, or ``None`` if nothing was ever stored for it."""
+        rows = self._run(
+            lambda conn: conn.execute(
+                _GET_SQL,
+                (key.profile, key.domain, key.scope),
+            ).fetchall()
+        )
+        return self._entry(rows[0]) if rows else None
+
+    def read(self, profile: str, domain: str, scope: str | None = None) -> list[Entry]:
+        """Entries of one profile and domain (every scope, or just ``scope``), by scope."""
+        if scope is not None:
+            entry = self.get(CacheKey(profile, domain, scope))
+            return [] if entry is None else [entry]
+        rows = self._run(
+            lambda conn: conn.execute(
+                _READ_SQL,
+                (profile, domain),
+            ).fetchall()
+        )
+        return [self._entry(row) for row in rows]
+
+    def read_domain(self, domain: str, profiles: Iterable[str] | None = None) -> list[Entry]:
+        """Entries of ``domain`` for every profile (or those in ``profiles``).
+
+        Ordered by profile, then scope; one indexed read, so it is the fast way to
+        paint a pane for every customer at once.
+        """
+        wanted = None if profiles is None else sorted(set(profiles))
+        if wanted is not None and not wanted:
+            return []
+
+        def query(conn: sqlite3.Connection) -> list[Any]:
+            if wanted is None:
+                return conn.execute(_DOMAIN_SQL, (domain,)).fetchall()
+            rows: list[Any] = []
+            for profile in wanted:  # one indexed range scan each; as fast as one IN (...)
+                rows.extend(conn.execute(_READ_SQL, (profile, domain)).fetchall())
+            return rows
+
+        return [self._entry(row) for row in self._run(query)]
+
+    def scopes(self, profile: str, domain: str) -> list[str]:
+        """The scopes stored for a profile and domain (no records decoded)."""
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT scope FROM entries WHERE profile=? AND domain=? ORDER BY scope",
+                (profile, domain),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    def summary(self, now: float | None = None) -> list[DomainSummary]:
+        """Per profile and domain: scopes, records, oldest/newest fetch, errors, stale."""
+        at = time.time() if now is None else now
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT profile, domain, COUNT(*), COALESCE(SUM(record_count), 0), "
+                "MIN(fetched_at), MAX(fetched_at), SUM(fetched_at IS NULL), "
+                "SUM(error IS NOT NULL), SUM(fetched_at IS NULL OR ? - fetched_at > ttl) "
+                "FROM entries GROUP BY profile, domain ORDER BY profile, domain",
+                (at,),
+            ).fetchall()
+        )
+        return [DomainSummary(*row) for row in rows]
+
+    # ------------------------------------------------------------------ writing
+
+    @staticmethod
+    def _put_sql(
+        conn: sqlite3.Connection, key: CacheKey, blob: bytes, count: int, ttl: float, at: float
+    ) -> None:
+        conn.execute(
+            "INSERT INTO entries (profile, domain, scope, payload, encoding, record_count, "
+            "fetched_at, ttl, error, error_at, failures, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, 0, NULL) "
+            "ON CONFLICT (profile, domain, scope) DO UPDATE SET payload=excluded.payload, "
+            "encoding=excluded.encoding, record_count=excluded.record_count, "
+            "fetched_at=excluded.fetched_at, ttl=excluded.ttl, error=NULL, error_at=NULL, "
+            "failures=0, next_attempt_at=NULL",
+            (key.profile, key.domain, key.scope, blob, DEFAULT_ENCODING, count, at, ttl),
+        )
+
+    def put(
+        self, key: CacheKey, records: Iterable[Any], *, ttl: float, now: float | None = None
+    ) -> None:
+        """Store a successful fetch: replace the records, clear the error and backoff.
+
+        One transaction. Raises :class:`CacheReadOnlyError` on a read-only cache.
+        """
+        self.put_many([(key, records)], ttl=ttl, now=now)
+
+    def put_many(
+        self,
+        items: Iterable[tuple[CacheKey, Iterable[Any]]],
+        *,
+        ttl: float,
+        now: float | None = None,
+    ) -> None:
+        """Store several successful fetches in one transaction (all or none).
+
+        Raises :class:`CacheReadOnlyError` on a read-only cache.
+        """
+        at = time.time() if now is None else now
+        encoded = []
+        for key, records in items:
+            batch = tuple(records)
+            encoded.append((key, encode_records(batch), len(batch)))
+
+        def op(conn: sqlite3.Connection) -> None:
+            for key, blob, count in encoded:
+                self._put_sql(conn, key, blob, count, ttl, at)
+
+        self._write(op)
+
+    def put_error(
+        self,
+        key: CacheKey,
+        error: str | BaseException,
+        *,
+        next_attempt_at: float | None = None,
+        ttl: float = 0.0,
+        now: float | None = None,
+    ) -> int:
+        """Record a failed refresh; keep the records. Return the consecutive failures.
+
+        The message goes through :func:`~btconsole.logs.redact` (and is capped), so no
+        token or secret reaches the file. ``ttl`` is used only for a key never stored.
+        Raises :class:`CacheReadOnlyError` on a read-only cache.
+        """
+        at = time.time() if now is None else now
+        text = _error_text(error)
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO entries (profile, domain, scope, ttl, error, error_at, failures, "
+                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
+                "ON CONFLICT (profile, domain, scope) DO UPDATE SET error=excluded.error, "
+                "error_at=excluded.error_at, failures=entries.failures + 1, "
+                "next_attempt_at=excluded.next_attempt_at",
+                (key.profile, key.domain, key.scope, ttl, text, at, next_attempt_at),
+            )
+            row = conn.execute(
+                "SELECT failures FROM entries WHERE profile=? AND domain=? AND scope=?",
+                (key.profile, key.domain, key.scope),
+            ).fetchone()
+            return int(row[0])
+
+        return self._write(op)
+
+    def set_next_attempt(self, key: CacheKey, when: float | None) -> None:
+        """Set (or clear, with ``None``) the time before which not to refresh ``key``."""
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE entries SET next_attempt_at=? WHERE profile=? AND domain=? AND scope=?",
+                (when, key.profile, key.domain, key.scope),
+            )
+        )
+
+    def delete_scopes(self, profile: str, domain: str, keep: Collection[str]) -> int:
+        """Drop the scopes of a profile and domain not in ``keep``; return how many.
+
+        For scopes that vanished (a subscription that went away). One transaction.
+        """
+        keep_set = set(keep)
+
+        def op(conn: sqlite3.Connection) -> int:
+            scopes = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT scope FROM entries WHERE profile=? AND domain=?", (profile, domain)
+                )
+            ]
+            gone = [(profile, domain, scope) for scope in scopes if scope not in keep_set]
+            conn.executemany("DELETE FROM entries WHERE profile=? AND domain=? AND scope=?", gone)
+            return len(gone)
+
+        return self._write(op)
+
+    def delete_profile(self, profile: str) -> int:
+        """Drop every entry and lease of a profile (one removed from the config)."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            count = conn.execute("DELETE FROM entries WHERE profile=?", (profile,)).rowcount
+            conn.execute("DELETE FROM leases WHERE profile=?", (profile,))
+            return int(count)
+
+        return self._write(op)
+
+    # ------------------------------------------------------------------ leases
+
+    def claim(
+        self, key: CacheKey, owner: str, lease_seconds: float, *, now: float | None = None
+    ) -> bool:
+        """Take (or renew) the refresh lease on ``key`` for ``lease_seconds``.
+
+        True if ``owner`` now holds it: it was free, expired, or already ``owner``'s.
+        One atomic statement, so of two processes claiming at once exactly one wins.
+        Raises :class:`CacheReadOnlyError` on a read-only cache.
+        """
+        at = time.time() if now is None else now
+        return self._write(
+            lambda conn: (
+                conn.execute(
+                    "INSERT INTO leases (profile, domain, scope, owner, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (profile, domain, scope) DO UPDATE SET "
+                    "owner=excluded.owner, expires_at=excluded.expires_at "
+                    "WHERE leases.owner=excluded.owner OR leases.expires_at <= ?",
+                    (key.profile, key.domain, key.scope, owner, at + lease_seconds, at),
+                ).rowcount
+                == 1
+            )
+        )
+
+    def release(self, key: CacheKey, owner: str) -> None:
+        """Give up ``owner``'s lease on ``key`` (nothing happens if another holds it)."""
+        self._write(
+            lambda conn: conn.execute(
+                "DELETE FROM leases WHERE profile=? AND domain=? AND scope=? AND owner=?",
+                (key.profile, key.domain, key.scope, owner),
+            )
+        )
+
+    def lease(self, key: CacheKey, *, now: float | None = None) -> tuple[str, float] | None:
+        """The live lease on ``key`` as (owner, expires_at), or ``None``."""
+        at = time.time() if now is None else now
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT owner, expires_at FROM leases "
+                "WHERE profile=? AND domain=? AND scope=? AND expires_at > ?",
+                (key.profile, key.domain, key.scope, at),
+            ).fetchall()
+        )
+        return (str(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def _data_version(self) -> int:
+        return int(self._run(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0]))
+
+    def wait_for_update(
+        self, key: CacheKey, since: float | None, timeout: float, *, interval: float = 0.05
+    ) -> Entry | None:
+        """Wait for another process to store a result (records or an error) for ``key``.
+
+        Returns the entry as soon as its ``fetched_at`` or ``error_at`` is later than
+        ``since`` (``None``: any result at all). Returns ``None`` when ``timeout``
+        seconds pass, or when no live lease remains on ``key`` and no new result came
+        (the holder gave up or died): the caller may then claim the key itself.
+
+        Polls ``PRAGMA data_version`` every ``interval`` seconds and reads the row
+        only after some other connection committed, or when the lease runs out.
+        """
+        deadline = time.monotonic() + timeout
+        seen_version: int | None = None
+        lease_expires: float | None = None
+        while True:
+            version = self._data_version()
+            if version != seen_version or (
+                lease_expires is not None and time.time() >= lease_expires
+            ):
+                seen_version = version
+                entry = self.get(key)
+                if entry is not None and _updated_since(entry, since):
+                    return entry
+                lease = self.lease(key)
+                if lease is None:
+                    return None
+                lease_expires = lease[1]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(interval, remaining))
+
+    # ------------------------------------------------------------------ upkeep
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` ("ok" when all is well); for ``doctor`` and tests."""
+        rows = self._run(lambda conn: conn.execute("PRAGMA integrity_check").fetchall())
+        return "\n".join(str(row[0]) for row in rows)
+
+
+def _updated_since(entry: Entry, since: float | None) -> bool:
+    times = [t for t in (entry.fetched_at, entry.error_at) if t is not None]
+    if not times:
+        return False
+    return since is None or max(times) > since
