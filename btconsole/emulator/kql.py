@@ -20,6 +20,7 @@ documented in ``docs/emulator-kql.md``.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import json
 import math
 import operator as _operator
@@ -1217,8 +1218,15 @@ def _sort_key(value: Any) -> tuple[int, Any]:
     return (4, json.dumps(value, sort_keys=True, default=str))
 
 
+_MISSING = object()
+
+
 def _get_member(obj: Any, key: str) -> Any:
     """``obj.key``: exact match first, then ARM's case-insensitive fallback; else null."""
+    if type(obj) is dict:  # fast path: rows are plain dicts
+        value = obj.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
     if isinstance(obj, Mapping):
         if key in obj:
             return obj[key]
@@ -1614,11 +1622,18 @@ def _columns_of(rows: list[Row]) -> list[str]:
 
 
 class _Compiler:
+    def __init__(self) -> None:
+        # Whether the query can produce datetime/timespan values, which run_query must render
+        # as strings; when it cannot, the output rows are plain copies.
+        self.temporal = False
+
     # -- expressions -------------------------------------------------------------------------
 
     def expr(self, e: Expr) -> Fn:
         if isinstance(e, Literal):
             value = e.value
+            if isinstance(value, (datetime, timedelta, list, dict)):
+                self.temporal = True
             return lambda row: value
         if isinstance(e, Column):
             name = e.name
@@ -1651,9 +1666,13 @@ class _Compiler:
             def walk_column(row: Row) -> Any:
                 value = row.get(column)
                 for key in path:
-                    if value is None:
+                    if type(value) is dict:
+                        found = value.get(key, _MISSING)
+                        value = _get_member(value, key) if found is _MISSING else found
+                    elif value is None:
                         return None
-                    value = _get_member(value, key)
+                    else:
+                        value = _get_member(value, key)
                 return value
 
             return walk_column
@@ -1670,6 +1689,8 @@ class _Compiler:
         return walk
 
     def call(self, e: Call) -> Fn:
+        if e.name in ("now", "ago", "todatetime"):
+            self.temporal = True
         spec = _SCALARS.get(e.name)
         if spec is None:  # parse() only lets known names through, so this is an aggregate
             raise _semantic_error(
@@ -1697,8 +1718,11 @@ class _Compiler:
             return lambda row: left(row) is True or right(row) is True
         if op in ("+", "-", "*", "/", "%"):
             return lambda row: _arith(op, left(row), right(row))
+        column = e.left.name if isinstance(e.left, Column) else None
         if op == "==":
             if right_const and isinstance(const, str):
+                if column is not None:
+                    return lambda row: row.get(column) == const
                 return lambda row: left(row) == const
             return lambda row: _equals(left(row), right(row))
         if op == "!=":
@@ -1709,9 +1733,19 @@ class _Compiler:
             negate = op == "!~"
             if right_const:
                 low = _to_str(const).lower()
-                if negate:
-                    return lambda row: _to_str(left(row)).lower() != low
-                return lambda row: _to_str(left(row)).lower() == low
+                if column is not None:
+
+                    def column_equals(row: Row) -> bool:
+                        v = row.get(column)
+                        return ((v if type(v) is str else _to_str(v)).lower() == low) != negate
+
+                    return column_equals
+
+                def equals_ci(row: Row) -> bool:
+                    v = left(row)
+                    return ((v if type(v) is str else _to_str(v)).lower() == low) != negate
+
+                return equals_ci
             if negate:
                 return lambda row: _to_str(left(row)).lower() != _to_str(right(row)).lower()
             return lambda row: _to_str(left(row)).lower() == _to_str(right(row)).lower()
@@ -1809,6 +1843,8 @@ class _Compiler:
 
             def in_fixed(row: Row) -> bool:
                 value = left(row)
+                if type(value) is str:
+                    return (value in fixed) != negate
                 if value is None:
                     return False
                 return (_hashable(value) in fixed) != negate
@@ -1863,7 +1899,17 @@ class _Compiler:
             return lambda rows, tables: [r for r in rows if predicate(r) is True]
         if isinstance(op, Project):
             items = self.named(op.items, set())
-            return lambda rows, tables: [{name: fn(r) for name, fn in items} for r in rows]
+            names = [name for name, _ in items]
+            if all(isinstance(expr, Column) for _, expr in op.items):
+                # Plain column lists (the console's usual projection): no closures per cell.
+                sources = [expr.name for _, expr in op.items if isinstance(expr, Column)]
+                return lambda rows, tables: [
+                    dict(zip(names, map(r.get, sources), strict=True)) for r in rows
+                ]
+            fns = [fn for _, fn in items]
+            return lambda rows, tables: [
+                dict(zip(names, [fn(r) for fn in fns], strict=True)) for r in rows
+            ]
         if isinstance(op, Extend):
             return self.extend(op)
         if isinstance(op, ProjectAway):
@@ -2194,16 +2240,16 @@ def _sorted(rows: list[Row], keys: list[tuple[Fn, bool, bool]]) -> list[Row]:
     """Stable multi-key sort: one pass per key, last key first."""
     result = list(rows)
     for fn, descending, nulls_first in reversed(keys):
-        # Rank nulls so that, after the (possibly reversed) sort, they land where asked.
-        null_rank = -1 if nulls_first != descending else 1
-
-        def key(row: Row, fn: Fn = fn, null_rank: int = null_rank) -> tuple[int, Any]:
-            value = fn(row)
-            if value is None:
-                return (null_rank, (0, 0))
-            return (0, _sort_key(value))
-
-        result.sort(key=key, reverse=descending)
+        values = [fn(row) for row in result]
+        order = list(range(len(result)))
+        if all(type(v) is str for v in values):  # the common case: plain string keys
+            order.sort(key=values.__getitem__, reverse=descending)
+        else:
+            # Rank nulls so that, after the (possibly reversed) sort, they land where asked.
+            null_rank = -1 if nulls_first != descending else 1
+            ranked = [(null_rank, (0, 0)) if v is None else (0, _sort_key(v)) for v in values]
+            order.sort(key=ranked.__getitem__, reverse=descending)
+        result = [result[i] for i in order]
     return result
 
 
@@ -2223,16 +2269,48 @@ def _lookup_table(tables: Tables, name: str, tok: Token) -> Sequence[Row]:
     )
 
 
-@lru_cache(maxsize=256)
-def _compile(query: str) -> Callable[[Tables], list[Row]]:
-    return _Compiler().query(parse(query))
+def _builds_rows(op: Operator) -> bool | None:
+    """True if ``op`` outputs new dicts, None if it passes its input rows through."""
+    if isinstance(op, (Where, Sort, Take, Top)):
+        return None
+    if isinstance(op, Distinct):
+        return None if op.items is None else True
+    if isinstance(op, Join):
+        return None if op.kind in ("leftsemi", "leftanti", "anti", "leftantisemi") else True
+    return True
+
+
+def _compile(query: str | Query) -> tuple[Callable[[Tables], list[Row]], bool, bool]:
+    """(program, temporal, fresh): fresh when the output rows are new dicts, not input rows."""
+    compiler = _Compiler()
+    parsed = parse(query) if isinstance(query, str) else query
+    program = compiler.query(parsed)
+    fresh = any(_builds_rows(op) for op in parsed.operators)
+    return program, compiler.temporal, fresh
+
+
+_compile_text = lru_cache(maxsize=256)(_compile)
 
 
 def run_query(query: str | Query, tables: Tables) -> list[dict[str, Any]]:
     """Evaluate ``query`` over ``tables`` (table name -> rows; names match case-insensitively).
 
     Returns new dicts (the input rows are never mutated); nested values are shared with the
-    input. Raises :class:`KqlError`.
+    input. Datetimes and timespans computed by the query come back as ISO-8601 / ``[d.]hh:mm:ss``
+    strings, as Resource Graph returns them. Raises :class:`KqlError`.
     """
-    program = _compile(query) if isinstance(query, str) else _Compiler().query(query)
-    return [{k: _jsonable(v) for k, v in row.items()} for row in program(tables)]
+    program, temporal, fresh = _compile_text(query) if isinstance(query, str) else _compile(query)
+    # Evaluation allocates many short-lived containers while the input rows keep a large
+    # object graph alive: the cyclic collector would rescan it over and over for no gain.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        rows = program(tables)
+        if temporal:
+            return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+        if fresh:  # already new dicts built by project/extend/summarize/...: no second copy
+            return rows  # type: ignore[return-value]
+        return [dict(row) for row in rows]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
