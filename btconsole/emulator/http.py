@@ -361,7 +361,9 @@ class Router:
                 if route.method != method and not (method == "HEAD" and route.method == "GET"):
                     path_matched = True
                     continue
-                params = {name: part for name, part in zip(route.param_names, parts, strict=True) if name}
+                params = {
+                    name: part for name, part in zip(route.param_names, parts, strict=True) if name
+                }
                 return RouteMatch(route, params)
         return "method" if path_matched else None
 

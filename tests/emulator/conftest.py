@@ -25,7 +25,7 @@ TLS verification stays on everywhere: clients trust ``emulator.ca_path`` only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -91,20 +91,10 @@ def core_test_routes(router: Router) -> None:
     router.add("POST", "/_test/subscriptions/{subscriptionId}/lro", lro, name="test.lro")
 
 
-def _no_routes(router: Router) -> None:
-    """Stand-in while btconsole/emulator/routes/ does not exist yet (TRANSITIONAL)."""
-
-
 @pytest.fixture(scope="session")
 def _emulator_session() -> Iterator[RunningEmulator]:
     estate = generate(seed=1, size="small")
-    try:
-        from btconsole.emulator.routes import register  # noqa: F401
-    except ImportError:
-        routes: Callable[[Router], None] | None = _no_routes
-    else:
-        routes = None
-    with running_emulator(estate, routes=routes, extra_routes=core_test_routes) as emu:
+    with running_emulator(estate, extra_routes=core_test_routes) as emu:
         yield emu
 
 

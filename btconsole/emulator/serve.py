@@ -1,0 +1,314 @@
+"""``btconsole emulator serve``: run the emulator in the foreground until interrupted.
+
+The lead's CLI calls :func:`add_arguments` / :func:`run`; ``python -m
+btconsole.emulator.serve`` does the same on its own. Exit codes: 0 after Ctrl-C or
+SIGTERM, 64 for a bad estate/faults file or an unusable ``--write-config`` path, 69 when
+the port cannot be bound. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from btconsole.emulator.faults import FaultError, FaultSet, load_faults_file
+from btconsole.emulator.server import EmulatorServer, EmulatorStartError
+
+if TYPE_CHECKING:
+    from btconsole.emulator.estate import Estate
+
+EX_OK = 0
+EX_USAGE = 64
+EX_UNAVAILABLE = 69
+
+CONFIG_HEADER = "# written by btconsole emulator serve; points the console at the local emulator"
+ARM_SCOPE = "https://management.azure.com/.default"
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+SIZES = ("small", "medium", "large", "huge")
+
+
+class ServeError(Exception):
+    """A problem to report in one line; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = EX_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- config writing
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string, with every needed escape."""
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else toml_string(key)
+
+
+def _toml_float(value: float) -> str:
+    if not math.isfinite(value):
+        raise ServeError(f"cannot write a non-finite budget ({value}) to a config")
+    return repr(float(value))
+
+
+def secret_env_name(slug: str) -> str:
+    """``BTCONSOLE_SECRET_<SLUG>`` with the slug upper-cased, non-alphanumerics as ``_``."""
+    return "BTCONSOLE_SECRET_" + re.sub(r"[^A-Z0-9]", "_", slug.upper())
+
+
+def render_config(estate: Estate, base_url: str, ca_path: Path) -> str:
+    """A btconsole config with one client-secret profile per emulated customer."""
+    endpoint = base_url.rstrip("/") + "/"
+    lines = [CONFIG_HEADER, 'theme = "bt"', "refresh_concurrency = 16"]
+    for customer in estate.customers:
+        tenant = estate.tenant(customer.tenant_id)
+        if tenant is None:
+            raise ServeError(f"customer {customer.slug!r} names an unknown tenant")
+        key = _toml_key(customer.slug)
+        lines += [
+            "",
+            f"[profiles.{key}]",
+            f"display_name = {toml_string(customer.display_name)}",
+            f"tenant_id = {toml_string(customer.tenant_id)}",
+            'auth = "client-secret"',
+            f"client_id = {toml_string(tenant.client_id)}",
+            f"client_secret_env = {toml_string(secret_env_name(customer.slug))}",
+            f"monthly_budget = {_toml_float(customer.monthly_budget)}",
+            f"currency = {toml_string(customer.currency)}",
+            "",
+            f"[profiles.{key}.cloud]",
+            f"resource_manager = {toml_string(endpoint)}",
+            f"authority_host = {toml_string(endpoint)}",
+            f"token_scope = {toml_string(ARM_SCOPE)}",
+            f"ca_bundle = {toml_string(str(ca_path.resolve()))}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def render_env(estate: Estate) -> str:
+    """``export BTCONSOLE_SECRET_<SLUG>='<secret>'`` for every customer."""
+    lines = ["# written by btconsole emulator serve: source this file for the profiles' secrets"]
+    for customer in estate.customers:
+        tenant = estate.tenant(customer.tenant_id)
+        if tenant is None:
+            raise ServeError(f"customer {customer.slug!r} names an unknown tenant")
+        lines.append(
+            f"export {secret_env_name(customer.slug)}={_shell_quote(tenant.client_secret)}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def env_path_for(config_path: Path) -> Path:
+    return config_path.with_name(config_path.name + ".env")
+
+
+def tls_dir_for(config_path: Path) -> Path:
+    return config_path.with_name(config_path.name + ".d")
+
+
+def _write_0600(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Path:
+    """Write the config at ``path`` and the secrets at ``PATH.env`` (both 0600).
+
+    Returns the env file's path.
+
+    Raises:
+        ServeError: ``path`` exists and was not written by this command, or a file
+            cannot be written.
+    """
+    for target in (path, env_path_for(path)):
+        if target.exists():
+            try:
+                with target.open(encoding="utf-8") as handle:
+                    first = handle.readline()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ServeError(f"{target}: cannot read the existing file ({exc})") from exc
+            if not first.startswith("# written by btconsole emulator serve"):
+                raise ServeError(
+                    f"{target}: exists and was not written by 'btconsole emulator serve'; "
+                    "refusing to overwrite it"
+                )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_0600(path, render_config(estate, base_url, ca_path))
+        env = env_path_for(path)
+        _write_0600(env, render_env(estate))
+    except OSError as exc:
+        raise ServeError(f"{path}: cannot write the config ({exc.strerror or exc})") from exc
+    return env
+
+
+# ---------------------------------------------------------------- running
+
+
+def load_estate(estate_file: str | None, seed: int, size: str) -> Estate:
+    """The estate from ``estate_file`` or generated from ``seed``/``size``.
+
+    Raises:
+        ServeError: unreadable or invalid estate file, unknown size.
+    """
+    from btconsole.emulator.estate import Estate, EstateError
+
+    if estate_file is not None:
+        path = Path(estate_file)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ServeError(f"{path}: cannot read the estate file ({reason})") from exc
+        try:
+            return Estate.from_json(text)
+        except EstateError as exc:
+            raise ServeError(f"{path}: {exc}") from exc
+    if size not in SIZES:
+        raise ServeError(f"unknown size {size!r} (choose from {', '.join(SIZES)})")
+    from btconsole.emulator.generate import generate
+
+    return generate(seed=seed, size=size)
+
+
+async def serve(
+    estate: Estate,
+    *,
+    port: int = 0,
+    faults: FaultSet | None = None,
+    write_config_path: Path | None = None,
+    out: TextIO | None = None,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[EmulatorServer], None] | None = None,
+) -> None:
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM arrives).
+
+    Prints the base URL and the CA path (and the config paths with
+    ``write_config_path``) to ``out``.
+
+    Raises:
+        ServeError: the port is taken (code 69) or the config cannot be written (64).
+    """
+    out = out or sys.stdout
+    stop = stop or asyncio.Event()
+    tls_dir = tls_dir_for(write_config_path) if write_config_path is not None else None
+    server = EmulatorServer(estate, faults=faults, port=port, tls_dir=tls_dir)
+    try:
+        await server.start()
+    except EmulatorStartError as exc:
+        raise ServeError(str(exc), EX_UNAVAILABLE if exc.port_unavailable else EX_USAGE) from exc
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+                handled.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass  # not the main thread, or no signal support: rely on `stop`
+        print(f"btconsole emulator: listening on {server.base_url}", file=out)
+        print(f"CA bundle: {server.ca_path}", file=out)
+        if write_config_path is not None:
+            env = write_config(write_config_path, estate, server.base_url, server.ca_path)
+            print(f"config: {write_config_path}", file=out)
+            print(f"secrets: {env} (source it before running btconsole)", file=out)
+        print("press Ctrl-C to stop", file=out)
+        out.flush()
+        if on_ready is not None:
+            on_ready(server)
+        await stop.wait()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        await server.stop()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``btconsole emulator serve``."""
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    parser.add_argument("--seed", type=int, default=1, help="estate seed (default 1)")
+    parser.add_argument("--size", choices=SIZES, default="medium", help="estate size")
+    parser.add_argument(
+        "--estate", metavar="FILE", help="load the estate from a JSON file (--seed/--size unused)"
+    )
+    parser.add_argument("--faults", metavar="FILE", help="fault injection rules (TOML)")
+    parser.add_argument(
+        "--write-config",
+        metavar="PATH",
+        help="write a btconsole config for the emulated customers (and PATH.env)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``btconsole emulator serve`` with parsed ``args``; returns the exit status."""
+    try:
+        port = int(args.port)
+        if not 0 <= port <= 65535:
+            raise ServeError(f"--port must be 0..65535, not {port}")
+        estate = load_estate(args.estate, int(args.seed), str(args.size))
+        faults = load_faults_file(Path(args.faults)) if args.faults else None
+        config = Path(args.write_config).resolve() if args.write_config else None
+        asyncio.run(serve(estate, port=port, faults=faults, write_config_path=config))
+    except ServeError as exc:
+        print(f"btconsole emulator: {exc}", file=sys.stderr)
+        return exc.code
+    except FaultError as exc:
+        print(f"btconsole emulator: {exc}", file=sys.stderr)
+        return EX_USAGE
+    except KeyboardInterrupt:  # Ctrl-C before the signal handler was installed
+        pass
+    print("btconsole emulator: stopped", file=sys.stderr)
+    return EX_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="btconsole emulator serve",
+        description="Serve the Azure emulator on loopback over HTTPS until interrupted.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

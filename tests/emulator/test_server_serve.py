@@ -1,0 +1,205 @@
+"""``btconsole emulator serve`` as a real process: output, config writing, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from btconsole.emulator.generate import generate
+from btconsole.emulator.serve import render_config, secret_env_name, toml_string
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SERVE = [sys.executable, "-m", "btconsole.emulator.serve"]
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*SERVE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """Read stdout up to the 'press Ctrl-C' line; {label: value}."""
+    assert proc.stdout is not None
+    lines: dict[str, str] = {}
+    for line in proc.stdout:
+        if line.startswith("press Ctrl-C"):
+            return lines
+        label, _, value = line.rstrip("\n").partition(": ")
+        lines[label] = value
+    raise AssertionError(f"serve exited early: {proc.wait()} {proc.stderr and proc.stderr.read()}")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, str], Path]]:
+    config = tmp_path / "conf" / "btconsole.toml"
+    proc = _start("--size", "small", "--seed", "2", "--write-config", str(config))
+    try:
+        yield proc, _read_banner(proc), config
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_prints_url_and_ca_then_stops_cleanly_on_ctrl_c(
+    served: tuple[subprocess.Popen[str], dict[str, str], Path],
+) -> None:
+    proc, banner, _config = served
+    url = banner["btconsole emulator"].removeprefix("listening on ")
+    assert url.startswith("https://127.0.0.1:")
+    ca = Path(banner["CA bundle"])
+    assert stat.S_IMODE(ca.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ca.parent.stat().st_mode) == 0o700
+
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=str(ca))
+    with urllib.request.urlopen(f"{url}/_emulator/info", context=ctx, timeout=10) as resp:  # noqa: S310
+        info = json.load(resp)
+    assert info["seed"] == 2 and info["size"] == "small"
+
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert "Traceback" not in err
+    assert err.strip() == "btconsole emulator: stopped"
+
+
+def test_written_config_matches_the_schema_and_reuses_the_ca(
+    served: tuple[subprocess.Popen[str], dict[str, str], Path], tmp_path: Path
+) -> None:
+    from btconsole.config import parse_config
+
+    proc, banner, config = served
+    estate = generate(seed=2, size="small")
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    env = config.with_name(config.name + ".env")
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    data = tomllib.loads(config.read_text())
+    assert set(data["profiles"]) == {c.slug for c in estate.customers}
+    url = banner["btconsole emulator"].removeprefix("listening on ")
+    for customer in estate.customers:
+        profile = data["profiles"][customer.slug]
+        assert profile["tenant_id"] == customer.tenant_id
+        assert profile["client_secret_env"] == secret_env_name(customer.slug)
+        assert "subscriptions" not in profile
+        assert profile["cloud"] == {
+            "resource_manager": f"{url}/",
+            "authority_host": f"{url}/",
+            "token_scope": "https://management.azure.com/.default",
+            "ca_bundle": banner["CA bundle"],
+        }
+    parsed = parse_config(config.read_text(), config)
+    assert len(parsed.profiles) == len(estate.customers)
+
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in env.read_text().splitlines()
+        if line.startswith("export ")
+    )
+    tenant = estate.tenant(estate.customers[0].tenant_id)
+    assert tenant is not None
+    assert exports[secret_env_name(estate.customers[0].slug)] == f"'{tenant.client_secret}'"
+
+    ca_before = Path(banner["CA bundle"]).read_bytes()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    again = _start("--size", "small", "--seed", "2", "--write-config", str(config))
+    try:
+        banner2 = _read_banner(again)
+        assert Path(banner2["CA bundle"]).read_bytes() == ca_before
+    finally:
+        again.send_signal(signal.SIGINT)
+        assert again.wait(timeout=20) == 0
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*SERVE, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_bad_faults_file_is_one_line_and_64(tmp_path: Path) -> None:
+    faults = tmp_path / "faults.toml"
+    faults.write_text("[[faults]]\nkind = 'latency'\nms = -1\n")
+    result = _run("--size", "small", "--faults", str(faults))
+    assert result.returncode == 64
+    assert result.stderr.count("\n") == 1
+    assert str(faults) in result.stderr and "'ms'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    faults.write_text("[[faults]\n")
+    result = _run("--size", "small", "--faults", str(faults))
+    assert result.returncode == 64
+    assert "invalid TOML" in result.stderr and "line 1" in result.stderr
+
+
+def test_unreadable_estate_file_is_64(tmp_path: Path) -> None:
+    result = _run("--estate", str(tmp_path / "missing.json"))
+    assert result.returncode == 64
+    assert result.stderr.count("\n") == 1
+    assert "missing.json" in result.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = _run("--estate", str(bad))
+    assert result.returncode == 64
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use_is_69() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run("--size", "small", "--port", str(port))
+    assert result.returncode == 69
+    assert result.stderr.count("\n") == 1
+    assert str(port) in result.stderr
+
+
+def test_refuses_to_overwrite_a_foreign_config(tmp_path: Path) -> None:
+    config = tmp_path / "mine.toml"
+    config.write_text('theme = "bt"\n')
+    result = _run("--size", "small", "--write-config", str(config))
+    assert result.returncode == 64
+    assert "refusing to overwrite" in result.stderr
+    assert config.read_text() == 'theme = "bt"\n'
+
+
+def test_toml_strings_round_trip() -> None:
+    nasty = 'quote " backslash \\ tab \t newline \n bell \x07 del \x7f ünï'
+    assert tomllib.loads(f"v = {toml_string(nasty)}")["v"] == nasty
+
+
+def test_render_config_escapes_display_names() -> None:
+    estate = generate(seed=1, size="small")
+    estate.customers[0].display_name = 'Evil "Corp"\n[profiles.x]'
+    text = render_config(estate, "https://127.0.0.1:1", Path("/tmp/ca.pem"))
+    data = tomllib.loads(text)
+    assert data["profiles"][estate.customers[0].slug]["display_name"] == 'Evil "Corp"\n[profiles.x]'
+    assert "x" not in data["profiles"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_config_dir_is_64(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    result = _run("--size", "small", "--write-config", str(locked / "sub" / "c.toml"))
+    assert result.returncode == 64
