@@ -1,0 +1,350 @@
+"""Azure Resource Graph: ``POST /providers/Microsoft.ResourceGraph/resources``.
+
+Builds Resource Graph's tables for the subscriptions a request may see —
+``resources`` (Arc machines and clusters, ExpressRoute circuits),
+``resourcecontainers`` (subscriptions and resource groups) and
+``policyresources`` (latest policy states) — runs the query with the KQL-subset
+evaluator, and pages the result with ``$top``/``$skip``/``$skipToken``.
+
+Each tenant has a user quota of ``QUOTA`` queries per ``QUOTA_WINDOW`` seconds, as
+Resource Graph does; every answer carries ``x-ms-user-quota-remaining`` and
+``x-ms-user-quota-resets-after``, and a query beyond the quota is answered 429.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from btconsole.emulator import kql
+from btconsole.emulator.estate import Estate, parse_resource_id
+from btconsole.emulator.http import ArmError, Ctx, Router, TokenBucket, json_response
+from btconsole.emulator.routes.arc import cluster_body, machine_body
+from btconsole.emulator.routes.circuits import circuit_body
+from btconsole.emulator.routes.common import estate
+from btconsole.emulator.routes.policy import state_record
+from btconsole.emulator.routes.resources import resource_group_body, subscription_body
+
+QUOTA = 15
+QUOTA_WINDOW = 5.0
+MAX_TOP = 1000
+MAX_SUBSCRIPTIONS = 1000
+POLICY_STATES = "Microsoft.PolicyInsights/policyStates"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _arg_row(est: Estate, body: dict[str, Any], subscription_id: str, rg: str) -> dict[str, Any]:
+    sub = est.subscription(subscription_id)
+    return {
+        "id": body["id"],
+        "name": body["name"],
+        "type": body["type"].lower(),
+        "tenantId": sub.tenant_id if sub else "",
+        "kind": body.get("kind") or "",
+        "location": body.get("location", ""),
+        "resourceGroup": rg.lower(),
+        "subscriptionId": subscription_id,
+        "managedBy": "",
+        "sku": body.get("sku"),
+        "plan": None,
+        "properties": body.get("properties", {}),
+        "tags": body.get("tags") or {},
+        "identity": body.get("identity"),
+        "zones": None,
+        "extendedLocation": None,
+    }
+
+
+def resource_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
+    """The ``resources`` rows of one subscription (cached on the estate)."""
+    key = f"graph:resources:{subscription_id.lower()}"
+    rows = est.memo.get(key)
+    if rows is None:
+        rows = []
+        for m in est.machines_in(subscription_id):
+            rows.append(_arg_row(est, machine_body(est, m), m.subscription_id, m.resource_group))
+        for c in est.clusters_in(subscription_id):
+            rows.append(_arg_row(est, cluster_body(est, c), c.subscription_id, c.resource_group))
+        for e in est.circuits_in(subscription_id):
+            rows.append(_arg_row(est, circuit_body(e), e.subscription_id, e.resource_group))
+        est.memo[key] = rows
+    return rows
+
+
+def container_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
+    """The ``resourcecontainers`` rows of one subscription: itself and its resource groups."""
+    sub = est.subscription(subscription_id)
+    if sub is None:
+        return []
+    body = subscription_body(est, sub)
+    rows = [
+        {
+            "id": body["id"],
+            "name": sub.subscription_id,
+            "type": "microsoft.resources/subscriptions",
+            "tenantId": sub.tenant_id,
+            "kind": "",
+            "location": "",
+            "resourceGroup": "",
+            "subscriptionId": sub.subscription_id,
+            "managedBy": "",
+            "sku": None,
+            "plan": None,
+            "properties": {
+                "state": sub.state,
+                "subscriptionPolicies": body["subscriptionPolicies"],
+                "managementGroupAncestorsChain": [],
+            },
+            "tags": body["tags"],
+            "identity": None,
+            "zones": None,
+            "extendedLocation": None,
+        }
+    ]
+    for rg in sub.resource_groups:
+        rows.append(_arg_row(est, resource_group_body(sub, rg), sub.subscription_id, rg.name))
+    return rows
+
+
+def policy_rows(est: Estate, subscription_id: str, base_url: str) -> list[dict[str, Any]]:
+    """The ``policyresources`` rows (policy states) of one subscription."""
+    sub = est.subscription(subscription_id)
+    tenant_id = sub.tenant_id if sub else ""
+    rows = []
+    for state in est.policy_states_in(subscription_id):
+        record = state_record(est, base_url, state)
+        sid, rg, _ = parse_resource_id(state.resource_id)
+        digest = hashlib.sha1(  # noqa: S324 - a name, not security
+            f"{state.resource_id.lower()}|{record['policyAssignmentId'].lower()}".encode()
+        ).hexdigest()
+        props = {
+            k: v
+            for k, v in record.items()
+            if not k.startswith("@odata") and k not in ("subscriptionId", "isCompliant")
+        }
+        rows.append(
+            {
+                "id": f"/subscriptions/{sid}/providers/{POLICY_STATES}/{digest}",
+                "name": digest,
+                "type": "microsoft.policyinsights/policystates",
+                "tenantId": tenant_id,
+                "kind": "",
+                "location": record["resourceLocation"],
+                "resourceGroup": rg.lower(),
+                "subscriptionId": sid,
+                "managedBy": "",
+                "sku": None,
+                "plan": None,
+                "properties": props,
+                "tags": None,
+                "identity": None,
+                "zones": None,
+                "extendedLocation": None,
+            }
+        )
+    return rows
+
+
+def build_tables(
+    est: Estate, subscription_ids: Sequence[str], base_url: str
+) -> dict[str, list[dict[str, Any]]]:
+    resources: list[dict[str, Any]] = []
+    containers: list[dict[str, Any]] = []
+    policy: list[dict[str, Any]] = []
+    for sid in subscription_ids:
+        resources.extend(resource_rows(est, sid))
+        containers.extend(container_rows(est, sid))
+        policy.extend(policy_rows(est, sid, base_url))
+    return {"resources": resources, "resourcecontainers": containers, "policyresources": policy}
+
+
+# --------------------------------------------------------------------------- quota
+
+
+def take_quota(ctx: Ctx) -> tuple[bool, dict[str, str], int]:
+    """Spend one Resource Graph query of the caller's tenant.
+
+    The quota is a token bucket of ``QUOTA`` queries refilled over ``QUOTA_WINDOW``
+    seconds, kept with the core's buckets (so an emulator reset restores it). Returns
+    (allowed, the quota headers, seconds until a query is allowed again).
+    """
+    key = (ctx.tenant_id, "resourcegraph", "user-quota")
+    bucket = ctx.state.buckets.get(key)
+    if bucket is None:
+        bucket = TokenBucket(QUOTA, QUOTA / QUOTA_WINDOW)
+        ctx.state.buckets[key] = bucket
+    allowed = bucket.take()
+    resets = (bucket.capacity - bucket.tokens) / bucket.rate
+    headers = {
+        "x-ms-user-quota-remaining": str(bucket.remaining),
+        "x-ms-user-quota-resets-after": _resets_after(resets),
+    }
+    return allowed, headers, 0 if allowed else bucket.seconds_until_token()
+
+
+def _resets_after(seconds: float) -> str:
+    whole = max(0, math.ceil(seconds))
+    return f"{whole // 3600:02d}:{(whole % 3600) // 60:02d}:{whole % 60:02d}"
+
+
+# --------------------------------------------------------------------------- paging
+
+
+def _skiptoken(offset: int) -> str:
+    return base64.b64encode(f"arg:{offset}".encode()).decode()
+
+
+def _offset_from(token: str) -> int:
+    try:
+        prefix, _, number = base64.b64decode(token, validate=True).decode().partition(":")
+        if prefix != "arg" or int(number) < 0:
+            raise ValueError(token)
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ArmError(400, "BadRequest", f"The $skipToken '{token}' is not valid.") from None
+
+
+def _int_option(options: dict[str, Any], name: str) -> int | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ArmError(400, "BadRequest", f"Invalid value for options.{name}: {value!r}.")
+    return value
+
+
+def _column_type(values: Sequence[Any]) -> str:
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            return "boolean"
+        if isinstance(v, int):
+            return "integer"
+        if isinstance(v, float):
+            return "real"
+        if isinstance(v, str):
+            return "string"
+        return "object"
+    return "string"
+
+
+def _as_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    names: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in names:
+                names.append(k)
+    return {
+        "columns": [{"name": n, "type": _column_type([r.get(n) for r in rows])} for n in names],
+        "rows": [[r.get(n) for n in names] for r in rows],
+    }
+
+
+# --------------------------------------------------------------------------- handler
+
+
+def make_handler() -> Any:
+    async def resources(ctx: Ctx) -> web.StreamResponse:
+        allowed, quota_headers, wait = take_quota(ctx)
+        if not allowed:
+            raise ArmError(
+                429,
+                "RateLimiting",
+                "Please provide below info when asking for support: the request was throttled "
+                "because the user quota of Resource Graph queries was exceeded.",
+                {**quota_headers, "Retry-After": str(wait)},
+            )
+        body = await ctx.json()
+        if not isinstance(body, dict):
+            raise ArmError(
+                400, "BadRequest", "The request body must be a JSON object.", quota_headers
+            )
+        query = body.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise ArmError(400, "BadRequest", "The 'query' property is required.", quota_headers)
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise ArmError(
+                400, "BadRequest", "The 'options' property must be an object.", quota_headers
+            )
+        requested = body.get("subscriptions")
+        if requested is not None and (
+            not isinstance(requested, list) or not all(isinstance(s, str) for s in requested)
+        ):
+            raise ArmError(
+                400, "BadRequest", "'subscriptions' must be an array of strings.", quota_headers
+            )
+        if requested is not None and len(requested) > MAX_SUBSCRIPTIONS:
+            raise ArmError(
+                400,
+                "BadRequest",
+                f"At most {MAX_SUBSCRIPTIONS} subscriptions can be queried at once.",
+                quota_headers,
+            )
+        est = estate(ctx)
+        if requested is None:
+            scope = [
+                s.subscription_id
+                for s in est.subscriptions
+                if s.subscription_id.lower() in ctx.visible
+            ]
+        else:
+            seen: set[str] = set()
+            scope = []
+            for sid in requested:
+                low = sid.lower()
+                if low in ctx.visible and low not in seen and est.subscription(low) is not None:
+                    seen.add(low)
+                    sub = est.subscription(low)
+                    assert sub is not None
+                    scope.append(sub.subscription_id)
+        top = _int_option(options, "$top")
+        skip = _int_option(options, "$skip") or 0
+        token = options.get("$skipToken")
+        if top is not None and top > MAX_TOP:
+            raise ArmError(
+                400, "BadRequest", f"options.$top must be at most {MAX_TOP}.", quota_headers
+            )
+        try:
+            rows = kql.run_query(query, build_tables(est, scope, ctx.base_url))
+        except kql.KqlError as err:
+            correlation = ctx.request.headers.get("x-ms-correlation-request-id") or str(
+                uuid.uuid4()
+            )
+            return json_response(kql.error_body(err, correlation), 400, quota_headers)
+        size = top or min(ctx.state.settings.page_size, MAX_TOP)
+        offset = _offset_from(token) if isinstance(token, str) and token else skip
+        chunk = rows[offset : offset + size]
+        result_format = str(options.get("resultFormat") or "objectArray")
+        data: Any = _as_table(chunk) if result_format.lower() == "table" else chunk
+        answer: dict[str, Any] = {
+            "totalRecords": len(rows),
+            "count": len(chunk),
+            "data": data,
+            "facets": [],
+            "resultTruncated": "false",
+        }
+        if offset + size < len(rows):
+            answer["$skipToken"] = _skiptoken(offset + size)
+        return json_response(answer, headers=quota_headers)
+
+    return resources
+
+
+def register(router: Router) -> None:
+    router.add(
+        "POST",
+        "/providers/Microsoft.ResourceGraph/resources",
+        make_handler(),
+        name="graph.resources",
+    )
