@@ -286,3 +286,78 @@ def records_from_plain(data: Iterable[Any]) -> list[Any]:
         ValueError: any item is not a known record.
     """
     return [from_plain(item) for item in data]
+
+
+# --------------------------------------------------------------------------- details
+# Fetched on demand for one selected resource; cached like the rest.
+
+
+@record
+@dataclass(frozen=True)
+class ExtensionRecord:
+    """An extension installed on an Arc machine."""
+
+    machine_id: str
+    name: str
+    publisher: str | None
+    extension_type: str | None
+    version: str | None
+    provisioning_state: str | None
+    status: str | None = None
+
+
+@record
+@dataclass(frozen=True)
+class ArpEntryRecord:
+    peering: str
+    device: str
+    ip_address: str
+    mac_address: str
+    interface: str | None = None
+    age: int | None = None
+
+
+@record
+@dataclass(frozen=True)
+class RouteRecord:
+    peering: str
+    device: str
+    network: str
+    next_hop: str | None
+    path: str | None
+    loc_prf: str | None = None
+    weight: int | None = None
+
+
+@record
+@dataclass(frozen=True)
+class RouteSummaryRecord:
+    peering: str
+    device: str
+    neighbor: str
+    asn: int | None
+    up_down: str | None
+    state_or_prefixes: str | None
+    version: int | None = None
+
+
+@record
+@dataclass(frozen=True)
+class CircuitStatsRecord:
+    circuit_id: str
+    peering: str | None  # None: the whole circuit
+    primary_bytes_in: int | None
+    primary_bytes_out: int | None
+    secondary_bytes_in: int | None
+    secondary_bytes_out: int | None
+
+
+@record
+@dataclass(frozen=True)
+class MetricPointRecord:
+    circuit_id: str
+    metric: str
+    peering_type: str | None
+    device: str | None
+    timestamp: str
+    value: float | None

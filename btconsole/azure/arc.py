@@ -1,0 +1,133 @@
+"""Arc-enabled servers (HybridCompute machines) and Kubernetes clusters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from btconsole.azure.common import (
+    call,
+    collect,
+    get,
+    iso,
+    resource_parts,
+    rest_dict,
+    text,
+)
+from btconsole.azure.session import AzureSession
+from btconsole.records import ArcRecord, ExtensionRecord, tags_of
+
+
+def machine_record(profile: str, data: Mapping[str, Any]) -> ArcRecord:
+    """An Arc machine from its ARM JSON (SDK model or Resource Graph row)."""
+    resource_id = str(get(data, "id") or "")
+    subscription, group = resource_parts(resource_id)
+    props = get(data, "properties") or {}
+    errors = get(props, "errorDetails") or []
+    return ArcRecord(
+        profile=profile,
+        id=resource_id,
+        name=str(get(data, "name") or resource_id.rsplit("/", 1)[-1]),
+        kind="machine",
+        subscription_id=subscription,
+        resource_group=group,
+        location=str(get(data, "location") or ""),
+        status=text(get(props, "status")) or "Unknown",
+        last_status_change=iso(get(props, "lastStatusChange")),
+        agent_version=text(get(props, "agentVersion")),
+        os_name=text(get(props, "osName")),
+        os_type=text(get(props, "osType")),
+        os_version=text(get(props, "osVersion")),
+        fqdn=text(get(props, "machineFqdn")) or text(get(props, "dnsFqdn")),
+        error_codes=tuple(str(get(e, "code") or "") for e in errors if isinstance(e, Mapping)),
+        error_messages=tuple(
+            str(get(e, "message") or "") for e in errors if isinstance(e, Mapping)
+        ),
+        tags=tags_of(get(data, "tags")),
+    )
+
+
+def cluster_record(profile: str, data: Mapping[str, Any]) -> ArcRecord:
+    """An Arc-enabled Kubernetes cluster from its ARM JSON."""
+    resource_id = str(get(data, "id") or "")
+    subscription, group = resource_parts(resource_id)
+    props = get(data, "properties") or {}
+    return ArcRecord(
+        profile=profile,
+        id=resource_id,
+        name=str(get(data, "name") or resource_id.rsplit("/", 1)[-1]),
+        kind="cluster",
+        subscription_id=subscription,
+        resource_group=group,
+        location=str(get(data, "location") or ""),
+        status=text(get(props, "connectivityStatus")) or "Unknown",
+        last_status_change=iso(get(props, "lastConnectivityTime")),
+        agent_version=text(get(props, "agentVersion")),
+        os_name=text(get(props, "infrastructure")),
+        kubernetes_version=text(get(props, "kubernetesVersion")),
+        distribution=text(get(props, "distribution")),
+        tags=tags_of(get(data, "tags")),
+    )
+
+
+def sort_key(record: ArcRecord) -> tuple[str, str]:
+    return (record.kind, record.id.lower())
+
+
+async def list_arc(session: AzureSession, subscription_id: str) -> list[ArcRecord]:
+    """Arc machines and clusters of one subscription.
+
+    Raises:
+        AzureError: either listing failed.
+    """
+    profile = session.profile.name
+    machines_client = session.client("hybridcompute", subscription_id)
+    clusters_client = session.client("kubernetes", subscription_id)
+
+    async def machines() -> list[Any]:
+        return await collect(machines_client.machines.list_by_subscription())
+
+    async def clusters() -> list[Any]:
+        return await collect(clusters_client.connected_cluster.list_by_subscription())
+
+    found = [
+        machine_record(profile, rest_dict(m))
+        for m in await call(f"listing Arc machines in {subscription_id}", machines)
+    ]
+    found += [
+        cluster_record(profile, rest_dict(c))
+        for c in await call(f"listing Arc clusters in {subscription_id}", clusters)
+    ]
+    return sorted(found, key=sort_key)
+
+
+async def machine_extensions(session: AzureSession, machine_id: str) -> list[ExtensionRecord]:
+    """Extensions of one Arc machine (details view).
+
+    Raises:
+        AzureError: the listing failed.
+    """
+    subscription, group = resource_parts(machine_id)
+    name = machine_id.rstrip("/").rsplit("/", 1)[-1]
+    client = session.client("hybridcompute", subscription)
+
+    async def run() -> list[Any]:
+        return await collect(client.machine_extensions.list(group, name))
+
+    records = []
+    for extension in await call(f"listing extensions of {name}", run):
+        data = rest_dict(extension)
+        props = get(data, "properties") or {}
+        records.append(
+            ExtensionRecord(
+                machine_id=machine_id,
+                name=str(get(data, "name") or ""),
+                publisher=text(get(props, "publisher")),
+                extension_type=text(get(props, "type")),
+                version=text(get(props, "typeHandlerVersion")),
+                provisioning_state=text(get(props, "provisioningState")),
+                status=text(get(props, "instanceView", "status", "displayStatus"))
+                or text(get(props, "instanceView", "status", "code")),
+            )
+        )
+    return sorted(records, key=lambda r: r.name.lower())

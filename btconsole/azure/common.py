@@ -1,0 +1,127 @@
+"""Helpers shared by the domain wrappers: REST dicts, resource IDs, error mapping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from datetime import date, datetime, timezone
+from typing import Any, TypeVar
+
+from btconsole.azure.errors import map_exception
+
+T = TypeVar("T")
+
+
+def rest_dict(model: Any) -> dict[str, Any]:
+    """An SDK model as the REST JSON it came from (camelCase keys).
+
+    Newer SDKs (TypeSpec) have ``as_dict()`` giving REST keys; older (msrest) ones
+    have ``serialize(keep_readonly=True)``.
+    """
+    if model is None:
+        return {}
+    if isinstance(model, Mapping) and not hasattr(model, "as_dict"):
+        return dict(model)
+    serialize = getattr(model, "serialize", None)
+    if callable(serialize) and not hasattr(model, "_data"):
+        result = serialize(keep_readonly=True)
+        return dict(result) if isinstance(result, Mapping) else {}
+    as_dict = getattr(model, "as_dict", None)
+    if callable(as_dict):
+        result = as_dict()
+        return dict(result) if isinstance(result, Mapping) else {}
+    raise TypeError(f"cannot turn {type(model).__name__} into a dict")
+
+
+def get(data: Mapping[str, Any] | None, *path: str) -> Any:
+    """``data[path[0]][path[1]]...``, None where anything is missing.
+
+    Keys are matched exactly first, then case-insensitively (ARM is not consistent).
+    """
+    current: Any = data
+    for key in path:
+        if not isinstance(current, Mapping):
+            return None
+        if key in current:
+            current = current[key]
+            continue
+        lowered = key.lower()
+        for candidate, value in current.items():
+            if isinstance(candidate, str) and candidate.lower() == lowered:
+                current = value
+                break
+        else:
+            return None
+    return current
+
+
+def text(value: Any) -> str | None:
+    """A plain string (enum values by value), or None."""
+    if value is None:
+        return None
+    inner = getattr(value, "value", value)
+    return str(inner)
+
+
+def integer(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def number(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def iso(value: Any) -> str | None:
+    """A timestamp as ISO 8601 in UTC (``...Z``), from a datetime or a string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    raw = str(value).strip()
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return raw
+    return iso(parsed)
+
+
+def resource_parts(resource_id: str) -> tuple[str, str]:
+    """(subscription id lower-cased, resource group as written) from an ARM ID."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    subscription = ""
+    group = ""
+    if "subscriptions" in lowered:
+        index = lowered.index("subscriptions")
+        if index + 1 < len(parts):
+            subscription = parts[index + 1].lower()
+    if "resourcegroups" in lowered:
+        index = lowered.index("resourcegroups")
+        if index + 1 < len(parts):
+            group = parts[index + 1]
+    return subscription, group
+
+
+async def collect(pager: AsyncIterable[T]) -> list[T]:
+    """Every item of an async pager."""
+    return [item async for item in pager]
+
+
+async def call(what: str, operation: Callable[[], Awaitable[T]]) -> T:
+    """Run ``operation``; any exception leaves as an ``AzureError`` saying ``what``.
+
+    Raises:
+        AzureError: mapped from whatever the SDK raised.
+    """
+    try:
+        return await operation()
+    except Exception as exc:
+        raise map_exception(exc, what=what) from exc

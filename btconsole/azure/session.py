@@ -1,0 +1,231 @@
+"""One session per profile: its credential, one shared HTTPS transport, SDK clients.
+
+The async SDK clients (``azure.mgmt.*.aio``) run on the caller's event loop (Textual's
+in the console), so fanning out across hundreds of subscriptions costs coroutines, not
+threads. All clients of a profile share one aiohttp session: one connection pool, one
+TLS context (with the profile's CA bundle; verification stays on), one limit on
+connections.
+
+SDK retries are turned off: the refresh engine retries, so that ``Retry-After``,
+Cost Management's own retry headers and Resource Graph's quota headers are honoured
+in one place and one failing scope cannot start a storm. A pipeline policy records the
+rate-limit headers of every response in :class:`RateLimits`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from btconsole.config import Config, Profile
+
+# kind -> (module, class, takes a subscription id)
+CLIENTS: dict[str, tuple[str, str, bool]] = {
+    "subscriptions": ("azure.mgmt.resource.subscriptions.aio", "SubscriptionClient", False),
+    "resources": ("azure.mgmt.resource.resources.aio", "ResourceManagementClient", True),
+    "hybridcompute": ("azure.mgmt.hybridcompute.aio", "HybridComputeManagementClient", True),
+    "kubernetes": ("azure.mgmt.hybridkubernetes.aio", "ConnectedKubernetesClient", True),
+    "network": ("azure.mgmt.network.aio", "NetworkManagementClient", True),
+    "policyinsights": ("azure.mgmt.policyinsights.aio", "PolicyInsightsClient", True),
+    "costmanagement": ("azure.mgmt.costmanagement.aio", "CostManagementClient", False),
+    "consumption": ("azure.mgmt.consumption.aio", "ConsumptionManagementClient", True),
+    "monitor": ("azure.mgmt.monitor.aio", "MonitorManagementClient", True),
+    "resourcegraph": ("azure.mgmt.resourcegraph.aio", "ResourceGraphClient", False),
+}
+
+
+@dataclass
+class RateLimits:
+    """What the services said about our request budget, per subscription / tenant."""
+
+    remaining_reads: dict[str, int] = field(default_factory=dict)  # subscription -> reads left
+    tenant_remaining_reads: int | None = None
+    graph_quota_remaining: int | None = None
+    graph_quota_resets_after: float | None = None
+    requests: int = 0
+    throttled: int = 0
+    last_throttled_at: float | None = None
+
+    def observe(self, url: str, status: int, headers: Mapping[str, str]) -> None:
+        """Record one response."""
+        from btconsole.azure.errors import _hms
+
+        self.requests += 1
+        if status == 429:
+            self.throttled += 1
+            self.last_throttled_at = time.monotonic()
+        lowered = {k.lower(): v for k, v in headers.items()}
+        reads = _int(lowered.get("x-ms-ratelimit-remaining-subscription-reads"))
+        subscription = _subscription_of(url)
+        if reads is not None and subscription:
+            self.remaining_reads[subscription] = reads
+        tenant_reads = _int(lowered.get("x-ms-ratelimit-remaining-tenant-reads"))
+        if tenant_reads is not None:
+            self.tenant_remaining_reads = tenant_reads
+        quota = _int(lowered.get("x-ms-user-quota-remaining"))
+        if quota is not None:
+            self.graph_quota_remaining = quota
+            resets = lowered.get("x-ms-user-quota-resets-after")
+            self.graph_quota_resets_after = _hms(resets) if resets else None
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _subscription_of(url: str) -> str | None:
+    lowered = url.lower()
+    marker = "/subscriptions/"
+    start = lowered.find(marker)
+    if start < 0:
+        return None
+    rest = lowered[start + len(marker) :]
+    sub = rest.split("/", 1)[0].split("?", 1)[0]
+    return sub or None
+
+
+def _observe_policy(limits: RateLimits) -> Any:
+    from azure.core.pipeline.policies import SansIOHTTPPolicy
+
+    class ObserveRateLimits(SansIOHTTPPolicy):  # type: ignore[type-arg]
+        def on_response(self, request: Any, response: Any) -> None:
+            http = response.http_response
+            limits.observe(str(http.request.url), int(http.status_code), http.headers)
+
+    return ObserveRateLimits()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 10.0
+    read: float = 60.0
+
+
+class AzureSession:
+    """The SDK clients of one profile, sharing a credential and a transport.
+
+    Use as ``async with AzureSession(profile, config) as session:``; clients come from
+    :meth:`client` and are closed with the session.
+    """
+
+    def __init__(
+        self,
+        profile: Profile,
+        config: Config,
+        *,
+        credential: Any = None,
+        max_connections: int | None = None,
+        timeouts: Timeouts | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.config = config
+        self.limits = RateLimits()
+        self._credential = credential
+        self._owns_credential = credential is None
+        self._environ = environ
+        self._max_connections = max_connections or config.refresh_concurrency
+        self._timeouts = timeouts or Timeouts()
+        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._http: Any = None
+        self._transport: Any = None
+
+    @property
+    def credential(self) -> Any:
+        """The profile's async credential (built on first use).
+
+        Raises:
+            SecretError / KeyringUnavailableError / CredentialError: see build_credential.
+        """
+        if self._credential is None:
+            from btconsole.credentials import build_credential
+
+            self._credential = build_credential(
+                self.profile, self.config, aio=True, environ=self._environ
+            )
+        return self._credential
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.profile.cloud.ca_bundle:
+            context.load_verify_locations(cafile=self.profile.cloud.ca_bundle)
+        return context
+
+    def transport(self) -> Any:
+        """The shared transport (created on first use, inside the running loop)."""
+        if self._transport is None:
+            import aiohttp
+            from azure.core.pipeline.transport import AioHttpTransport
+
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ssl=self._ssl_context(), ttl_dns_cache=300
+            )
+            self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
+            # connection_verify stays True: aiohttp then uses the connector's context,
+            # which trusts the profile's CA bundle. (A path here would make a new SSL
+            # context, and so a new connection, for every request.)
+            self._transport = AioHttpTransport(
+                session=self._http,
+                session_owner=False,
+                connection_timeout=self._timeouts.connect,
+                read_timeout=self._timeouts.read,
+            )
+        return self._transport
+
+    def client(self, kind: str, subscription_id: str | None = None) -> Any:
+        """The SDK client of ``kind`` (see :data:`CLIENTS`) for ``subscription_id``."""
+        module_name, class_name, per_subscription = CLIENTS[kind]
+        key = (kind, subscription_id if per_subscription else None)
+        existing = self._clients.get(key)
+        if existing is not None:
+            return existing
+        cls = getattr(importlib.import_module(module_name), class_name)
+        kwargs: dict[str, Any] = {
+            "base_url": self.profile.cloud.resource_manager.rstrip("/"),
+            "credential_scopes": [self.profile.cloud.token_scope],
+            "transport": self.transport(),
+            "retry_total": 0,
+            "per_call_policies": [_observe_policy(self.limits)],
+        }
+        if per_subscription:
+            # Some operations never use the client's subscription (tenant-level calls);
+            # a placeholder keeps the constructor happy.
+            sub = subscription_id or "00000000-0000-0000-0000-000000000000"
+            client = cls(self.credential, sub, **kwargs)
+        else:
+            client = cls(self.credential, **kwargs)
+        self._clients[key] = client
+        return client
+
+    async def close(self) -> None:
+        """Close every client, the credential (if ours) and the HTTP session."""
+        clients = list(self._clients.values())
+        self._clients.clear()
+        for client in clients:
+            with contextlib.suppress(Exception):  # closing must not hide the real error
+                await client.close()
+        if self._owns_credential and self._credential is not None:
+            close = getattr(self._credential, "close", None)
+            if close is not None:
+                await close()
+            self._credential = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+            self._transport = None
+
+    async def __aenter__(self) -> AzureSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

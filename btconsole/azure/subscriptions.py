@@ -1,0 +1,40 @@
+"""Subscriptions visible to a profile's credential."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from btconsole.azure.common import call, collect, get, rest_dict, text
+from btconsole.azure.session import AzureSession
+from btconsole.records import SubscriptionRecord
+
+
+def subscription_record(profile: str, data: Mapping[str, Any]) -> SubscriptionRecord:
+    """A subscription from its REST JSON."""
+    return SubscriptionRecord(
+        profile=profile,
+        subscription_id=str(get(data, "subscriptionId") or "").lower(),
+        display_name=str(get(data, "displayName") or get(data, "subscriptionId") or ""),
+        state=text(get(data, "state")) or "Unknown",
+        tenant_id=(text(get(data, "tenantId")) or "").lower() or None,
+    )
+
+
+async def list_subscriptions(session: AzureSession) -> list[SubscriptionRecord]:
+    """Every subscription the profile can see, narrowed to its ``subscriptions`` list.
+
+    Raises:
+        AzureError: the listing failed.
+    """
+    client = session.client("subscriptions")
+
+    async def run() -> list[Any]:
+        return await collect(client.subscriptions.list())
+
+    found = await call("listing subscriptions", run)
+    records = [subscription_record(session.profile.name, rest_dict(s)) for s in found]
+    wanted = session.profile.subscriptions
+    if wanted is not None:
+        records = [r for r in records if r.subscription_id in wanted]
+    return sorted(records, key=lambda r: r.subscription_id)
