@@ -25,7 +25,7 @@ import json
 import math
 import operator as _operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -469,7 +469,7 @@ class ProjectAway:
 
 @dataclass(frozen=True)
 class ProjectRename:
-    pairs: tuple[tuple[str, str], ...]  # (new, old)
+    pairs: tuple[tuple[str, Column], ...]  # (new name, old column)
 
 
 @dataclass(frozen=True)
@@ -516,7 +516,7 @@ class MvExpand:
 class Join:
     kind: str
     right: Query
-    on: tuple[tuple[str, str], ...]  # (left column, right column)
+    on: tuple[tuple[Column, Column], ...]  # (left column, right column)
 
 
 Operator = Union[
@@ -686,11 +686,11 @@ class _Parser:
         if word == "project-away":
             return ProjectAway(self.parse_patterns())
         if word == "project-rename":
-            pairs = []
+            pairs: list[tuple[str, Column]] = []
             while True:
                 new = self.ident("a column name")
                 self.expect_op("=")
-                pairs.append((new, self.ident("a column name")))
+                pairs.append((new, self.column()))
                 if not self.is_op(","):
                     break
                 self.advance()
@@ -848,7 +848,7 @@ class _Parser:
         right = self.parse_tabular()
         self.expect_op(")")
         self.expect_word("on")
-        on: list[tuple[str, str]] = []
+        on: list[tuple[Column, Column]] = []
         while True:
             if self.is_word("$left") or self.is_word("$right"):
                 first = self.parse_side()
@@ -861,17 +861,21 @@ class _Parser:
                 else:
                     on.append((second[1], first[1]))
             else:
-                name = self.ident("a column name")
-                on.append((name, name))
+                column = self.column()
+                on.append((column, column))
             if self.is_op(",") or self.is_word("and"):
                 self.advance()
                 continue
             return Join(kind, right, tuple(on))
 
-    def parse_side(self) -> tuple[str, str]:
+    def parse_side(self) -> tuple[str, Column]:
         side = str(self.advance().value)
         self.expect_op(".")
-        return side, self.ident("a column name")
+        return side, self.column()
+
+    def column(self) -> Column:
+        tok = self.tok
+        return Column(self.ident("a column name"), tok)
 
     # -- expressions -------------------------------------------------------------------------
 
@@ -1621,6 +1625,37 @@ def _columns_of(rows: list[Row]) -> list[str]:
     return list(seen)
 
 
+def _output_names(items: Sequence[NamedExpr], taken: set[str], *, unique: bool = True) -> list[str]:
+    """Output column names of ``name = expr`` items, inferring the missing ones (Kusto rules)."""
+    names: list[str] = []
+    counter = 0
+    for name, expr in items:
+        if name is None:
+            name = _infer_name(expr)
+            if name is None:
+                counter += 1
+                name = f"Column{counter}"
+            if unique:
+                name = _unique(name, taken)
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _aggregate_names(op: Summarize, taken: set[str]) -> list[str]:
+    """``count()`` -> ``count_``, ``sum(x)`` -> ``sum_x``, ``make_set(x)`` -> ``set_x``, ..."""
+    names: list[str] = []
+    for name, call in op.aggregates:
+        if name is None:
+            inferred = None
+            if call.args and call.name != "countif":
+                inferred = _infer_name(call.args[0])
+            name = _unique(f"{_AGGREGATES[call.name][2]}_{inferred or ''}", taken)
+        taken.add(name)
+        names.append(name)
+    return names
+
+
 class _Compiler:
     def __init__(self) -> None:
         # Whether the query can produce datetime/timespan values, which run_query must render
@@ -1865,18 +1900,8 @@ class _Compiler:
     # -- naming ------------------------------------------------------------------------------
 
     def named(self, items: Sequence[NamedExpr], taken: set[str]) -> list[tuple[str, Fn]]:
-        out: list[tuple[str, Fn]] = []
-        counter = 0
-        for name, expr in items:
-            if name is None:
-                name = _infer_name(expr)
-                if name is None:
-                    counter += 1
-                    name = f"Column{counter}"
-                name = _unique(name, taken)
-            taken.add(name)
-            out.append((name, self.expr(expr)))
-        return out
+        names = _output_names(items, taken)
+        return [(name, self.expr(expr)) for name, (_, expr) in zip(names, items, strict=True)]
 
     # -- operators ---------------------------------------------------------------------------
 
@@ -1923,7 +1948,7 @@ class _Compiler:
                 {k: v for k, v in r.items() if not removed(k)} for r in rows
             ]
         if isinstance(op, ProjectRename):
-            renames = {old: new for new, old in op.pairs}
+            renames = {old.name: new for new, old in op.pairs}
             return lambda rows, tables: [{renames.get(k, k): v for k, v in r.items()} for r in rows]
         if isinstance(op, Sort):
             keys = self.sort_keys(op.keys)
@@ -1986,19 +2011,13 @@ class _Compiler:
         taken: set[str] = set()
         by = self.named(op.by, taken)
         aggregates: list[tuple[str, Callable[[list[Row]], Any]]] = []
-        for name, call in op.aggregates:
-            low, high, prefix = _AGGREGATES[call.name]
+        for name, (_, call) in zip(_aggregate_names(op, taken), op.aggregates, strict=True):
+            low, high, _prefix = _AGGREGATES[call.name]
             if not low <= len(call.args) <= high:
                 raise _semantic_error(
                     f"function '{call.name}' expects {low}..{high} arguments, got {len(call.args)}",
                     call.token,
                 )
-            if name is None:
-                inferred = None
-                if call.args and call.name != "countif":
-                    inferred = _infer_name(call.args[0])
-                name = _unique(f"{prefix}_{inferred or ''}", taken)
-            taken.add(name)
             aggregates.append((name, self.aggregate(call)))
         by_names = [name for name, _ in by]
         by_fns = [fn for _, fn in by]
@@ -2098,15 +2117,8 @@ class _Compiler:
         return lambda rows: arg(rows[0]) if rows else None
 
     def mv_expand(self, op: MvExpand) -> Stage:
-        items: list[tuple[str, Fn]] = []
-        counter = 0
-        for name, expr in op.items:
-            if name is None:
-                name = _infer_name(expr)
-                if name is None:
-                    counter += 1
-                    name = f"Column{counter}"
-            items.append((name, self.expr(expr)))
+        names = _output_names(op.items, set(), unique=False)  # an existing column is replaced
+        items = [(name, self.expr(expr)) for name, (_, expr) in zip(names, op.items, strict=True)]
         as_array = op.kind == "array"
         index_column, limit = op.index_column, op.limit
 
@@ -2142,8 +2154,8 @@ class _Compiler:
     def join(self, op: Join) -> Stage:
         right_query = self.query(op.right)
         kind = op.kind
-        left_keys = [k for k, _ in op.on]
-        right_keys = [k for _, k in op.on]
+        left_keys = [k.name for k, _ in op.on]
+        right_keys = [k.name for _, k in op.on]
 
         def key_of(row: Row, names: list[str]) -> tuple[Any, ...] | None:
             values = tuple(row.get(n) for n in names)
@@ -2253,6 +2265,166 @@ def _sorted(rows: list[Row], keys: list[tuple[Fn, bool, bool]]) -> list[Row]:
     return result
 
 
+# --------------------------------------------------------------------------------------------
+# Column resolution (Kusto rejects references to columns the input does not have)
+# --------------------------------------------------------------------------------------------
+
+ARG_COLUMNS = frozenset(
+    {
+        "id", "name", "type", "tenantId", "kind", "location", "resourceGroup", "subscriptionId",
+        "managedBy", "sku", "plan", "properties", "tags", "identity", "zones", "extendedLocation",
+    }
+)  # fmt: skip
+"""The columns every Resource Graph table has, whether or not the emulator's rows carry them."""
+
+
+class _Schema:
+    """The columns visible at one point of a pipeline.
+
+    Table rows are schemaless dicts, so a source table's columns are the standard Resource
+    Graph columns plus any key of any row; rows are scanned lazily, only for names not already
+    known.
+    """
+
+    def __init__(
+        self,
+        columns: Iterable[str],
+        sources: Sequence[Sequence[Row]] = (),
+        removed: Iterable[str] = (),
+    ) -> None:
+        self.columns = set(columns)
+        self.sources = list(sources)
+        self.removed = set(removed)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str) or name in self.removed:
+            return False
+        if name in self.columns:
+            return True
+        if any(name in row for rows in self.sources for row in rows):
+            self.columns.add(name)
+            return True
+        return False
+
+    def plus(self, names: Iterable[str]) -> _Schema:
+        added = set(names)
+        return _Schema(self.columns | added, self.sources, self.removed - added)
+
+    def minus(self, names: Iterable[str]) -> _Schema:
+        return _Schema(self.columns, self.sources, self.removed | set(names))
+
+    def concrete(self) -> set[str]:
+        """All column names (forces a full scan of the source rows)."""
+        names = set(self.columns)
+        for rows in self.sources:
+            for row in rows:
+                names.update(row)
+        return names - self.removed
+
+
+def _columns_in(expr: Expr) -> list[Column]:
+    """Every column reference in ``expr`` (not member names: ``a.b`` references ``a``)."""
+    if isinstance(expr, Column):
+        return [expr]
+    if isinstance(expr, (Member, Negate)):
+        return _columns_in(expr.base if isinstance(expr, Member) else expr.operand)
+    if isinstance(expr, Index):
+        return _columns_in(expr.base) + _columns_in(expr.index)
+    if isinstance(expr, Binary):
+        return _columns_in(expr.left) + _columns_in(expr.right)
+    if isinstance(expr, ListOp):
+        return [c for e in (expr.left, *expr.items) for c in _columns_in(e)]
+    if isinstance(expr, Call):
+        return [c for e in expr.args for c in _columns_in(e)]
+    return []
+
+
+_OPERATOR_NAMES: dict[type, str] = {
+    Where: "where",
+    Project: "project",
+    Extend: "extend",
+    ProjectAway: "project-away",
+    ProjectRename: "project-rename",
+    Sort: "sort",
+    Take: "take",
+    Top: "top",
+    Distinct: "distinct",
+    Count: "count",
+    Summarize: "summarize",
+    MvExpand: "mv-expand",
+    Join: "join",
+}
+
+
+def _resolve(schema: _Schema, exprs: Iterable[Expr], op: Operator) -> None:
+    for expr in exprs:
+        for column in _columns_in(expr):
+            if column.name not in schema:
+                raise _unresolved(column.name, column.token, op)
+
+
+def _unresolved(name: str, tok: Token, op: Operator) -> KqlError:
+    return KqlError(
+        f"'{_OPERATOR_NAMES[type(op)]}' operator: Failed to resolve scalar expression named "
+        f"'{name}'",
+        line=tok.line,
+        column=tok.column,
+        token=name,
+        code="SemanticError",
+    )
+
+
+def _check_columns(query: Query, tables: Tables) -> _Schema:
+    """Resolve every column reference of ``query`` against ``tables``; the output schema."""
+    rows = _lookup_table(tables, query.table, query.table_token)
+    schema = _Schema(ARG_COLUMNS, [rows])
+    for op in query.operators:
+        if isinstance(op, Where):
+            _resolve(schema, [op.predicate], op)
+        elif isinstance(op, (Sort, Top)):
+            _resolve(schema, [k.expr for k in op.keys], op)
+        elif isinstance(op, (Project, Extend)):
+            names = _output_names(op.items, set())
+            visible = schema
+            for name, (_, expr) in zip(names, op.items, strict=True):
+                _resolve(visible, [expr], op)
+                visible = visible.plus([name])  # later items may use earlier ones
+            schema = visible if isinstance(op, Extend) else _Schema(names)
+        elif isinstance(op, ProjectAway):
+            patterns = op.patterns
+            schema = schema.minus(
+                c for c in schema.concrete() if any(fnmatch.fnmatchcase(c, p) for p in patterns)
+            )
+        elif isinstance(op, ProjectRename):
+            _resolve(schema, [old for _, old in op.pairs], op)
+            olds = [old.name for _, old in op.pairs]
+            schema = schema.minus(olds).plus(new for new, _ in op.pairs)
+        elif isinstance(op, Distinct):
+            if op.items is not None:
+                _resolve(schema, [e for _, e in op.items], op)
+                schema = _Schema(_output_names(op.items, set()))
+        elif isinstance(op, Count):
+            schema = _Schema(["Count"])
+        elif isinstance(op, Summarize):
+            _resolve(schema, [e for _, e in op.by], op)
+            _resolve(schema, [a for _, call in op.aggregates for a in call.args], op)
+            taken: set[str] = set()
+            by_names = _output_names(op.by, taken)
+            schema = _Schema(by_names + _aggregate_names(op, taken))
+        elif isinstance(op, MvExpand):
+            _resolve(schema, [e for _, e in op.items], op)
+            added = _output_names(op.items, set(), unique=False)
+            schema = schema.plus(added + ([op.index_column] if op.index_column else []))
+        elif isinstance(op, Join):
+            right = _check_columns(op.right, tables)
+            _resolve(schema, [left for left, _ in op.on], op)
+            _resolve(right, [right_key for _, right_key in op.on], op)
+            if op.kind not in ("leftsemi", "leftanti", "anti", "leftantisemi"):
+                right_names = right.concrete()
+                schema = schema.plus(right_names | {f"{n}1" for n in right_names})
+    return schema
+
+
 def _lookup_table(tables: Tables, name: str, tok: Token) -> Sequence[Row]:
     if name in tables:
         return tables[name]
@@ -2280,13 +2452,13 @@ def _builds_rows(op: Operator) -> bool | None:
     return True
 
 
-def _compile(query: str | Query) -> tuple[Callable[[Tables], list[Row]], bool, bool]:
-    """(program, temporal, fresh): fresh when the output rows are new dicts, not input rows."""
+def _compile(query: str | Query) -> tuple[Query, Callable[[Tables], list[Row]], bool, bool]:
+    """(query, program, temporal, fresh); fresh when output rows are new dicts, not input rows."""
     compiler = _Compiler()
     parsed = parse(query) if isinstance(query, str) else query
     program = compiler.query(parsed)
     fresh = any(_builds_rows(op) for op in parsed.operators)
-    return program, compiler.temporal, fresh
+    return parsed, program, compiler.temporal, fresh
 
 
 _compile_text = lru_cache(maxsize=256)(_compile)
@@ -2299,7 +2471,10 @@ def run_query(query: str | Query, tables: Tables) -> list[dict[str, Any]]:
     input. Datetimes and timespans computed by the query come back as ISO-8601 / ``[d.]hh:mm:ss``
     strings, as Resource Graph returns them. Raises :class:`KqlError`.
     """
-    program, temporal, fresh = _compile_text(query) if isinstance(query, str) else _compile(query)
+    parsed, program, temporal, fresh = (
+        _compile_text(query) if isinstance(query, str) else _compile(query)
+    )
+    _check_columns(parsed, tables)
     # Evaluation allocates many short-lived containers while the input rows keep a large
     # object graph alive: the cyclic collector would rescan it over and over for no gain.
     gc_was_enabled = gc.isenabled()

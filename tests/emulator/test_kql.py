@@ -833,6 +833,46 @@ def test_semantic_errors(query: str) -> None:
     assert error_body(err, "c")["error"]["details"][1]["code"] == "SemanticError"
 
 
+@pytest.mark.parametrize(
+    ("query", "operator", "name", "column"),
+    [
+        ("resources | where subscriptionid == 'x'", "where", "subscriptionid", 18),
+        ("resources | project name | where type == 'x'", "where", "type", 33),
+        ("resources | summarize count() by type | order by name", "sort", "name", 49),
+        ("resources | project-away tags | project tags", "project", "tags", 40),
+        ("resources | project-rename machine = nmae", "project-rename", "nmae", 37),
+        ("resources | distinct location | project name", "project", "name", 40),
+        ("resources | summarize sum(nodes) by location", "summarize", "nodes", 26),
+        ("resources | join (resources) on $left.id == $right.ID", "join", "ID", 51),
+    ],
+)
+def test_unknown_columns_are_rejected(query: str, operator: str, name: str, column: int) -> None:
+    err = kql_error(query)
+    assert (err.code, err.line, err.column, err.token) == ("SemanticError", 1, column, name)
+    assert (
+        err.message == f"'{operator}' operator: Failed to resolve scalar expression named '{name}'"
+    )
+
+
+def test_column_resolution_follows_the_pipeline() -> None:
+    # Names defined by extend/summarize/mv-expand/join are visible downstream; members are not
+    # columns; a column any row has is known even if the first rows lack it.
+    rows = [{"name": "a"}, {"name": "b", "extra": 1}]
+    tables = {"t": rows, "u": [{"name": "a", "v": 2}]}
+    assert run_query("t | extend x = 1, y = x + 1 | where y == 2 | count", tables) == [{"Count": 2}]
+    assert run_query("t | where extra == 1 | project name", tables) == [{"name": "b"}]
+    assert run_query("t | summarize n = count() by name | where n == 1 | count", tables) == [
+        {"Count": 2}
+    ]
+    assert run_query("t | join kind=inner (u) on name | project name, name1, v", tables) == [
+        {"name": "a", "name1": "a", "v": 2}
+    ]
+    assert run_query("t | where properties.anything == 1", tables) == []
+    # Resource Graph's standard columns exist even in an empty table.
+    assert run_query("t | where name == 'zzz' | project id, tags, properties", tables) == []
+    assert run_query("empty | where type =~ 'x' | project id, name", {"empty": []}) == []
+
+
 def test_kql_error_str_names_position() -> None:
     err = kql_error("resources | wher x")
     assert "line 1" in str(err) and "position 12" in str(err) and "wher" in str(err)
