@@ -33,6 +33,7 @@ from btconsole.records import (
     DeviceAvailability,
     ForecastRecord,
     PolicyAssignmentRecord,
+    SubscriptionRecord,
     record,
 )
 
@@ -54,7 +55,7 @@ ANOMALY_FACTOR = 2.0
 ANOMALY_FLOOR = 50.0
 ANOMALY_MIN_HISTORY_DAYS = 7
 #: Anomalies older than this many days (counting today) are not findings any more.
-ANOMALY_LOOKBACK_DAYS = 7
+ANOMALY_LOOKBACK_DAYS = 14
 #: How many of the worst assignments a compliance finding names.
 WORST_ASSIGNMENTS_SHOWN = 3
 
@@ -692,8 +693,13 @@ def compliance_findings(
     profile: Profile,
     compliance: Iterable[ComplianceRecord],
     assignments: Iterable[PolicyAssignmentRecord] = (),
+    names: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """One finding per subscription below ``profile.thresholds.compliance_percent``."""
+    """One finding per subscription below ``profile.thresholds.compliance_percent``.
+
+    ``names`` maps subscription ids to display names for the titles.
+    """
+    names = names or {}
     threshold = profile.thresholds.compliance_percent
     by_sub: dict[str, list[PolicyAssignmentRecord]] = defaultdict(list)
     for a in assignments:
@@ -719,7 +725,7 @@ def compliance_findings(
                 domain="policy",
                 profile=r.profile,
                 rule="compliance",
-                title=f"subscription {sub}: {_floor1(percent)} compliant",
+                title=f"subscription {names.get(sub) or sub}: {_floor1(percent)} compliant",
                 subscription_id=sub,
                 resource_id=f"/subscriptions/{sub}",
                 detail=detail,
@@ -1023,13 +1029,19 @@ class CustomerRecords:
     costs: tuple[CostRecord, ...] = ()
     budgets: tuple[BudgetRecord, ...] = ()
     forecasts: tuple[ForecastRecord, ...] = ()
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
+
+    @property
+    def subscription_names(self) -> dict[str, str]:
+        """Subscription id -> display name, for the subscriptions listed."""
+        return {s.subscription_id: s.display_name for s in self.subscriptions if s.display_name}
 
     @classmethod
     def pick(cls, profile: str, records_by_domain: RecordsByDomain) -> CustomerRecords:
         """Sort ``records_by_domain`` (domain -> records) into types, for ``profile``.
 
         The domain a record is filed under does not matter, only its type; records of
-        types health does not use (PolicyStateRecord, SubscriptionRecord) are ignored.
+        types health does not use (PolicyStateRecord, details) are ignored.
         """
         mine = [
             r
@@ -1045,6 +1057,7 @@ class CustomerRecords:
             costs=tuple(r for r in mine if isinstance(r, CostRecord)),
             budgets=tuple(r for r in mine if isinstance(r, BudgetRecord)),
             forecasts=tuple(r for r in mine if isinstance(r, ForecastRecord)),
+            subscriptions=tuple(r for r in mine if isinstance(r, SubscriptionRecord)),
         )
 
 
@@ -1083,7 +1096,11 @@ def findings_for(
         if finding is not None:
             findings.append(finding)
 
-    findings.extend(compliance_findings(profile, records.compliance, records.assignments))
+    findings.extend(
+        compliance_findings(
+            profile, records.compliance, records.assignments, records.subscription_names
+        )
+    )
 
     check = budget_check(
         profile, spend_mtd(records.costs, today), forecast_total(records.forecasts, today)

@@ -852,12 +852,12 @@ class TestAnomalies:
         ]
 
     def test_findings_only_recent_and_one_per_series(self) -> None:
-        amounts = [100.0] * 21
-        amounts[5 + 7] = 500.0  # 2026-11-13: 8 days before today, too old
-        amounts[15] = 300.0  # 2026-11-16
-        amounts[19] = 400.0  # 2026-11-20
-        found = spend_anomalies(series("2026-11-01", amounts))
-        assert [a.date for a in found] == ["2026-11-13", "2026-11-16", "2026-11-20"]
+        amounts = [100.0] * 33  # 2026-10-20 .. 2026-11-21
+        amounts[18] = 500.0  # 2026-11-07: 15 days before today, too old
+        amounts[19] = 300.0  # 2026-11-08: first day of the 14-day lookback
+        amounts[31] = 400.0  # 2026-11-20
+        found = spend_anomalies(series("2026-10-20", amounts))
+        assert [a.date for a in found] == ["2026-11-07", "2026-11-08", "2026-11-20"]
         findings = health.anomaly_findings(found, TODAY)
         assert len(findings) == 1
         f = findings[0]
@@ -868,9 +868,10 @@ class TestAnomalies:
         )
         assert f.detail == (
             "GBP 400.00 on 2026-11-20 against a 14-day median of GBP 100.00; "
-            "2 anomalous days since 2026-11-15"
+            "2 anomalous days since 2026-11-08"
         )
         assert f.key == f"contoso:spend:anomaly/virtual machines/gbp:/subscriptions/{SUB}"
+        assert health.anomaly_findings(found, TODAY, lookback_days=1) == []
 
 
 # --------------------------------------------------------------------------- findings
@@ -993,6 +994,7 @@ def estate() -> dict[str, list[object]]:
             forecast(3100.0),
             BudgetRecord("contoso", SUB, "sub-budget", 1500.0, 1600.0, 3100.0, "GBP"),
             SubscriptionRecord("contoso", SUB, "Production", "Enabled"),
+            SubscriptionRecord("fabrikam", SUB2, "Not ours", "Enabled"),
         ],
     }
 
@@ -1006,7 +1008,7 @@ class TestCustomer:
             ("critical", "arc", "status", "exp: Arc server expired"),  # newest first
             ("critical", "arc", "status", "gone: Arc server disconnected for 20d"),
             ("critical", "circuits", "health", "er-down: circuit down"),
-            ("critical", "policy", "compliance", f"subscription {SUB}: 60.0% compliant"),
+            ("critical", "policy", "compliance", "subscription Production: 60.0% compliant"),
             ("critical", "spend", "consumption-budget", "budget sub-budget: over"),
             ("warning", "arc", "status", "k8s: Arc cluster offline for 1d"),
             ("warning", "arc", "agent-version", "ok-2: agent 2 releases behind"),
