@@ -295,11 +295,28 @@ class RouteMatch:
         self.params = params
 
 
-class Router:
-    """ARM-style router: case-insensitive literal segments, ``{param}`` for one segment."""
+class _Node:
+    """A trie node: literal children by lower-cased segment, one parameter child."""
+
+    __slots__ = ("literal", "methods", "param")
 
     def __init__(self) -> None:
-        self._by_length: dict[int, list[Route]] = {}
+        self.literal: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.methods: dict[str, Route] = {}
+
+
+class Router:
+    """ARM-style router: case-insensitive literal segments, ``{param}`` for one segment.
+
+    Patterns live in a segment trie, so matching costs one dict lookup per segment
+    whatever the number of routes. A literal segment beats a parameter at the first
+    position where two patterns differ.
+    """
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._routes: list[Route] = []
         self.names: set[str] = set()
 
     def add(
@@ -333,13 +350,18 @@ class Router:
             segments=tuple(segments),
             param_names=tuple(names),
         )
-        bucket = self._by_length.setdefault(len(segments), [])
-        for other in bucket:
-            if other.method == route.method and other.segments == route.segments:
-                raise ValueError(f"duplicate route {method} {pattern}")
-        bucket.append(route)
-        # Literals beat parameters at the first segment where two patterns differ.
-        bucket.sort(key=lambda r: tuple(0 if s is not None else 1 for s in r.segments))
+        node = self._root
+        for seg in segments:
+            if seg is None:
+                if node.param is None:
+                    node.param = _Node()
+                node = node.param
+            else:
+                node = node.literal.setdefault(seg, _Node())
+        if route.method in node.methods:
+            raise ValueError(f"duplicate route {method} {pattern}")
+        node.methods[route.method] = route
+        self._routes.append(route)
         self.names.add(name)
 
     def match(self, method: str, parts: Sequence[str]) -> RouteMatch | str | None:
@@ -348,27 +370,37 @@ class Router:
         Returns a RouteMatch, the string "method" when the path exists for another
         method only, or None when no pattern matches the path.
         """
-        candidates = self._by_length.get(len(parts))
-        if not candidates:
-            return None
         lowered = [p.lower() for p in parts]
-        path_matched = False
-        for route in candidates:
-            for seg, low in zip(route.segments, lowered, strict=True):
-                if seg is not None and seg != low:
-                    break
-            else:
-                if route.method != method and not (method == "HEAD" and route.method == "GET"):
-                    path_matched = True
-                    continue
-                params = {
-                    name: part for name, part in zip(route.param_names, parts, strict=True) if name
-                }
-                return RouteMatch(route, params)
-        return "method" if path_matched else None
+        mismatch: list[bool] = []
+        route = self._find(self._root, lowered, 0, method, mismatch)
+        if route is None:
+            return "method" if mismatch else None
+        params = {name: part for name, part in zip(route.param_names, parts, strict=True) if name}
+        return RouteMatch(route, params)
+
+    def _find(
+        self, node: _Node, lowered: list[str], i: int, method: str, mismatch: list[bool]
+    ) -> Route | None:
+        if i == len(lowered):
+            if not node.methods:
+                return None
+            route = node.methods.get(method)
+            if route is None and method == "HEAD":
+                route = node.methods.get("GET")
+            if route is None:
+                mismatch.append(True)
+            return route
+        child = node.literal.get(lowered[i])
+        if child is not None:
+            found = self._find(child, lowered, i + 1, method, mismatch)
+            if found is not None:
+                return found
+        if node.param is not None:
+            return self._find(node.param, lowered, i + 1, method, mismatch)
+        return None
 
     def routes(self) -> list[Route]:
-        return [r for bucket in self._by_length.values() for r in bucket]
+        return list(self._routes)
 
 
 def split_path(raw_path: str) -> list[str]:
