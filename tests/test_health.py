@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -1055,3 +1057,14 @@ class TestCustomer:
         assert s.budget.uncompared == {"EUR": 30.0}
         assert (s.critical, s.warning, s.info) == (5, 4, 1)
         assert s.worst == "critical"
+
+
+def test_health_imports_neither_textual_nor_azure() -> None:
+    code = (
+        "import sys, btconsole.health; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'azure')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
