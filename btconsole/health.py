@@ -271,7 +271,8 @@ def circuit_health(c: CircuitRecord) -> Health:
     Reasons list the down causes first, then the degraded ones.
     """
     down: list[str] = []
-    degraded: list[str] = []
+    split: list[str] = []  # a peering with one device down and another up
+    partial: list[str] = []  # availabilities strictly between 0 and 100
     provider = c.provider_state
     if provider is not None and provider.strip().lower() != "provisioned":
         down.append(f"provider state {provider or '(empty)'}, not Provisioned")
@@ -302,12 +303,13 @@ def circuit_health(c: CircuitRecord) -> Health:
                 up.append(label)
             for name, value in known:
                 if 0.0 < value < 100.0:
-                    degraded.append(f"{peering} {label} {name} availability {value:g}%")
+                    partial.append(f"{peering} {label} {name} availability {value:g}%")
         if down_devices and not up:
             extra = f"; no metrics from {', '.join(silent)}" if silent else ""
             down.append(f"{peering}: no device up ({', '.join(down_devices)}{extra})")
         elif down_devices:
-            degraded.insert(0, f"{peering}: {', '.join(down_devices)} while {', '.join(up)} up")
+            split.append(f"{peering}: {', '.join(down_devices)} while {', '.join(up)} up")
+    degraded = split + partial
     if down:
         return Health("down", tuple(down + degraded))
     if degraded:

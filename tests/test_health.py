@@ -202,6 +202,19 @@ class TestCircuitHealth:
         result = circuit_health(circuit(pair((100, 100), (100, 100)), state="Disabled"))
         assert result == Health("down", ("circuit state Disabled, not Enabled",))
 
+    def test_reason_order_is_per_peering_then_partials(self) -> None:
+        avail = (
+            dev("AzurePrivatePeering", "primary", 0, 100),
+            dev("AzurePrivatePeering", "secondary", 60, 100),
+            dev("MicrosoftPeering", "secondary", 0, 100),
+            dev("MicrosoftPeering", "primary", 100, 100),
+        )
+        assert circuit_health(circuit(avail)).reasons == (
+            "AzurePrivatePeering: primary BGP 0% while secondary up",
+            "MicrosoftPeering: secondary BGP 0% while primary up",
+            "AzurePrivatePeering secondary BGP availability 60%",
+        )
+
     def test_provider_not_provisioned_without_metrics_is_down_not_unknown(self) -> None:
         result = circuit_health(circuit((), provider="NotProvisioned"))
         assert result == Health("down", ("provider state NotProvisioned, not Provisioned",))
