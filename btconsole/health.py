@@ -140,20 +140,22 @@ class FindingsDiff:
 
     new: tuple[Finding, ...]
     resolved: tuple[Finding, ...]
-    changed: tuple[tuple[Finding, Finding], ...]  # (before, after): severity or title
+    changed: tuple[tuple[Finding, Finding], ...]  # (before, after): severity differs
     unchanged: tuple[Finding, ...]
 
 
 def diff_findings(before: Iterable[Finding], after: Iterable[Finding]) -> FindingsDiff:
-    """Compare two runs by :attr:`Finding.key` (if a key repeats, the last one wins)."""
+    """Compare two runs by :attr:`Finding.key` (if a key repeats, the last one wins).
+
+    A finding is *changed* when its severity changed. Titles and details carry figures
+    that move every run (days disconnected, compliance percent), so they do not count.
+    """
     old = {f.key: f for f in before}
     cur = {f.key: f for f in after}
     new = attention(f for k, f in cur.items() if k not in old)
     resolved = attention(f for k, f in old.items() if k not in cur)
     changed_after = attention(
-        f
-        for k, f in cur.items()
-        if k in old and (old[k].severity != f.severity or old[k].title != f.title)
+        f for k, f in cur.items() if k in old and old[k].severity != f.severity
     )
     changed_keys = {f.key for f in changed_after}
     unchanged = attention(f for k, f in cur.items() if k in old and k not in changed_keys)

@@ -965,15 +965,16 @@ class TestAttention:
 
     def test_diff(self) -> None:
         same = finding("warning", resource="/same")
+        retitled = finding("warning", resource="/same", title="disconnected for 3d")
         worse_before = finding("warning", resource="/worse")
         worse_after = finding("critical", resource="/worse")
         gone = finding("info", resource="/gone")
         new = finding("warning", resource="/new")
-        diff = diff_findings([same, worse_before, gone], [same, worse_after, new])
+        diff = diff_findings([same, worse_before, gone], [retitled, worse_after, new])
         assert diff.new == (new,)
         assert diff.resolved == (gone,)
         assert diff.changed == ((worse_before, worse_after),)
-        assert diff.unchanged == (same,)
+        assert diff.unchanged == (retitled,)  # a new title alone is no change
 
 
 # --------------------------------------------------------------------------- per customer
