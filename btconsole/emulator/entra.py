@@ -22,6 +22,7 @@ import json
 import re
 import secrets
 import time
+import urllib.parse
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ class TokenService:
         exp = int(claims.get("exp", 0))
         revoked = self.revoked_through.get(str(claims.get("tid")), 0)
         if now >= exp or int(claims.get("uti", "0")) <= revoked:
-            return "ExpiredAuthenticationToken", claims, _expired_message(exp, now)
+            return "ExpiredAuthenticationToken", claims, expired_message(exp, now)
         return "ok", claims, ""
 
     def revoke_tenant_tokens(self, tenant_id: str) -> None:
@@ -256,7 +257,9 @@ class TokenService:
         ]
 
 
-def _expired_message(exp: int, now: float) -> str:
+def expired_message(exp: float, now: float) -> str:
+    """ARM's message for an expired token."""
+
     def fmt(ts: float) -> str:
         return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
 
@@ -638,6 +641,19 @@ async def token(ctx: Ctx) -> web.StreamResponse:
         return failure.response
 
 
+def _basic_auth_secret(request: web.Request, client_id: str) -> str | None:
+    """The secret from ``Authorization: Basic`` (client_secret_basic), if it names the client."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return urllib.parse.unquote(password) if urllib.parse.unquote(user) == client_id else None
+
+
 def _client_credentials(ctx: Ctx, fields: Mapping[str, str]) -> web.Response:
     state = ctx.state
     tenant = _resolve_tenant(state, ctx.params["tenant"], allow_generic=False)
@@ -654,6 +670,8 @@ def _client_credentials(ctx: Ctx, fields: Mapping[str, str]) -> web.Response:
             "tenant. You may have sent your authentication request to the wrong tenant.",
         )
     secret = fields.get("client_secret")
+    if secret is None:
+        secret = _basic_auth_secret(ctx.request, client_id)
     if secret is None:
         raise _fail(
             401,

@@ -17,6 +17,7 @@ import re
 import socket
 import struct
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from btconsole.emulator.entra import expired_message, unauthorized
 from btconsole.emulator.http import ArmError, TokenBucket, arm_error, authorization_failed
 
 if TYPE_CHECKING:
@@ -314,7 +316,7 @@ class FaultSet:
             if fault.kind == "hang":
                 seconds = fault.params["seconds"]
                 if seconds is None:
-                    await hang_forever.wait()
+                    await _hang(ctx, hang_forever)
                     return Decision(action="reset")
                 await asyncio.sleep(seconds)
                 continue
@@ -367,21 +369,28 @@ class FaultSet:
             scope = f"/subscriptions/{sub}" if sub else ctx.request.path
             return Decision(response=authorization_failed(ctx, scope))
         if kind == "expire_tokens":
-            from btconsole.emulator.entra import unauthorized
-
             tenant = ctx.tenant_id
             ctx.state.tokens.revoke_tenant_tokens(tenant)
-            exp = int(ctx.claims.get("exp", 0)) if ctx.claims else 0
-            code, _claims, message = (
-                "ExpiredAuthenticationToken",
-                None,
-                (
-                    "The access token expiry UTC time has passed: the token was expired by the "
-                    f"emulator (it was valid until {exp})."
-                ),
+            now = time.time()
+            return Decision(
+                response=unauthorized(
+                    ctx.base_url,
+                    tenant or "common",
+                    "ExpiredAuthenticationToken",
+                    expired_message(now, now),
+                )
             )
-            return Decision(response=unauthorized(ctx.base_url, tenant or "common", code, message))
         raise ArmError(500, "InternalServerError", f"fault kind {kind} is not terminal")
+
+
+async def _hang(ctx: Ctx, until: asyncio.Event) -> None:
+    """Wait until ``until`` is set or the client has gone away (checked every second)."""
+    while not until.is_set():
+        transport = ctx.request.transport
+        if transport is None or transport.is_closing():
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(until.wait(), 1.0)
 
 
 def _throttled(sub: str | None, retry_after: int, ctx: Ctx) -> web.Response:

@@ -141,6 +141,24 @@ def test_wrong_secret_is_entra_401_invalid_client(
         assert body[key]
 
 
+def test_client_secret_basic_is_accepted(emulator: RunningEmulator, customer: Customer) -> None:
+    tenant = emulator.estate.tenant(customer.tenant_id)
+    assert tenant is not None
+    resp = requests.post(
+        f"{emulator.base_url}/{tenant.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": tenant.client_id,
+            "scope": ARM_SCOPE,
+        },
+        auth=(tenant.client_id, tenant.client_secret),
+        verify=str(emulator.ca_path),
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    assert whoami(emulator, resp.json()["access_token"]).status_code == 200
+
+
 def test_unknown_tenant_and_unknown_client(emulator: RunningEmulator, customer: Customer) -> None:
     tenant = emulator.estate.tenant(customer.tenant_id)
     assert tenant is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from pathlib import Path
@@ -215,7 +216,7 @@ async def test_open_ended_hang_never_answers(
     sub = _sub(emulator, customer)
     ctx = ssl.create_default_context(cafile=str(emulator.ca_path))
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(TimeoutError):
+        with pytest.raises(asyncio.TimeoutError):
             await session.get(
                 f"{emulator.base_url}/_test/subscriptions/{sub}/items",
                 params=API,
@@ -223,6 +224,11 @@ async def test_open_ended_hang_never_answers(
                 ssl=ctx,
                 timeout=aiohttp.ClientTimeout(total=0.5),
             )
+        # The server notices the client gave up and drops the request (status 0).
+        deadline = time.monotonic() + 5
+        while emulator.stats()["by_route_status"].get("test.items", {}).get("0") != 1:
+            assert time.monotonic() < deadline, "the hanging request was never dropped"
+            await asyncio.sleep(0.05)
         # The fault is spent; the next request is answered.
         resp = await session.get(
             f"{emulator.base_url}/_test/subscriptions/{sub}/items",
