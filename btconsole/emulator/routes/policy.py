@@ -303,9 +303,18 @@ async def summarize(ctx: Ctx) -> web.StreamResponse:
     rg = ctx.params.get("resourceGroupName")
     if rg is not None:
         resource_group(ctx, sid, rg)
-    records = _filtered_records(ctx, _scoped_states(ctx, rg, None))
+    assignment_name = ctx.params.get("policyAssignmentName")
+    if assignment_name is not None and _assignment(estate(ctx), sid, assignment_name) is None:
+        raise ArmError(
+            404,
+            "PolicyAssignmentNotFound",
+            f"The policy assignment '{assignment_name}' is not found.",
+        )
+    records = _filtered_records(ctx, _scoped_states(ctx, rg, assignment_name))
     est = estate(ctx)
     scope = f"/subscriptions/{sid}" + (f"/resourceGroups/{rg}" if rg else "")
+    if assignment_name is not None:
+        scope += f"/providers/Microsoft.Authorization/policyAssignments/{assignment_name}"
     query_base = (
         f"{ctx.base_url}{scope}{PI}/latest/queryResults?api-version={ctx.q('api-version') or ''}"
     )
@@ -400,4 +409,10 @@ def register(router: Router) -> None:
         assignment + PI + "/{policyStatesResource}/queryResults",
         query_results,
         name="policy.states.query_assignment",
+    )
+    router.add(
+        "POST",
+        assignment + PI + "/{summaryResource}/summarize",
+        summarize,
+        name="policy.states.summarize_assignment",
     )
