@@ -432,7 +432,8 @@ def load_faults_file(path: Path) -> FaultSet:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise FaultError(f"{path}: cannot read faults file ({exc})") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise FaultError(f"{path}: cannot read the faults file ({reason})") from exc
     return parse_faults_toml(text, str(path))
 
 
