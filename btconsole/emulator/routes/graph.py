@@ -111,7 +111,9 @@ def container_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
         }
     ]
     for rg in sub.resource_groups:
-        rows.append(_arg_row(est, resource_group_body(sub, rg), sub.subscription_id, rg.name))
+        row = _arg_row(est, resource_group_body(sub, rg), sub.subscription_id, rg.name)
+        row["type"] = "microsoft.resources/subscriptions/resourcegroups"  # as ARG names it
+        rows.append(row)
     return rows
 
 
