@@ -1349,11 +1349,15 @@ def _arith(op: str, a: Any, b: Any) -> Any:
 Builder = Callable[[list[Fn]], Fn]
 
 
+_UNARY_IMPLS: dict[Builder, Callable[[Any], Any]] = {}
+
+
 def _unary(impl: Callable[[Any], Any]) -> Builder:
     def build(args: list[Fn]) -> Fn:
         arg = args[0]
         return lambda row: impl(arg(row))
 
+    _UNARY_IMPLS[build] = impl  # lets the compiler fuse chains like tolower(tostring(x))
     return build
 
 
@@ -1739,6 +1743,17 @@ class _Compiler:
             )
         if e.name == "case" and len(e.args) % 2 == 0:
             raise _semantic_error("case() expects condition/value pairs and an else value", e.token)
+        outer = _UNARY_IMPLS.get(build)
+        inner_call = e.args[0] if e.args else None
+        if outer is not None and isinstance(inner_call, Call):
+            inner_spec = _SCALARS.get(inner_call.name)
+            inner = _UNARY_IMPLS.get(inner_spec[2]) if inner_spec else None
+            if inner is not None and len(inner_call.args) == 1:
+                # f(g(x)) in one closure instead of two.
+                if inner_call.name in ("now", "ago", "todatetime"):
+                    self.temporal = True
+                arg = self.expr(inner_call.args[0])
+                return lambda row: outer(inner(arg(row)))
         return build([self.expr(a) for a in e.args])
 
     def binary(self, e: Binary) -> Fn:
@@ -1984,8 +1999,16 @@ class _Compiler:
 
         return extend
 
-    def sort_keys(self, keys: Sequence[SortKey]) -> list[tuple[Fn, bool, bool]]:
-        return [(self.expr(k.expr), k.descending, k.nulls_first) for k in keys]
+    def sort_keys(self, keys: Sequence[SortKey]) -> list[_SortSpec]:
+        return [
+            (
+                self.expr(k.expr),
+                k.expr.name if isinstance(k.expr, Column) else None,
+                k.descending,
+                k.nulls_first,
+            )
+            for k in keys
+        ]
 
     def distinct(self, op: Distinct) -> Stage:
         items = None if op.items is None else self.named(op.items, set())
@@ -2026,9 +2049,13 @@ class _Compiler:
             groups: dict[tuple[Any, ...], list[Row]] = {}
             firsts: dict[tuple[Any, ...], tuple[Any, ...]] = {}
             for r in rows:
-                values = tuple(fn(r) for fn in by_fns)
-                key = tuple(_hashable(v) for v in values)
-                group = groups.get(key)
+                values = tuple([fn(r) for fn in by_fns])
+                try:
+                    key = values
+                    group = groups.get(key)
+                except TypeError:  # a dynamic (dict/list) key: group by its JSON form
+                    key = tuple(_hashable(v) for v in values)
+                    group = groups.get(key)
                 if group is None:
                     groups[key] = [r]
                     firsts[key] = values
@@ -2096,6 +2123,9 @@ class _Compiler:
             unique = name == "make_set"
 
             def collect(rows: list[Row]) -> list[Any]:
+                if len(rows) == 1:
+                    value = arg(rows[0])
+                    return [] if value is None else [value]
                 out: list[Any] = []
                 seen: set[Any] = set()
                 for r in rows:
@@ -2248,11 +2278,18 @@ def _ordering(op: str, left: Fn, right: Fn) -> Fn:
     return ordered
 
 
-def _sorted(rows: list[Row], keys: list[tuple[Fn, bool, bool]]) -> list[Row]:
+_SortSpec = tuple[Fn, Union[str, None], bool, bool]  # (key, column name or None, desc, nulls 1st)
+
+
+def _sorted(rows: list[Row], keys: list[_SortSpec]) -> list[Row]:
     """Stable multi-key sort: one pass per key, last key first."""
     result = list(rows)
-    for fn, descending, nulls_first in reversed(keys):
-        values = [fn(row) for row in result]
+    for fn, column, descending, nulls_first in reversed(keys):
+        values: list[Any]
+        if column is not None:
+            values = [row.get(column) for row in result]
+        else:
+            values = [fn(row) for row in result]
         order = list(range(len(result)))
         if all(type(v) is str for v in values):  # the common case: plain string keys
             order.sort(key=values.__getitem__, reverse=descending)

@@ -216,6 +216,74 @@ def test_console_clusters_and_circuits_queries() -> None:
     ]
 
 
+# Verbatim from btconsole/azure/graph.py (ARC_QUERY, CIRCUITS_QUERY, POLICY_QUERY).
+CONSOLE_ARC_QUERY = """resources
+| where type in~ ('microsoft.hybridcompute/machines', 'microsoft.kubernetes/connectedclusters')
+| project id, name, type, location, tags, properties, subscriptionId, resourceGroup
+| order by id asc"""
+
+CONSOLE_CIRCUITS_QUERY = """resources
+| where type =~ 'microsoft.network/expressroutecircuits'
+| project id, name, type, location, tags, sku, properties, subscriptionId, resourceGroup
+| order by id asc"""
+
+CONSOLE_POLICY_QUERY = """policyresources
+| where type =~ 'microsoft.policyinsights/policystates'
+| extend resourceId = tolower(tostring(properties.resourceId)),
+    assignmentId = tolower(tostring(properties.policyAssignmentId)),
+    definitionId = tolower(tostring(properties.policyDefinitionId)),
+    state = tostring(properties.complianceState)
+| summarize states = make_set(state), definitions = make_set(definitionId),
+    nonCompliantDefinitions = make_set(iff(state =~ 'NonCompliant', definitionId, ''))
+    by subscriptionId, resourceId, assignmentId
+| order by subscriptionId asc, assignmentId asc, resourceId asc"""
+
+
+def test_console_graph_module_queries() -> None:
+    arc = q(CONSOLE_ARC_QUERY)
+    assert [r["name"] for r in arc] == sorted(
+        ["web01", "web02", "db01", "db02", "app01", "k1"],
+        key=lambda n: next(r["id"] for r in RESOURCES if r["name"] == n),
+    )
+    assert list(arc[0]) == [
+        "id",
+        "name",
+        "type",
+        "location",
+        "tags",
+        "properties",
+        "subscriptionId",
+        "resourceGroup",
+    ]
+    circuits = q(CONSOLE_CIRCUITS_QUERY)
+    assert [(r["name"], r["sku"]) for r in circuits] == [("er1", CIRCUIT["sku"])]
+
+    states = [dict(row) for row in POLICY_STATES]
+    for row, definition in zip(states, ["d1", "d2", "d1", "d3", "d1", "d3"], strict=True):
+        row["properties"] = {**row["properties"], "policyDefinitionId": f"/X/{definition.upper()}"}
+    policy = run_query(CONSOLE_POLICY_QUERY, {"policyresources": states})
+    assert len(policy) == 6  # one row per (subscription, resource, assignment)
+    first = policy[0]
+    assert list(first) == [
+        "subscriptionId",
+        "resourceId",
+        "assignmentId",
+        "states",
+        "definitions",
+        "nonCompliantDefinitions",
+    ]
+    assert first["subscriptionId"] == S1
+    assert first["assignmentId"].endswith("/policyassignments/pa-loc")  # lower-cased, sorted
+    assert first["resourceId"] == "r4"
+    assert first["states"] == ["NonCompliant"]
+    assert first["definitions"] == ["/x/d3"]
+    assert first["nonCompliantDefinitions"] == ["/x/d3"]
+    compliant = next(r for r in policy if r["resourceId"] == "r3")
+    assert compliant["nonCompliantDefinitions"] == [""]
+    s2 = next(r for r in policy if r["resourceId"] == "r5")
+    assert s2["nonCompliantDefinitions"] == ["/x/d1"]  # =~ matched 'noncompliant'
+
+
 def test_default_table_when_query_starts_with_an_operator() -> None:
     assert names("where name startswith 'web' | order by name asc") == ["web01", "web02"]
 
