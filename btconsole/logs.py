@@ -2,11 +2,11 @@
 
 :func:`setup_logging` installs a rotating file handler (0600 file in a 0700 directory,
 ``platformdirs.user_log_path("btconsole")`` unless a path is given) on the root logger,
-at the level named by ``BTCONSOLE_LOG_LEVEL`` (default ``INFO``). Every record that
-handler writes first goes through :class:`RedactingFilter`, which replaces bearer
-tokens, JWTs, ``Authorization`` values, client secrets, passwords, OAuth tokens and SAS
-signatures with ``***``. :func:`redact` does the same to any string; the cache stores
-error messages through it.
+at the level named by ``BTCONSOLE_LOG_LEVEL`` (default ``INFO``). Every record goes
+through :class:`RedactingFilter` as it is made (a wrapped log record factory) and again
+in that handler; it replaces bearer tokens, JWTs, ``Authorization`` values, client
+secrets, passwords, OAuth tokens and SAS signatures with ``***``. :func:`redact` does
+the same to any string; the cache stores error messages through it.
 
 This module imports neither Textual nor any Azure SDK.
 """
@@ -18,6 +18,7 @@ import logging
 import logging.handlers
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,32 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_FILTER = RedactingFilter()
+
+
+def _redacting_factory(
+    base: Callable[..., logging.LogRecord],
+) -> Callable[..., logging.LogRecord]:
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        _FILTER.filter(record)
+        return record
+
+    factory._btconsole_redacting = True  # type: ignore[attr-defined]
+    return factory
+
+
+def install_redaction() -> None:
+    """Redact every log record as it is made, whichever logger or handler it meets.
+
+    Wraps the log record factory once (calling again does nothing), so records are
+    redacted before any handler -- ours, a test's, a library's -- sees them.
+    """
+    current = logging.getLogRecordFactory()
+    if not getattr(current, "_btconsole_redacting", False):
+        logging.setLogRecordFactory(_redacting_factory(current))
+
+
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A :class:`~logging.handlers.RotatingFileHandler` whose files are always 0600."""
 
@@ -157,7 +184,9 @@ def setup_logging(
     """Send every log record (redacted) to a private rotating file; return its path.
 
     Installs the handler on the root logger, replacing one installed by an earlier
-    call, and sets the root level (``level`` if given, else ``BTCONSOLE_LOG_LEVEL``).
+    call, sets the root level (``level`` if given, else ``BTCONSOLE_LOG_LEVEL``) and
+    calls :func:`install_redaction`; the handler also carries a
+    :class:`RedactingFilter` of its own.
 
     Raises:
         OSError: the directory or the file cannot be created or made private.
@@ -178,6 +207,7 @@ def setup_logging(
         if old.get_name() == handler.get_name():
             root.removeHandler(old)
             old.close()
+    install_redaction()
     root.addHandler(handler)
     root.setLevel(level)
     if problem:
