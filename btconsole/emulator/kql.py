@@ -1319,8 +1319,13 @@ def _regex(pattern: str) -> re.Pattern[str] | None:
 # -- arithmetic -------------------------------------------------------------------------------
 
 
+def _arithmetic_operand(value: Any) -> bool:
+    return isinstance(value, (int, float, datetime, timedelta)) and not isinstance(value, bool)
+
+
 def _arith(op: str, a: Any, b: Any) -> Any:
-    if a is None or b is None or isinstance(a, (str, bool)) or isinstance(b, (str, bool)):
+    """KQL arithmetic on numbers, datetimes and timespans; anything else (or null) is null."""
+    if not (_arithmetic_operand(a) and _arithmetic_operand(b)):
         return None
     try:
         if op == "+":
@@ -1329,14 +1334,14 @@ def _arith(op: str, a: Any, b: Any) -> Any:
             return a - b
         if op == "*":
             return a * b
-        if op == "/":
-            if isinstance(a, int) and isinstance(b, int):
-                return int(a / b) if b else None  # long division truncates toward zero
-            if isinstance(a, timedelta) and isinstance(b, timedelta):
-                return a / b
-            return a / b
         if isinstance(a, int) and isinstance(b, int):
-            return int(math.fmod(a, b)) if b else None
+            if b == 0:
+                return None
+            # long / long and long % long truncate toward zero, as in C#.
+            quotient = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)
+            return quotient if op == "/" else a - quotient * b
+        if op == "/":
+            return a / b
         return math.fmod(a, b)
     except (TypeError, ZeroDivisionError, OverflowError, ValueError):
         return None
@@ -1940,6 +1945,12 @@ class _Compiler:
         if isinstance(op, Project):
             items = self.named(op.items, set())
             names = [name for name, _ in items]
+            if any(
+                column.name in names[:i]
+                for i, (_, expr) in enumerate(op.items)
+                for column in _columns_in(expr)
+            ):
+                return lambda rows, tables: [_project_sequential(r, items) for r in rows]
             if all(isinstance(expr, Column) for _, expr in op.items):
                 # Plain column lists (the console's usual projection): no closures per cell.
                 sources = [expr.name for _, expr in op.items if isinstance(expr, Column)]
@@ -2239,6 +2250,15 @@ class _Compiler:
             return out
 
         return join
+
+
+def _project_sequential(row: Row, items: list[tuple[str, Fn]]) -> Row:
+    """``project a = 1, b = a + 1``: later items see the columns defined before them."""
+    visible = dict(row)
+    out: dict[str, Any] = {}
+    for name, fn in items:
+        out[name] = visible[name] = fn(visible)
+    return out
 
 
 def _equals(a: Any, b: Any) -> bool:

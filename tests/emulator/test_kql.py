@@ -511,6 +511,12 @@ resources   // the table
         ("parse_json('{\"a\": 1}').a", 1),
         ("round(2.567, 2)", 2.57),
         ("abs(-3)", 3),
+        ("-7 / 2", -3),
+        ("-7 % 2", -1),
+        ("7.0 / 2", 3.5),
+        ("1 / 0", None),
+        ("name + 1", None),
+        ("dynamic([1]) + dynamic([2])", None),
         ("tobool('true')", True),
         ("ago(1d) < now()", True),
         ("todatetime('2024-01-02T03:04:05Z') > datetime(2024-01-01)", True),
@@ -552,6 +558,15 @@ def test_project_infers_column_names() -> None:
             "Column2": "web01!",
         }
     ]
+
+
+def test_project_items_can_use_earlier_items() -> None:
+    rows = q(
+        "resources | where name == 'k1' | project n = toint(properties.totalNodeCount), m = n * 2"
+    )
+    assert rows == [{"n": 3, "m": 6}]
+    rows = q("resources | where name == 'k1' | project id = name, other = id")
+    assert rows == [{"id": "k1", "other": "k1"}]
 
 
 def test_project_away_and_rename() -> None:
