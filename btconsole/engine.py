@@ -1,0 +1,453 @@
+"""The refresh engine: brings the cache up to date, politely, one scope at a time.
+
+- Every (profile, domain, subscription) is its own scope: one failing subscription
+  costs only its own rows; its error and old records stay in the cache.
+- Concurrency is bounded (``refresh_concurrency``) across all profiles.
+- One refresh per key at a time: concurrent callers in this process share one task;
+  another process holding the cache lease is waited for, not duplicated.
+- Throttling: ``Retry-After``, Cost Management's own retry headers and Resource
+  Graph's quota reset are honoured; a 429 closes a gate for the whole profile so the
+  other requests wait too (no storm). A failing scope backs off exponentially, with
+  jitter, before it is tried again (unless a user forces it).
+- An expired or revoked token is recovered once by a fresh credential.
+- Cancellation is clean: leases are released and nothing is written.
+- Above ``graph_threshold`` subscriptions, Arc, circuits and policy are listed
+  through Resource Graph; the records are identical to the per-subscription path.
+
+This module imports no Textual and, until a refresh really runs, no Azure SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from btconsole.cache import Cache, CacheKey, Entry, default_owner
+from btconsole.config import Config, Profile
+
+log = logging.getLogger(__name__)
+
+SUBSCRIPTIONS = "subscriptions"
+ALL_SCOPE = "*"
+DOMAINS = ("arc", "circuits", "policy", "spend")
+GRAPH_DOMAINS = ("arc", "circuits", "policy")
+SUBSCRIPTIONS_TTL = 3600.0
+
+Fetch = Callable[[Any], Awaitable[Sequence[Any]]]
+Listener = Callable[[CacheKey], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one key's refresh."""
+
+    key: CacheKey
+    status: str  # "fetched", "failed", "skipped" (fresh or backing off), "shared"
+    records: int = 0
+    error: str | None = None
+
+
+@dataclass
+class EngineStatus:
+    """Live state for the status bar."""
+
+    in_flight: int = 0
+    throttled_until: float | None = None  # monotonic
+    requests: int = 0
+    throttled: int = 0
+
+
+def backoff_seconds(failures: int, *, base: float = 30.0, cap: float = 900.0) -> float:
+    """Exponential backoff for a scope that failed ``failures`` times in a row."""
+    return float(min(cap, base * (2 ** max(0, failures - 1))))
+
+
+class Engine:
+    """Refreshes the cache from Azure for the configured profiles."""
+
+    def __init__(
+        self,
+        config: Config,
+        cache: Cache,
+        *,
+        session_factory: Callable[[Profile], Any] | None = None,
+        owner: str | None = None,
+        graph_threshold: int = 50,
+        max_retries: int = 2,
+        max_wait: float = 60.0,
+        lease_seconds: float = 300.0,
+        today: Callable[[], date] | None = None,
+        listener: Listener | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.cache = cache
+        self.owner = owner or default_owner()
+        self.graph_threshold = graph_threshold
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.lease_seconds = lease_seconds
+        self.listener = listener
+        self._session_factory = session_factory
+        self._today = today or (lambda: datetime.now(timezone.utc).date())
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._sessions: dict[str, Any] = {}
+        self._inflight: dict[CacheKey, asyncio.Task[Outcome]] = {}
+        self._gates: dict[str, float] = {}
+        self._semaphore: asyncio.Semaphore | None = None
+        self.status: dict[str, EngineStatus] = {}
+
+    # ------------------------------------------------------------------ sessions
+
+    def session(self, profile: Profile) -> Any:
+        """The profile's Azure session (created on first use)."""
+        existing = self._sessions.get(profile.name)
+        if existing is None:
+            if self._session_factory is not None:
+                existing = self._session_factory(profile)
+            else:
+                from btconsole.azure.session import AzureSession
+
+                existing = AzureSession(profile, self.config)
+            self._sessions[profile.name] = existing
+        return existing
+
+    async def close(self) -> None:
+        """Cancel what runs and close every session."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):  # cancelled or failed: nothing to keep
+                await task
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        for session in sessions:
+            await session.close()
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _sem(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.config.refresh_concurrency)
+        return self._semaphore
+
+    def _status(self, profile: str) -> EngineStatus:
+        return self.status.setdefault(profile, EngineStatus())
+
+    # ------------------------------------------------------------------ public API
+
+    async def refresh_all(
+        self,
+        profiles: Iterable[str] | None = None,
+        domains: Sequence[str] = DOMAINS,
+        *,
+        force: bool = False,
+    ) -> list[Outcome]:
+        """Refresh every domain of every profile (concurrently, bounded)."""
+        names = list(profiles) if profiles is not None else list(self.config.profiles)
+        results = await asyncio.gather(
+            *(
+                self.refresh_domain(name, domain, force=force)
+                for name in names
+                for domain in domains
+            )
+        )
+        return [outcome for batch in results for outcome in batch]
+
+    async def subscriptions(self, profile_name: str, *, force: bool = False) -> list[str]:
+        """The profile's subscription ids: refreshed when stale, else from the cache.
+
+        If the listing fails and nothing is cached, the profile's configured
+        ``subscriptions`` are used.
+        """
+        profile = self.config.profile(profile_name)
+        key = CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE)
+
+        async def fetch(session: Any) -> Sequence[Any]:
+            from btconsole.azure.subscriptions import list_subscriptions
+
+            return await list_subscriptions(session)
+
+        await self._run(key, fetch, SUBSCRIPTIONS_TTL, force=force)
+        entry = self.cache.get(key)
+        if entry is not None and entry.fetched_at is not None:
+            return [r.subscription_id for r in entry.records]
+        return list(profile.subscriptions or ())
+
+    async def refresh_domain(
+        self, profile_name: str, domain: str, *, force: bool = False
+    ) -> list[Outcome]:
+        """Refresh one domain of one profile, every subscription its own scope."""
+        if domain not in DOMAINS:
+            raise ValueError(f"unknown domain {domain!r}")
+        profile = self.config.profile(profile_name)
+        subs = await self.subscriptions(profile.name)
+        if not self.cache.readonly:
+            self.cache.delete_scopes(profile.name, domain, keep=set(subs))
+        ttl = profile.ttl.for_domain(domain)
+        keys = [CacheKey(profile.name, domain, sub) for sub in subs]
+        if domain in GRAPH_DOMAINS and len(subs) > self.graph_threshold:
+            return await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
+        return list(
+            await asyncio.gather(
+                *(
+                    self._run(key, self._fetcher(domain, key.scope), ttl, force=force)
+                    for key in keys
+                )
+            )
+        )
+
+    async def detail(
+        self,
+        profile_name: str,
+        domain: str,
+        scope: str,
+        fetch: Fetch,
+        *,
+        ttl: float = 60.0,
+        force: bool = False,
+    ) -> Entry | None:
+        """Fetch an on-demand detail (ARP table, metrics, ...) through the same engine.
+
+        Returns the cache entry afterwards (records, age and any error).
+        """
+        key = CacheKey(profile_name, domain, scope)
+        await self._run(key, fetch, ttl, force=force)
+        return self.cache.get(key)
+
+    # ------------------------------------------------------------------ fetchers
+
+    def _fetcher(self, domain: str, subscription_id: str) -> Fetch:
+        today = self._today
+
+        async def arc(session: Any) -> Sequence[Any]:
+            from btconsole.azure.arc import list_arc
+
+            return await list_arc(session, subscription_id)
+
+        async def circuits(session: Any) -> Sequence[Any]:
+            from btconsole.azure.circuits import list_circuits
+
+            return await list_circuits(session, subscription_id)
+
+        async def policy(session: Any) -> Sequence[Any]:
+            from btconsole.azure.policy import summarize
+
+            compliance, assignments = await summarize(session, subscription_id)
+            return [compliance, *assignments]
+
+        async def spend(session: Any) -> Sequence[Any]:
+            from btconsole.azure import spend as wrappers
+
+            day = today()
+            costs = await wrappers.daily_costs(session, subscription_id, day)
+            forecast = await wrappers.month_forecast(session, subscription_id, day)
+            budgets = await wrappers.budgets(session, subscription_id)
+            return [*costs, forecast, *budgets]
+
+        return {"arc": arc, "circuits": circuits, "policy": policy, "spend": spend}[domain]
+
+    async def _refresh_by_graph(
+        self, profile: Profile, domain: str, keys: list[CacheKey], ttl: float, *, force: bool
+    ) -> list[Outcome]:
+        """One batched Resource Graph refresh for every due subscription of a domain."""
+        due = [key for key in keys if force or self._due(key)]
+        skipped = [Outcome(key, "skipped") for key in keys if key not in due]
+        if not due:
+            return skipped
+        subs = [key.scope for key in due]
+        batch_key = CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE)
+        results: dict[str, list[Any]] = {}
+
+        async def fetch(session: Any) -> Sequence[Any]:
+            from btconsole.azure import graph
+            from btconsole.azure.circuits import with_latest_availability
+
+            if domain == "arc":
+                results.update(await graph.list_arc(session, subs))
+            elif domain == "circuits":
+                found = await graph.list_circuits(session, subs)
+                for sub, records in found.items():
+                    results[sub] = list(
+                        await asyncio.gather(
+                            *(
+                                self._throttled_call(profile, session, with_latest_availability, r)
+                                for r in records
+                            )
+                        )
+                    )
+            else:
+                for sub, (compliance, assignments) in (
+                    await graph.policy_summaries(session, subs)
+                ).items():
+                    results[sub] = [compliance, *assignments]
+            return []
+
+        outcome = await self._run(batch_key, fetch, ttl, force=True, store=False)
+        if outcome.status != "fetched":
+            return skipped + [Outcome(key, outcome.status, error=outcome.error) for key in due]
+        self.cache.put_many([(key, results.get(key.scope, [])) for key in due], ttl=ttl)
+        for key in due:
+            self._notify(key)
+        return skipped + [Outcome(key, "fetched", len(results.get(key.scope, []))) for key in due]
+
+    async def _throttled_call(self, profile: Profile, session: Any, fn: Any, *args: Any) -> Any:
+        await self._wait_gate(profile.name)
+        async with self._sem():
+            return await fn(session, *args)
+
+    # ------------------------------------------------------------------ one key
+
+    def _due(self, key: CacheKey) -> bool:
+        entry = self.cache.get(key)
+        if entry is None:
+            return True
+        now = time.time()
+        return entry.is_stale(now) and not entry.in_backoff(now)
+
+    async def _run(
+        self, key: CacheKey, fetch: Fetch, ttl: float, *, force: bool, store: bool = True
+    ) -> Outcome:
+        """Refresh ``key`` unless fresh (or backing off); share a refresh in progress."""
+        running = self._inflight.get(key)
+        if running is not None:
+            outcome = await asyncio.shield(running)
+            return Outcome(key, "shared", outcome.records, outcome.error)
+        if not force and not self._due(key):
+            return Outcome(key, "skipped")
+        if self.cache.readonly:
+            return Outcome(key, "skipped")
+        task = asyncio.ensure_future(self._refresh_key(key, fetch, ttl, store=store))
+        self._inflight[key] = task
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            if task.done():
+                self._inflight.pop(key, None)
+
+    async def _refresh_key(
+        self, key: CacheKey, fetch: Fetch, ttl: float, *, store: bool
+    ) -> Outcome:
+        from btconsole.azure.errors import AzureError
+        from btconsole.errors import BtConsoleError
+
+        before = self.cache.get(key)
+        if not self.cache.claim(key, self.owner, self.lease_seconds):
+            # another process is refreshing this key: wait for its result, don't repeat it
+            since = before.fetched_at if before is not None else None
+            entry = await asyncio.to_thread(
+                self.cache.wait_for_update, key, since, self.lease_seconds
+            )
+            if entry is not None:
+                self._notify(key)
+                return Outcome(key, "shared", len(entry.records), entry.error)
+            return Outcome(key, "skipped")
+        profile = self.config.profile(key.profile)
+        status = self._status(profile.name)
+        status.in_flight += 1
+        try:
+            records = await self._with_retries(profile, key, fetch)
+        except (AzureError, BtConsoleError) as error:
+            failures = (before.failures if before is not None else 0) + 1
+            wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
+            wait *= 1.0 + self._rng.uniform(0.0, 0.2)  # jitter: scopes don't retry in step
+            self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
+            log.warning("refresh of %s failed: %s", key, error)
+            self._notify(key)
+            return Outcome(key, "failed", error=str(error))
+        finally:
+            status.in_flight -= 1
+            self.cache.release(key, self.owner)
+        if store:
+            self.cache.put(key, records, ttl=ttl)
+            self._notify(key)
+        return Outcome(key, "fetched", len(records))
+
+    async def _with_retries(self, profile: Profile, key: CacheKey, fetch: Fetch) -> Sequence[Any]:
+        from btconsole.azure.errors import AuthError, ThrottledError
+
+        session = self.session(profile)
+        renewed = False
+        attempt = 0
+        while True:
+            await self._wait_gate(profile.name)
+            await self._pace(profile, session, key)
+            try:
+                async with self._sem():
+                    return await fetch(session)
+            except AuthError as error:
+                if renewed or error.status != 401:
+                    raise
+                # the token expired or was revoked under us: a fresh credential, once
+                renewed = True
+                await self._renew_session(profile)
+                session = self.session(profile)
+            except Exception as error:
+                retryable = getattr(error, "retryable", False)
+                if not retryable or attempt >= self.max_retries:
+                    raise
+                retry_after = getattr(error, "retry_after", None)
+                wait = retry_after if retry_after is not None else min(8.0, 0.5 * 2**attempt)
+                if wait > self.max_wait:
+                    raise
+                if isinstance(error, ThrottledError):
+                    self._close_gate(profile.name, wait)
+                attempt += 1
+                await self._sleep(wait)
+
+    async def _renew_session(self, profile: Profile) -> None:
+        old = self._sessions.pop(profile.name, None)
+        if old is not None:
+            await old.close()
+
+    async def _pace(self, profile: Profile, session: Any, key: CacheKey) -> None:
+        """Slow down when ARM says a subscription's read budget is nearly spent."""
+        limits = getattr(session, "limits", None)
+        if limits is None:
+            return
+        remaining = limits.remaining_reads.get(key.scope)
+        if remaining is not None and remaining < 5:
+            await self._sleep(1.0)
+        quota = limits.graph_quota_remaining
+        if key.domain.endswith("-graph") and quota is not None and quota <= 0:
+            await self._sleep(min(self.max_wait, limits.graph_quota_resets_after or 1.0))
+
+    def _close_gate(self, profile: str, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        self._gates[profile] = max(self._gates.get(profile, 0.0), until)
+        self._status(profile).throttled_until = self._gates[profile]
+
+    async def _wait_gate(self, profile: str) -> None:
+        until = self._gates.get(profile)
+        if until is None:
+            return
+        remaining = until - time.monotonic()
+        if remaining > 0:
+            await self._sleep(remaining)
+        if self._gates.get(profile, 0.0) <= time.monotonic():
+            self._gates.pop(profile, None)
+            self._status(profile).throttled_until = None
+
+    def _notify(self, key: CacheKey) -> None:
+        if self.listener is not None:
+            try:
+                self.listener(key)
+            except Exception:  # a listener's bug must not break refreshing
+                log.exception("refresh listener failed for %s", key)

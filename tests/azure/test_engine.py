@@ -1,0 +1,224 @@
+"""The refresh engine against the emulator: every domain, faults, backoff, sharing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from btconsole.cache import Cache, CacheKey
+from btconsole.engine import DOMAINS, Engine
+from btconsole.records import ArcRecord, ComplianceRecord, CostRecord, ForecastRecord
+from tests.azure.conftest import Emulated, run
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Any:
+    with Cache.open(tmp_path / "cache.sqlite3") as opened:
+        yield opened
+
+
+def make_engine(emulated: Emulated, cache: Cache, **kwargs: Any) -> Engine:
+    from btconsole.azure.session import AzureSession
+
+    kwargs.setdefault("today", lambda: emulated.emulator.estate.as_of)
+    return Engine(
+        emulated.config,
+        cache,
+        session_factory=lambda p: AzureSession(p, emulated.config, environ=emulated.environ),
+        **kwargs,
+    )
+
+
+async def _refresh(engine: Engine, *args: Any, **kwargs: Any) -> Any:
+    async with engine:
+        return await engine.refresh_domain(*args, **kwargs)
+
+
+def _first(emulated: Emulated) -> tuple[str, list[str]]:
+    profile = emulated.profile()
+    customer = emulated.emulator.estate.customers[0]
+    return profile.name, sorted(s.lower() for s in customer.subscription_ids)
+
+
+def test_every_domain_lands_in_the_cache(fresh: Emulated, cache: Cache) -> None:
+    name, subs = _first(fresh)
+
+    async def body() -> Any:
+        async with make_engine(fresh, cache) as engine:
+            return await engine.refresh_all([name])
+
+    outcomes = run(body)
+    assert {o.status for o in outcomes} == {"fetched"}
+    assert len(outcomes) == len(DOMAINS) * len(subs)
+    for domain in DOMAINS:
+        entries = cache.read(name, domain)
+        assert sorted(e.key.scope for e in entries) == subs
+        assert all(e.fetched_at is not None and e.error is None for e in entries)
+    arc = [r for e in cache.read(name, "arc") for r in e.records]
+    assert arc and all(isinstance(r, ArcRecord) for r in arc)
+    policy = [r for e in cache.read(name, "policy") for r in e.records]
+    assert sum(isinstance(r, ComplianceRecord) for r in policy) == len(subs)
+    spend = [r for e in cache.read(name, "spend") for r in e.records]
+    assert any(isinstance(r, CostRecord) for r in spend)
+    assert sum(isinstance(r, ForecastRecord) for r in spend) == len(subs)
+
+
+def test_fresh_data_is_not_fetched_again(fresh: Emulated, cache: Cache) -> None:
+    name, _ = _first(fresh)
+    run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    before = fresh.emulator.stats()["total"]
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    assert {o.status for o in outcomes} == {"skipped"}
+    assert fresh.emulator.stats()["total"] == before
+
+
+def test_one_failing_subscription_keeps_its_old_records_and_costs_only_itself(
+    fresh: Emulated, cache: Cache
+) -> None:
+    name, subs = _first(fresh)
+    run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    old = cache.get(CacheKey(name, "arc", subs[0]))
+    assert old is not None and old.records
+    fresh.emulator.add_fault(kind="forbidden", subscriptions=[subs[0]])
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "arc", force=True))
+    by_scope = {o.key.scope: o for o in outcomes}
+    assert by_scope[subs[0]].status == "failed"
+    assert "access denied" in (by_scope[subs[0]].error or "")
+    assert all(by_scope[s].status == "fetched" for s in subs[1:])
+    kept = cache.get(CacheKey(name, "arc", subs[0]))
+    assert kept is not None
+    assert kept.records == old.records and kept.fetched_at == old.fetched_at
+    assert kept.error and "AuthorizationFailed" in kept.error
+    assert kept.next_attempt_at is not None
+
+
+def test_throttle_retry_after_is_honoured_and_counted(fresh: Emulated, cache: Cache) -> None:
+    name, subs = _first(fresh)
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    fresh.emulator.add_fault(
+        kind="throttle", retry_after=3, count=1, subscriptions=[subs[0]], route="*machines*"
+    )
+    engine = make_engine(fresh, cache, sleep=fake_sleep)
+    outcomes = run(lambda: _refresh(engine, name, "arc"))
+    assert all(o.status == "fetched" for o in outcomes)
+    assert 3 in waits  # the engine waited what Azure asked, not a guess
+    statuses = fresh.emulator.stats()["by_status"]
+    assert statuses.get("429") == 1
+
+
+def test_costmanagement_429_is_retried_after_its_own_header(fresh: Emulated, cache: Cache) -> None:
+    name, _ = _first(fresh)
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    fresh.emulator.add_fault(kind="costmanagement_throttle", retry_after=9, count=1)
+    engine = make_engine(fresh, cache, sleep=fake_sleep)
+    outcomes = run(lambda: _refresh(engine, name, "spend"))
+    assert all(o.status == "fetched" for o in outcomes), outcomes
+    assert 9 in waits
+
+
+def test_persistent_5xx_fails_the_scope_and_backs_off(fresh: Emulated, cache: Cache) -> None:
+    name, subs = _first(fresh)
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    fresh.emulator.add_fault(kind="server_error", status=503, subscriptions=[subs[0]])
+    engine = make_engine(fresh, cache, sleep=no_sleep, max_retries=2)
+    outcomes = run(lambda: _refresh(engine, name, "arc"))
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert [o.key.scope for o in failed] == [subs[0]]
+    count = fresh.emulator.stats()["by_status"].get("503")
+    assert count == 3  # first try + 2 retries, then it stops
+    # backing off: a normal refresh does not try that scope again
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache, sleep=no_sleep), name, "arc"))
+    assert {o.status for o in outcomes} == {"skipped"}
+    assert fresh.emulator.stats()["by_status"].get("503") == 3
+
+
+def test_token_expiry_mid_refresh_is_recovered(fresh: Emulated, cache: Cache) -> None:
+    name, _ = _first(fresh)
+    fresh.emulator.add_fault(kind="expire_tokens", count=1)
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    assert all(o.status == "fetched" for o in outcomes), outcomes
+    assert fresh.emulator.stats()["by_status"].get("401") == 1
+
+
+@pytest.mark.parametrize("kind", ["malformed", "reset"])
+def test_broken_answers_fail_only_their_scope(fresh: Emulated, cache: Cache, kind: str) -> None:
+    name, subs = _first(fresh)
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    fresh.emulator.add_fault(kind=kind, subscriptions=[subs[-1]])
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache, sleep=no_sleep), name, "arc"))
+    by_scope = {o.key.scope: o.status for o in outcomes}
+    assert by_scope[subs[-1]] == "failed"
+    assert all(by_scope[s] == "fetched" for s in subs[:-1])
+
+
+def test_concurrent_callers_share_one_refresh(fresh: Emulated, cache: Cache) -> None:
+    name, subs = _first(fresh)
+    fresh.emulator.add_fault(kind="latency", ms=200)
+
+    async def body() -> Any:
+        async with make_engine(fresh, cache) as engine:
+            return await asyncio.gather(
+                engine.refresh_domain(name, "arc"), engine.refresh_domain(name, "arc")
+            )
+
+    first, second = run(body)
+    statuses = sorted(o.status for o in first + second)
+    assert statuses.count("fetched") == len(subs)
+    machines = fresh.emulator.stats()["by_route"]
+    listing = {k: v for k, v in machines.items() if "machines" in k.lower() and "list" in k.lower()}
+    assert sum(listing.values()) == len(subs), listing
+
+
+def test_refresh_can_be_cancelled_cleanly(fresh: Emulated, cache: Cache) -> None:
+    name, _ = _first(fresh)
+    run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    before = {e.key: e for e in cache.read(name, "arc")}
+    fresh.emulator.add_fault(kind="hang")
+
+    async def body() -> None:
+        async with make_engine(fresh, cache) as engine:
+            task = asyncio.ensure_future(engine.refresh_domain(name, "arc", force=True))
+            while fresh.emulator.stats()["faults"].get("hang", 0) == 0:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run(body)
+    after = {e.key: e for e in cache.read(name, "arc")}
+    assert after == before  # nothing written, nothing lost
+    assert all(cache.lease(key) is None for key in after)
+
+
+def test_resource_graph_path_gives_the_same_cache(fresh: Emulated, tmp_path: Path) -> None:
+    name, _ = _first(fresh)
+    with (
+        Cache.open(tmp_path / "a.sqlite3") as per_sub,
+        Cache.open(tmp_path / "b.sqlite3") as by_graph,
+    ):
+        for domain in ("arc", "circuits", "policy"):
+            for target, threshold in ((per_sub, 1000), (by_graph, 0)):
+                engine = make_engine(fresh, target, graph_threshold=threshold)
+                run(lambda e=engine, d=domain: _refresh(e, name, d))
+            a = {e.key.scope: e.records for e in per_sub.read(name, domain)}
+            b = {e.key.scope: e.records for e in by_graph.read(name, domain)}
+            assert a == b, domain
+        routes = fresh.emulator.stats()["by_route"]
+        assert any("resourcegraph" in k.lower() or "graph" in k.lower() for k in routes), routes
