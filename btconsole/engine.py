@@ -284,10 +284,7 @@ class Engine:
                 for sub, records in found.items():
                     results[sub] = list(
                         await asyncio.gather(
-                            *(
-                                self._throttled_call(profile, session, with_latest_availability, r)
-                                for r in records
-                            )
+                            *(with_latest_availability(session, r) for r in records)
                         )
                     )
             else:
@@ -304,11 +301,6 @@ class Engine:
         for key in due:
             self._notify(key)
         return skipped + [Outcome(key, "fetched", len(results.get(key.scope, []))) for key in due]
-
-    async def _throttled_call(self, profile: Profile, session: Any, fn: Any, *args: Any) -> Any:
-        await self._wait_gate(profile.name)
-        async with self._sem():
-            return await fn(session, *args)
 
     # ------------------------------------------------------------------ one key
 
@@ -381,24 +373,57 @@ class Engine:
         return Outcome(key, "fetched", len(records))
 
     async def _with_retries(self, profile: Profile, key: CacheKey, fetch: Fetch) -> Sequence[Any]:
-        from btconsole.azure.errors import AuthError, ThrottledError
+        """Run ``fetch``; its requests go through :meth:`_request` (retries per request).
 
-        session = self.session(profile)
+        A 401 (token expired or revoked under us) is recovered once with a fresh
+        credential.
+        """
+        from btconsole.azure.common import request_runner
+        from btconsole.azure.errors import AuthError
+
         renewed = False
-        attempt = 0
         while True:
-            await self._wait_gate(profile.name)
-            await self._pace(profile, session, key)
+            session = self.session(profile)
+
+            async def runner(
+                what: str, operation: Callable[[], Awaitable[Any]], session: Any = session
+            ) -> Any:
+                return await self._request(profile, key, session, operation)
+
+            token = request_runner.set(runner)
             try:
-                async with self._sem():
-                    return await fetch(session)
+                return await fetch(session)
             except AuthError as error:
                 if renewed or error.status != 401:
                     raise
-                # the token expired or was revoked under us: a fresh credential, once
                 renewed = True
                 await self._renew_session(profile)
-                session = self.session(profile)
+            finally:
+                request_runner.reset(token)
+
+    async def _request(
+        self,
+        profile: Profile,
+        key: CacheKey,
+        session: Any,
+        operation: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        """One request: wait for the profile's gate, pace, bounded, retried.
+
+        Retryable errors (throttling, 5xx, broken connections, malformed answers) are
+        retried up to ``max_retries`` times after the wait the service asked for
+        (``Retry-After`` and friends) or a short exponential pause; a throttle closes
+        the gate for the whole profile.
+        """
+        from btconsole.azure.errors import ThrottledError
+
+        attempt = 0
+        while True:
+            await self._wait_gate(profile.name)
+            await self._pace(session, key)
+            try:
+                async with self._sem():
+                    return await operation()
             except Exception as error:
                 retryable = getattr(error, "retryable", False)
                 if not retryable or attempt >= self.max_retries:
@@ -417,7 +442,7 @@ class Engine:
         if old is not None:
             await old.close()
 
-    async def _pace(self, profile: Profile, session: Any, key: CacheKey) -> None:
+    async def _pace(self, session: Any, key: CacheKey) -> None:
         """Slow down when ARM says a subscription's read budget is nearly spent."""
         limits = getattr(session, "limits", None)
         if limits is None:

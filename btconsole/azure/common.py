@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
@@ -115,13 +116,29 @@ async def collect(pager: AsyncIterable[T]) -> list[T]:
     return [item async for item in pager]
 
 
-async def call(what: str, operation: Callable[[], Awaitable[T]]) -> T:
-    """Run ``operation``; any exception leaves as an ``AzureError`` saying ``what``.
+# Set by the refresh engine around a fetch: every request then goes through it, so
+# retries, throttling gates and concurrency limits apply per request, not per fetch.
+RequestRunner = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
+request_runner: ContextVar[RequestRunner | None] = ContextVar("request_runner", default=None)
 
-    Raises:
-        AzureError: mapped from whatever the SDK raised.
-    """
+
+async def _mapped(what: str, operation: Callable[[], Awaitable[T]]) -> T:
     try:
         return await operation()
     except Exception as exc:
         raise map_exception(exc, what=what) from exc
+
+
+async def call(what: str, operation: Callable[[], Awaitable[T]]) -> T:
+    """Run one request; any exception leaves as an ``AzureError`` saying ``what``.
+
+    Inside a refresh, the engine's :data:`request_runner` runs it (with retries).
+
+    Raises:
+        AzureError: mapped from whatever the SDK raised.
+    """
+    runner = request_runner.get()
+    if runner is None:
+        return await _mapped(what, operation)
+    result: T = await runner(what, lambda: _mapped(what, operation))
+    return result

@@ -222,3 +222,97 @@ def test_resource_graph_path_gives_the_same_cache(fresh: Emulated, tmp_path: Pat
             assert a == b, domain
         routes = fresh.emulator.stats()["by_route"]
         assert any("resourcegraph" in k.lower() or "graph" in k.lower() for k in routes), routes
+
+
+def test_arm_remaining_reads_are_paced_before_the_bucket_runs_dry(
+    fresh: Emulated, cache: Cache
+) -> None:
+    """ARM's token bucket: the engine reads x-ms-ratelimit-remaining-subscription-reads
+    and waits for a refill instead of running into 429s."""
+    name, subs = _first(fresh)
+    pauses: list[float] = []
+
+    async def recording_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(seconds)
+
+    fresh.emulator.add_fault(kind="token_bucket", capacity=1, refill_per_second=4.0)
+    engine = make_engine(fresh, cache, sleep=recording_sleep)
+    outcomes = run(lambda: _refresh(engine, name, "arc"))
+    assert all(o.status == "fetched" for o in outcomes), outcomes
+    assert fresh.emulator.stats()["by_status"].get("429", 0) == 0
+    assert pauses  # it did slow down
+    assert len(cache.read(name, "arc")) == len(subs)
+
+
+def test_arm_token_bucket_429s_are_retried(fresh: Emulated, cache: Cache) -> None:
+    """A bucket emptied by someone else: 429 with Retry-After, waited out per request."""
+    name, subs = _first(fresh)
+    fresh.emulator.add_fault(kind="token_bucket", capacity=1, refill_per_second=2.0)
+    fresh.emulator.add_fault(kind="throttle", retry_after=1, count=1, route="*machines*")
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    assert all(o.status == "fetched" for o in outcomes), outcomes
+    assert fresh.emulator.stats()["by_status"].get("429", 0) >= 1
+    assert len(cache.read(name, "arc")) == len(subs)
+
+
+def test_a_hanging_subscription_times_out_alone(fresh: Emulated, cache: Cache) -> None:
+    from btconsole.azure.session import AzureSession, Timeouts
+
+    name, subs = _first(fresh)
+    fresh.emulator.add_fault(kind="hang", subscriptions=[subs[0]])
+    engine = Engine(
+        fresh.config,
+        cache,
+        session_factory=lambda p: AzureSession(
+            p, fresh.config, environ=fresh.environ, timeouts=Timeouts(connect=2.0, read=1.0)
+        ),
+        max_retries=0,
+    )
+    outcomes = run(lambda: _refresh(engine, name, "arc"))
+    by_scope = {o.key.scope: o for o in outcomes}
+    assert by_scope[subs[0]].status == "failed"
+    assert "cannot reach" in (by_scope[subs[0]].error or "") or "connection" in (
+        by_scope[subs[0]].error or ""
+    )
+    assert all(by_scope[s].status == "fetched" for s in subs[1:])
+
+
+def test_no_secret_or_token_reaches_the_cache_or_the_log(fresh: Emulated, tmp_path: Path) -> None:
+    import logging
+
+    from btconsole.logs import setup_logging
+
+    name, subs = _first(fresh)
+    log_path = setup_logging(tmp_path / "logs" / "btconsole.log", level=logging.DEBUG)
+    secret = next(v for k, v in fresh.environ.items())
+    fresh.emulator.add_fault(kind="server_error", status=500, subscriptions=[subs[0]])
+    tokens: list[str] = []
+    try:
+        with Cache.open(tmp_path / "cache" / "cache.sqlite3") as cache:
+
+            async def body() -> None:
+                async with make_engine(fresh, cache, max_retries=0) as engine:
+                    await engine.refresh_all([name])
+                    session = engine.session(fresh.profile())
+                    token = await session.credential.get_token(fresh.profile().cloud.token_scope)
+                    tokens.append(token.token)
+                    logging.getLogger("btconsole.test").warning(
+                        "Authorization: Bearer %s client_secret=%s", token.token, secret
+                    )
+
+            run(body)
+            assert cache.read(name, "arc")
+    finally:
+        logging.getLogger().handlers[:] = [
+            h for h in logging.getLogger().handlers if h.get_name() != "btconsole-file"
+        ]
+    token = tokens[0]
+    assert len(token) > 40 and len(secret) > 10
+    blobs = [p.read_bytes() for p in (tmp_path / "cache").iterdir() if p.is_file()]
+    blobs.append(log_path.read_bytes())
+    assert b"server_error" in log_path.read_bytes() or b"500" in log_path.read_bytes()
+    for blob in blobs:
+        assert token.encode() not in blob
+        assert secret.encode() not in blob
+        assert token.split(".")[1].encode() not in blob  # not even the JWT payload
