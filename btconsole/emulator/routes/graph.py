@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import hashlib
 import math
 import uuid
@@ -24,12 +25,12 @@ from typing import Any
 from aiohttp import web
 
 from btconsole.emulator import kql
-from btconsole.emulator.estate import Estate, parse_resource_id
+from btconsole.emulator.estate import Estate
 from btconsole.emulator.http import ArmError, Ctx, Router, TokenBucket, json_response
 from btconsole.emulator.routes.arc import cluster_body, machine_body
 from btconsole.emulator.routes.circuits import circuit_body
 from btconsole.emulator.routes.common import estate
-from btconsole.emulator.routes.policy import state_record
+from btconsole.emulator.routes.policy import evaluated_at, state_fields
 from btconsole.emulator.routes.resources import resource_group_body, subscription_body
 
 QUOTA = 15
@@ -117,22 +118,25 @@ def container_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def policy_rows(est: Estate, subscription_id: str, base_url: str) -> list[dict[str, Any]]:
-    """The ``policyresources`` rows (policy states) of one subscription."""
+def policy_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
+    """The ``policyresources`` rows (policy states) of one subscription (cached)."""
+    key = f"graph:policy:{subscription_id.lower()}"
+    cached: list[dict[str, Any]] | None = est.memo.get(key)
+    if cached is not None:
+        return cached
     sub = est.subscription(subscription_id)
     tenant_id = sub.tenant_id if sub else ""
-    rows = []
+    stamp = evaluated_at(est)
+    rows: list[dict[str, Any]] = []
     for state in est.policy_states_in(subscription_id):
-        record = state_record(est, base_url, state)
-        sid, rg, _ = parse_resource_id(state.resource_id)
+        props = state_fields(est, state)
+        sid = props.pop("subscriptionId")
+        props["timestamp"] = stamp
+        props["policyDefinitionReferenceId"] = ""
+        props["policySetDefinitionId"] = ""
         digest = hashlib.sha1(  # noqa: S324 - a name, not security
-            f"{state.resource_id.lower()}|{record['policyAssignmentId'].lower()}".encode()
+            f"{state.resource_id.lower()}|{props['policyAssignmentId'].lower()}".encode()
         ).hexdigest()
-        props = {
-            k: v
-            for k, v in record.items()
-            if not k.startswith("@odata") and k not in ("subscriptionId", "isCompliant")
-        }
         rows.append(
             {
                 "id": f"/subscriptions/{sid}/providers/{POLICY_STATES}/{digest}",
@@ -140,32 +144,33 @@ def policy_rows(est: Estate, subscription_id: str, base_url: str) -> list[dict[s
                 "type": "microsoft.policyinsights/policystates",
                 "tenantId": tenant_id,
                 "kind": "",
-                "location": record["resourceLocation"],
-                "resourceGroup": rg.lower(),
+                "location": props["resourceLocation"],
+                "resourceGroup": props["resourceGroup"].lower(),
                 "subscriptionId": sid,
-                "managedBy": "",
-                "sku": None,
-                "plan": None,
                 "properties": props,
-                "tags": None,
-                "identity": None,
-                "zones": None,
-                "extendedLocation": None,
             }
         )
+    est.memo[key] = rows
     return rows
 
 
-def build_tables(
-    est: Estate, subscription_ids: Sequence[str], base_url: str
-) -> dict[str, list[dict[str, Any]]]:
+def build_tables(est: Estate, subscription_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Resource Graph's tables for these subscriptions (rows are built once per estate)."""
     resources: list[dict[str, Any]] = []
     containers: list[dict[str, Any]] = []
     policy: list[dict[str, Any]] = []
-    for sid in subscription_ids:
-        resources.extend(resource_rows(est, sid))
-        containers.extend(container_rows(est, sid))
-        policy.extend(policy_rows(est, sid, base_url))
+    # Building many small dicts while a large graph is alive makes the cyclic collector
+    # rescan it over and over; these rows hold no cycles.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for sid in subscription_ids:
+            resources.extend(resource_rows(est, sid))
+            containers.extend(container_rows(est, sid))
+            policy.extend(policy_rows(est, sid))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return {"resources": resources, "resourcecontainers": containers, "policyresources": policy}
 
 
@@ -318,7 +323,7 @@ def make_handler() -> Any:
                 400, "BadRequest", f"options.$top must be at most {MAX_TOP}.", quota_headers
             )
         try:
-            rows = kql.run_query(query, build_tables(est, scope, ctx.base_url))
+            rows = kql.run_query(query, build_tables(est, scope))
         except kql.KqlError as err:
             correlation = ctx.request.headers.get("x-ms-correlation-request-id") or str(
                 uuid.uuid4()

@@ -40,33 +40,64 @@ def _locations(est: Estate) -> dict[str, str]:
     return table
 
 
-def state_record(est: Estate, ctx_base: str, state: PolicyState) -> dict[str, Any]:
-    """A policy state as ``queryResults`` returns it."""
+def _assignment_fields(est: Estate, subscription_id: str) -> dict[str, dict[str, str]]:
+    """Per assignment (by lower-cased name): the fields every state of it shares."""
+    key = f"policy:assignments:{subscription_id.lower()}"
+    fields = est.memo.get(key)
+    if fields is None:
+        fields = {}
+        for a in est.assignments_in(subscription_id):
+            definition = est.policy_definition(a.definition)
+            fields[a.name.lower()] = {
+                "policyAssignmentId": a.id,
+                "policyAssignmentName": a.name,
+                "policyAssignmentScope": f"/subscriptions/{a.subscription_id}",
+                "policyDefinitionId": definition.id if definition else "",
+                "policyDefinitionName": definition.name if definition else "",
+                "policyDefinitionAction": definition.effect.lower() if definition else "",
+            }
+        est.memo[key] = fields
+    return fields
+
+
+def state_fields(est: Estate, state: PolicyState) -> dict[str, Any]:
+    """The fields that identify a policy state and its compliance (shared by Policy
+    Insights records and Resource Graph's ``policyresources`` rows)."""
     sid, rg, rtype = parse_resource_id(state.resource_id)
-    assignment = _assignment(est, sid, state.assignment)
-    definition = est.policy_definition(assignment.definition) if assignment else None
-    group = est.resource_group(sid, rg)
-    location = _locations(est).get(state.resource_id.lower()) or (group.location if group else "")
+    shared = _assignment_fields(est, sid).get(state.assignment.lower())
+    location = _locations(est).get(state.resource_id.lower())
+    if location is None:
+        group = est.resource_group(sid, rg)
+        location = group.location if group else ""
     return {
-        "@odata.id": None,
-        "@odata.context": f"{ctx_base}/subscriptions/{sid}{PI}/$metadata#latest/$entity",
-        "timestamp": format_time(est.now - dt.timedelta(hours=2)),
         "resourceId": state.resource_id,
-        "policyAssignmentId": assignment.id if assignment else "",
-        "policyDefinitionId": definition.id if definition else "",
-        "effectiveParameters": "",
-        "isCompliant": state.compliance_state == "Compliant",
         "subscriptionId": sid,
         "resourceType": rtype,
         "resourceLocation": location,
         "resourceGroup": rg,
+        **(shared or {"policyAssignmentId": "", "policyAssignmentName": state.assignment}),
+        "complianceState": state.compliance_state,
+    }
+
+
+def evaluated_at(est: Estate) -> str:
+    """When the latest states were evaluated: two hours before the estate's now."""
+    return format_time(est.now - dt.timedelta(hours=2))
+
+
+def state_record(est: Estate, ctx_base: str, state: PolicyState) -> dict[str, Any]:
+    """A policy state as ``queryResults`` returns it."""
+    fields = state_fields(est, state)
+    sid = fields["subscriptionId"]
+    return {
+        "@odata.id": None,
+        "@odata.context": f"{ctx_base}/subscriptions/{sid}{PI}/$metadata#latest/$entity",
+        "timestamp": evaluated_at(est),
+        "effectiveParameters": "",
+        "isCompliant": state.compliance_state == "Compliant",
         "resourceTags": "tbd",
-        "policyAssignmentName": state.assignment,
         "policyAssignmentOwner": "tbd",
         "policyAssignmentParameters": "{}",
-        "policyAssignmentScope": f"/subscriptions/{sid}",
-        "policyDefinitionName": definition.name if definition else "",
-        "policyDefinitionAction": definition.effect.lower() if definition else "",
         "policyDefinitionCategory": "tbd",
         "policySetDefinitionId": "",
         "policySetDefinitionName": "",
@@ -75,11 +106,11 @@ def state_record(est: Estate, ctx_base: str, state: PolicyState) -> dict[str, An
         "policySetDefinitionParameters": "",
         "managementGroupIds": "",
         "policyDefinitionReferenceId": "",
-        "complianceState": state.compliance_state,
         "policyDefinitionGroupNames": [""],
         "policyDefinitionVersion": "1.0.0",
         "policySetDefinitionVersion": "",
         "policyAssignmentVersion": "",
+        **fields,
     }
 
 
