@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -39,6 +40,9 @@ def _child(conn: multiprocessing.connection.Connection, seed: int, size: str) ->
         loop = asyncio.get_running_loop()
 
         def on_message() -> None:
+            if conn.recv() == "cpu":
+                conn.send(time.process_time())
+                return
             loop.remove_reader(conn.fileno())
             stop.set()
 
@@ -58,6 +62,8 @@ class Result:
     seconds: float
     statuses: Counter[int]
     latencies: list[float]
+    server_cpu: float | None = None
+    """Seconds of CPU the server process used during the timed run, when known."""
 
     @property
     def per_second(self) -> float:
@@ -69,7 +75,14 @@ class Result:
 
 
 async def hammer(
-    base_url: str, ca_path: str, *, seed: int, size: str, total: int, concurrency: int
+    base_url: str,
+    ca_path: str,
+    *,
+    seed: int,
+    size: str,
+    total: int,
+    concurrency: int,
+    server_cpu: Callable[[], float] | None = None,
 ) -> Result:
     estate = generate(seed=seed, size=size)
     customer = estate.customers[0]
@@ -112,10 +125,12 @@ async def hammer(
         statuses.clear()
         latencies.clear()
         remaining = total
+        cpu_before = server_cpu() if server_cpu else None
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    return Result(total, elapsed, statuses, latencies)
+        cpu = server_cpu() - cpu_before if server_cpu and cpu_before is not None else None
+    return Result(total, elapsed, statuses, latencies, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
             print("loadtest: the emulator did not start within 60 s", file=sys.stderr)
             return 1
         base_url, ca_path = parent.recv()
+
+        def server_cpu() -> float:
+            parent.send("cpu")
+            return float(parent.recv())
+
         result = asyncio.run(
             hammer(
                 base_url,
@@ -146,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 size=args.size,
                 total=args.requests,
                 concurrency=args.concurrency,
+                server_cpu=server_cpu,
             )
         )
     finally:
@@ -165,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         f"p90 {result.percentile(90) * ms:.1f}, p99 {result.percentile(99) * ms:.1f}, "
         f"max {max(result.latencies) * ms:.1f}"
     )
+    if result.server_cpu is not None:
+        print(
+            f"server CPU: {result.server_cpu:.2f} s, "
+            f"{result.server_cpu / result.requests * 1e6:.0f} µs per request "
+            f"(at most {result.requests / result.server_cpu:,.0f} requests/s on one free core)"
+        )
     print("statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items())))
     return 0 if set(result.statuses) == {200} else 1
 
