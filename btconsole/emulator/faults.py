@@ -320,13 +320,16 @@ class FaultSet:
                     return Decision(action="reset")
                 await asyncio.sleep(seconds)
                 continue
-            return self._terminal(fault, ctx, sub)
+            result = self._terminal(fault, ctx, sub)
+            if decision is not None and result.remaining_reads is None:
+                result.remaining_reads = decision.remaining_reads
+            return result
         return decision
 
     def _token_bucket(self, fault: Fault, ctx: Ctx, sub: str | None) -> Decision | None:
         if ctx.request.method not in ("GET", "HEAD"):
             return None
-        key = sub.lower() if sub else "tenant"
+        key = sub.lower() if sub else f"tenant:{ctx.tenant_id}"
         bucket = fault._buckets.get(key)
         if bucket is None:
             bucket = fault._buckets[key] = TokenBucket(

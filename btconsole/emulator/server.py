@@ -259,8 +259,8 @@ class EmulatorServer:
         await self.stop()
 
     def reset(self) -> None:
-        """Back to the startup faults and settings; stats, buckets, revocations,
-        pending device codes and LROs forgotten."""
+        """Back to the startup faults and settings; stats, throttling buckets, token
+        expiries and device codes forgotten (issued tokens and pending LROs stay valid)."""
         state = self.state
         state.faults.replace(FaultSet.from_mapping(self._startup_faults, "faults"))
         state.settings = dataclasses.replace(self._startup_settings)
