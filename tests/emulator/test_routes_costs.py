@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections import defaultdict
 from typing import Any
@@ -231,6 +232,39 @@ async def test_forecast(
     daily = [sum(s.daily[i] for s in est.costs_in(sid)) for i in range(est.cost_days)]
     assert rows[2][0] == pytest.approx(daily[-1], abs=1e-6)
     assert rows[3][0] == pytest.approx(sum(daily[-7:]) / 7, abs=1e-6)
+
+
+async def test_resource_group_forecast_for_the_month(
+    emulator: RunningEmulator, aio_credential: ClientSecretCredential, customer: Customer
+) -> None:
+    est = emulator.estate
+    sid = customer.subscription_ids[0]
+    rg = est.costs_in(sid)[0].resource_group
+    series = [s for s in est.costs_in(sid) if s.resource_group == rg]
+    async with CostManagementClient(aio_credential, **sdk(emulator)) as client:
+        result = await client.forecast.usage(
+            f"/subscriptions/{sid}/resourceGroups/{rg}",
+            {
+                "type": "ActualCost",
+                "timeframe": "MonthToDate",
+                "dataset": {"aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}}},
+                "includeActualCost": True,
+            },
+        )
+    assert result is not None and result.properties is not None
+    assert [c.name for c in result.properties.columns] == ["Cost", "CostStatus", "Currency"]
+    totals = {r[1]: r[0] for r in result.properties.rows}
+    first = est.as_of.replace(day=1)
+    actual = sum(
+        v
+        for s in series
+        for day, v in zip(est.cost_dates(), s.daily, strict=True)
+        if first <= day <= est.as_of
+    )
+    assert totals["Actual"] == pytest.approx(actual, abs=1e-6)
+    days_left = calendar.monthrange(first.year, first.month)[1] - est.as_of.day
+    recent = sum(sum(s.daily[-7:]) for s in series) / 7
+    assert totals["Forecast"] == pytest.approx(recent * days_left, abs=1e-6)
 
 
 async def test_budgets(

@@ -155,3 +155,30 @@ async def test_invisible_subscription_is_403(
         with pytest.raises(HttpResponseError) as info:
             await client.policy_states.summarize_for_subscription("latest", other)
     assert info.value.status_code == 403
+
+
+async def test_resource_group_scope(
+    emulator: RunningEmulator, aio_credential: ClientSecretCredential, customer: Customer
+) -> None:
+    est = emulator.estate
+    sid = _sub(emulator, customer)
+    states = est.policy_states_in(sid)
+    rg = max(
+        {s.resource_id.split("/")[4] for s in states},
+        key=lambda name: sum(1 for s in states if s.resource_id.split("/")[4] == name),
+    )
+    in_rg = [s for s in states if s.resource_id.split("/")[4] == rg]
+    async with PolicyInsightsClient(aio_credential, sid, **sdk(emulator)) as client:
+        ops = client.policy_states
+        got = [s async for s in ops.list_query_results_for_resource_group("latest", sid, rg)]
+        assert sorted(s.resource_id for s in got) == sorted(s.resource_id for s in in_rg)
+        assert {s.resource_group for s in got} == {rg}
+        summary = await ops.summarize_for_resource_group("latest", sid, rg)
+        bad = {s.resource_id for s in in_rg if s.compliance_state == "NonCompliant"}
+        assert summary.value[0].results.non_compliant_resources == len(bad)
+        poller = await ops.begin_trigger_resource_group_evaluation(sid, rg)
+        await poller.result()
+        with pytest.raises(HttpResponseError) as missing:
+            await ops.summarize_for_resource_group("latest", sid, "rg-missing")
+        assert missing.value.status_code == 404
+    assert emulator.route_count("policy.states.trigger_resource_group") == 1
