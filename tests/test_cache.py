@@ -436,6 +436,28 @@ def test_claim_release_and_expiry(cache: Cache) -> None:
     assert cache.claim(other, "d", 30, now=151.0)  # leases are per key
 
 
+def test_one_cache_shared_by_threads(cache: Cache) -> None:
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(20):
+                cache.put(CacheKey("p", "arc", f"t{n}-{i:02d}"), sample_records()[2:3], ttl=60)
+                cache.read_domain("arc")
+                cache.claim(CacheKey("p", "arc", "shared"), f"thread-{n}", 30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(cache.read("p", "arc")) == 80
+    assert cache.integrity_check() == "ok"
+
+
 def test_claim_with_two_connections_only_one_wins(path: Path) -> None:
     with Cache.open(path) as one, Cache.open(path) as two:
         assert one.claim(KEY, "one", 30)
