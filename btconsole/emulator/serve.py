@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import re
@@ -246,14 +247,18 @@ async def serve(
                 handled.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
                 pass  # not the main thread, or no signal support: rely on `stop`
-        print(f"btconsole emulator: listening on {server.base_url}", file=out)
-        print(f"CA bundle: {server.ca_path}", file=out)
+        lines = [
+            f"btconsole emulator: listening on {server.base_url}",
+            f"CA bundle: {server.ca_path}",
+        ]
         if write_config_path is not None:
             env = write_config(write_config_path, estate, server.base_url, server.ca_path)
-            print(f"config: {write_config_path}", file=out)
-            print(f"secrets: {env} (source it before running btconsole)", file=out)
-        print("press Ctrl-C to stop", file=out)
-        out.flush()
+            lines += [
+                f"config: {write_config_path}",
+                f"secrets: {env} (source it before running btconsole)",
+            ]
+        lines.append("press Ctrl-C to stop")
+        _print_banner(out, lines)
         if on_ready is not None:
             on_ready(server)
         await stop.wait()
@@ -261,6 +266,19 @@ async def serve(
         for sig in handled:
             loop.remove_signal_handler(sig)
         await server.stop()
+
+
+def _print_banner(out: TextIO, lines: list[str]) -> None:
+    """Print the start-up lines; a reader that went away (``| head -1``) is no reason to stop."""
+    try:
+        for line in lines:
+            print(line, file=out)
+        out.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+            os.close(devnull)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
