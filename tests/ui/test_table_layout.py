@@ -1,0 +1,62 @@
+"""layout_columns: which columns fit and how wide, without a terminal."""
+
+from __future__ import annotations
+
+from btconsole.ui.table import GAP, LEFT_PAD, Column, layout_columns
+
+
+def used(layout: list[tuple[int, int]]) -> int:
+    return LEFT_PAD + sum(w for _, w in layout) + GAP * (len(layout) - 1)
+
+
+ARC = [
+    Column("name", "Name", 24, min_width=12, priority=0),
+    Column("customer", "Customer", 14, min_width=8, priority=1),
+    Column("status", "Status", 12, min_width=10, priority=0),
+    Column("since", "Since", 6, min_width=5, align="right", priority=2),
+    Column("location", "Location", 12, min_width=8, priority=3),
+    Column("fqdn", "FQDN", 30, min_width=12, priority=4),
+]
+
+
+def test_wide_terminal_keeps_all_and_gives_spare_to_widest_left_column() -> None:
+    layout = layout_columns(ARC, 200)
+    assert [i for i, _ in layout] == [0, 1, 2, 3, 4, 5]
+    assert used(layout) == 200
+    widths = dict(layout)
+    assert widths[5] == 30 + 200 - (LEFT_PAD + 98 + 5 * GAP)  # FQDN is the widest left column
+    assert widths[0] == 24
+
+
+def test_80_columns_shrinks_before_dropping() -> None:
+    layout = layout_columns(ARC, 80)
+    assert [i for i, _ in layout] == [0, 1, 2, 3, 4, 5]
+    assert used(layout) == 80
+    for index, width in layout:
+        assert ARC[index].min_width <= width <= ARC[index].width
+
+
+def test_narrow_drops_highest_priority_number_first() -> None:
+    layout = layout_columns(ARC, 60)
+    assert [i for i, _ in layout] == [0, 1, 2, 3, 4]  # FQDN (priority 4) dropped
+    assert used(layout) <= 60
+    layout = layout_columns(ARC, 39)  # mins of name..since: 1 + 35 + 3 gaps
+    assert [i for i, _ in layout] == [0, 1, 2, 3]
+    layout = layout_columns(ARC, 38)
+    assert [i for i, _ in layout] == [0, 1, 2]
+    assert used(layout) <= 38
+
+
+def test_never_drop_columns_stay_even_when_too_narrow() -> None:
+    layout = layout_columns(ARC, 10)
+    assert [i for i, _ in layout] == [0, 2]
+    assert dict(layout) == {0: 12, 2: 10}
+
+
+def test_equal_priorities_drop_rightmost_first() -> None:
+    columns = [Column(str(i), str(i), 10, min_width=10) for i in range(5)]
+    assert [i for i, _ in layout_columns(columns, 34)] == [0, 1, 2]
+
+
+def test_no_columns() -> None:
+    assert layout_columns([], 80) == []
