@@ -118,16 +118,24 @@ def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
-def render_env(estate: Estate) -> str:
-    """``export BTCONSOLE_SECRET_<SLUG>='<secret>'`` for every customer."""
-    lines = ["# written by btconsole emulator serve: source this file for the profiles' secrets"]
+def secret_environment(estate: Estate) -> dict[str, str]:
+    """``{BTCONSOLE_SECRET_<SLUG>: client secret}`` for every customer (for ``os.environ``)."""
+    env: dict[str, str] = {}
     for customer in estate.customers:
         tenant = estate.tenant(customer.tenant_id)
         if tenant is None:
             raise ServeError(f"customer {customer.slug!r} names an unknown tenant")
-        lines.append(
-            f"export {secret_env_name(customer.slug)}={_shell_quote(tenant.client_secret)}"
-        )
+        env[secret_env_name(customer.slug)] = tenant.client_secret
+    return env
+
+
+def render_env(estate: Estate) -> str:
+    """``export BTCONSOLE_SECRET_<SLUG>='<secret>'`` for every customer."""
+    lines = ["# written by btconsole emulator serve: source this file for the profiles' secrets"]
+    lines += [
+        f"export {name}={_shell_quote(secret)}"
+        for name, secret in secret_environment(estate).items()
+    ]
     return "\n".join(lines) + "\n"
 
 
