@@ -20,7 +20,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Union
@@ -880,8 +880,3 @@ def link_addresses(prefix: str) -> tuple[str, str]:
     base = prefix.split("/")[0].rsplit(".", 1)
     net, last = base[0], int(base[1])
     return f"{net}.{last + 1}", f"{net}.{last + 2}"
-
-
-def index_by(items: Iterable[Any], key: str) -> Mapping[str, Any]:
-    """Map ``getattr(item, key).lower()`` to each item."""
-    return {str(getattr(i, key)).lower(): i for i in items}

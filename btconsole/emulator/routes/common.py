@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any
 
 from aiohttp import web
 
@@ -58,7 +57,3 @@ def unit(*parts: object) -> float:
 
 def etag(*parts: str) -> str:
     return f'W/"{stable_guid("etag", *parts)}"'
-
-
-def lower_keys(data: dict[str, Any]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in data.items()}
