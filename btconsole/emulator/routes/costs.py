@@ -249,6 +249,12 @@ async def _body(ctx: Ctx) -> dict[str, Any]:
     dataset = body.get("dataset") or {}
     if not isinstance(dataset, dict):
         raise _bad("Invalid query definition: 'dataset' must be an object.")
+    kind = body.get("type")
+    if not isinstance(kind, str) or kind.lower() not in ("actualcost", "amortizedcost", "usage"):
+        raise _bad(
+            f"Invalid query definition: type '{kind}' is not one of ActualCost, "
+            "AmortizedCost, Usage."
+        )
     return body
 
 

@@ -276,7 +276,10 @@ async def list_metrics(ctx: Ctx) -> web.StreamResponse:
             f"The requested time range holds too many data points ({minutes} minutes x "
             f"{len(metrics)} metrics); narrow the timespan."
         )
-    top = int(ctx.q("top") or 10)
+    raw_top = ctx.q("top") or "10"
+    if not raw_top.isdigit() or int(raw_top) < 1:
+        raise _bad(f"Invalid top '{raw_top}': expected a positive integer.")
+    top = int(raw_top)
 
     values = []
     for metric in metrics:
