@@ -342,3 +342,26 @@ def test_huge_generates_quickly_and_reaches_its_figures() -> None:
     assert counts["policy_states"] == 100000
     assert counts["cost_days"] == 60
     assert elapsed < 10, f"huge took {elapsed:.1f}s"
+
+
+def test_dump_does_not_depend_on_string_hashing(small_json: str) -> None:
+    """Two interpreters with different hash seeds generate the same bytes."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, sys\n"
+        "from btconsole.emulator.generate import generate\n"
+        "sys.stdout.write(hashlib.sha256(generate(seed=7, size='small').to_json().encode())"
+        ".hexdigest())\n"
+    )
+    digests = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        digests.add(out.stdout)
+    assert digests == {hashlib.sha256(small_json.encode()).hexdigest()}
