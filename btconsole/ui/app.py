@@ -1,0 +1,322 @@
+"""The console: wires panes, keys, themes, the command line and background refresh.
+
+Kept small on purpose: panes live in :mod:`btconsole.ui.panes`, details in
+:mod:`btconsole.ui.details`, the table in :mod:`btconsole.ui.table`, help and the
+command line in :mod:`btconsole.ui.screens`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.command import Hit, Hits, Provider
+
+from btconsole.cache import Cache, CacheKey
+from btconsole.config import Config
+from btconsole.health import Finding
+from btconsole.ui.data import PANE_DOMAINS, DataSource
+from btconsole.ui.panes import PANES, PaneScreen
+from btconsole.ui.textsafe import clean
+from btconsole.ui.themes import choose_theme, load_themes, shipped_theme_dir, user_theme_dir
+
+audit_log = logging.getLogger("btconsole.audit")
+PANE_KEYS = {"1": "overview", "2": "arc", "3": "circuits", "4": "policy", "5": "spend"}
+
+
+class PaneCommands(Provider):
+    """Command palette (ctrl+p): panes, customers, refresh, themes."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, BtConsoleApp)
+        matcher = self.matcher(query)
+        for command, help_text, action in app.palette_commands():
+            score = matcher.match(command)
+            if score > 0:
+                yield Hit(score, matcher.highlight(command), action, help=help_text)
+
+
+class BtConsoleApp(App[int]):
+    """btconsole's Textual application."""
+
+    TITLE = "btconsole"
+    COMMANDS: ClassVar[set[type[Provider]]] = {PaneCommands}  # type: ignore[assignment]
+    MODES: ClassVar[dict[str, Any]] = {name: cls for name, cls in PANES.items()}  # noqa: C416
+    DEFAULT_MODE = "overview"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "pane('overview')", "Overview", id="app.overview"),
+        Binding("2", "pane('arc')", "Arc", id="app.arc"),
+        Binding("3", "pane('circuits')", "Circuits", id="app.circuits"),
+        Binding("4", "pane('policy')", "Policy", id="app.policy"),
+        Binding("5", "pane('spend')", "Spend", id="app.spend"),
+        Binding("colon", "command_line", "Command line", key_display=":", id="app.command"),
+        Binding("r", "refresh", "Refresh pane", id="app.refresh"),
+        Binding("R", "refresh_all", "Refresh all", key_display="shift+r", id="app.refresh_all"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("ctrl+p", "command_palette", "Command palette", id="app.palette"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        cache: Cache,
+        *,
+        scope: str | None = None,
+        offline: bool = False,
+        theme: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        engine_factory: Any = None,
+        refresh_interval: float | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.data = DataSource(config, cache, offline=offline, engine_factory=engine_factory)
+        self.scope = scope
+        self._requested_theme = theme or config.theme
+        self._environ = os.environ if environ is None else environ
+        self.refresh_interval = refresh_interval if refresh_interval is not None else 30.0
+        self._clock = clock
+        self.first_paint: float | None = None
+        self.data.add_listener(self._data_changed)
+
+    # ------------------------------------------------------------------ start-up
+
+    def on_mount(self) -> None:
+        themes = load_themes(shipped_theme_dir(), user_theme_dir())
+        for theme in themes.themes.values():
+            self.register_theme(theme)
+        name, problem = choose_theme(self._requested_theme, themes.themes, self._environ)
+        self.theme = name
+        for message in [*themes.problems, *([problem] if problem else [])]:
+            self.notify(clean(message), title="Theme", severity="warning", markup=False)
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.first_paint = time.perf_counter()
+        if not self.data.offline:
+            self.set_interval(self.refresh_interval, self._tick)
+            self.call_later(self._tick)
+
+    def now(self) -> dt.datetime:
+        return self._clock() if self._clock else dt.datetime.now(dt.timezone.utc)
+
+    # ------------------------------------------------------------------ scope
+
+    def scope_label(self) -> str:
+        if self.scope is None:
+            return f"all customers ({len(self.config.profiles)})"
+        profile = self.config.profiles.get(self.scope)
+        return profile.display_name if profile else self.scope
+
+    def set_scope(self, profile: str | None) -> None:
+        self.scope = profile
+        self._reload_screen()
+        self.call_later(self._tick)
+
+    def portal_url(self, profile: str | None, resource_id: str) -> str:
+        config_profile = self.config.profiles.get(profile or "")
+        portal = config_profile.cloud.portal if config_profile else "https://portal.azure.com/"
+        tenant = config_profile.tenant_id if config_profile else ""
+        return f"{portal}#@{tenant}/resource{resource_id}"
+
+    # ------------------------------------------------------------------ refresh
+
+    def _tick(self) -> None:
+        """Refresh what is due (TTL run out) for the profiles in view."""
+        profiles = self.data.profiles(self.scope)
+        for domain in PANE_DOMAINS:
+            if domain not in self.data.refreshing and self.data.due(domain, profiles):
+                self.run_worker(
+                    self._refresh(domain, profiles, False),
+                    group=f"refresh-{domain}",
+                    exclusive=False,
+                    exit_on_error=False,
+                )
+
+    async def _refresh(self, domain: str, profiles: list[str], force: bool) -> None:
+        try:
+            outcomes = await self.data.refresh(domain, profiles, force=force)
+        except Exception as error:  # never crash the console on a refresh
+            logging.getLogger(__name__).exception("refresh of %s failed", domain)
+            self.notify(
+                clean(str(error)), title=f"{domain}: refresh failed", severity="error", markup=False
+            )
+            return
+        failed = [o for o in outcomes if o.status == "failed"]
+        if failed:
+            self.notify(
+                clean(
+                    f"{len(failed)} scope(s) failed; showing the last good data. "
+                    f"{failed[0].error or ''}"
+                ),
+                title=f"{domain}: refresh failed",
+                severity="warning",
+                markup=False,
+            )
+        self._reload_screen()
+
+    def _data_changed(self, key: CacheKey) -> None:
+        # called on the event loop by the engine as each scope lands: stream it in
+        if key.domain in PANE_DOMAINS or key.domain == "subscriptions":
+            self._reload_soon()
+
+    _reload_pending = False
+
+    def _reload_soon(self) -> None:
+        if not self._reload_pending:
+            self._reload_pending = True
+            self.set_timer(0.25, self._reload_screen)
+
+    def _reload_screen(self) -> None:
+        self._reload_pending = False
+        screen = self.screen
+        if isinstance(screen, PaneScreen):
+            screen.reload()
+
+    def action_refresh(self) -> None:
+        screen = self.screen
+        pane = getattr(screen, "PANE", "overview")
+        domains = PANE_DOMAINS if pane == "overview" else (pane,)
+        self._force(domains)
+
+    def action_refresh_all(self) -> None:
+        self._force(PANE_DOMAINS)
+
+    def _force(self, domains: Iterable[str]) -> None:
+        if self.data.offline:
+            self.notify("offline: serving the cache only", severity="warning")
+            return
+        profiles = self.data.profiles(self.scope)
+        for domain in domains:
+            self.run_worker(
+                self._refresh(domain, profiles, True),
+                group=f"refresh-{domain}",
+                exclusive=False,
+                exit_on_error=False,
+            )
+        self.notify("refreshing…", timeout=2)
+
+    # ------------------------------------------------------------------ keys
+
+    def action_pane(self, name: str) -> None:
+        self.switch_mode(name)
+
+    def action_help(self) -> None:
+        from btconsole.ui.screens import HelpScreen
+
+        self.push_screen(HelpScreen(self.key_map()))
+
+    def action_command_line(self) -> None:
+        from btconsole.ui.screens import CommandLine
+
+        self.push_screen(CommandLine(self.command_words()), self.run_command)
+
+    def key_map(self) -> list[tuple[str, str, str]]:
+        """(where, key, description) for every binding: the help screen's content."""
+        from btconsole.ui.details import CircuitDetails, DetailsScreen, PolicyDetails
+        from btconsole.ui.panes import OverviewScreen
+        from btconsole.ui.table import ResourceTable
+
+        rows: list[tuple[str, str, str]] = []
+        for where, bindings in (
+            ("global", self.BINDINGS),
+            ("pane", PaneScreen.BINDINGS),
+            ("overview", OverviewScreen.BINDINGS),
+            ("table", ResourceTable.BINDINGS),
+            ("details", DetailsScreen.BINDINGS),
+            ("circuit details", CircuitDetails.BINDINGS),
+            ("policy details", PolicyDetails.BINDINGS),
+        ):
+            for binding in bindings:
+                if isinstance(binding, Binding):
+                    key = binding.key_display or binding.key
+                    rows.append((where, key, binding.description))
+        return rows
+
+    def command_words(self) -> list[str]:
+        words = ["overview", "arc", "circuits", "policy", "spend", "all", "quit", "help"]
+        words += [f"customer {name}" for name in self.config.profiles]
+        words += [f"theme {name}" for name in self.available_themes]
+        return words
+
+    def run_command(self, text: str | None) -> None:
+        if not text:
+            return
+        words = text.strip().lstrip(":").split()
+        if not words:
+            return
+        verb, rest = words[0].lower(), words[1:]
+        if verb in PANES:
+            self.switch_mode(verb)
+        elif verb in ("all",):
+            self.set_scope(None)
+        elif verb in ("customer", "cust", "ctx") and rest:
+            name = rest[0]
+            match = [p for p in self.config.profiles if p.lower() == name.lower()] or [
+                p for p in self.config.profiles if p.lower().startswith(name.lower())
+            ]
+            if len(match) != 1:
+                self.notify(f"no single customer matches {name!r}", severity="error", markup=False)
+                return
+            self.set_scope(match[0])
+        elif verb == "theme" and rest and rest[0] in self.available_themes:
+            self.theme = rest[0]
+        elif verb in ("q", "quit"):
+            self.exit(0)
+        elif verb == "help":
+            self.action_help()
+        else:
+            self.notify(f"unknown command: {clean(text)}", severity="error", markup=False)
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        commands: list[tuple[str, str, Callable[[], object]]] = []
+        for key, pane in PANE_KEYS.items():
+            commands.append((f"Go to {pane}", f"key {key}", partial(self.switch_mode, pane)))
+        commands.append(("All customers", ":all", partial(self.set_scope, None)))
+        for name, profile in self.config.profiles.items():
+            label = f"Customer {profile.display_name}"
+            commands.append((label, f":customer {name}", partial(self.set_scope, name)))
+        commands.append(("Refresh all", "R", self.action_refresh_all))
+        for theme in sorted(self.available_themes):
+            commands.append((f"Theme {theme}", "", partial(self.run_command, f"theme {theme}")))
+        return commands
+
+    def show_finding(self, finding: Finding) -> None:
+        if finding.profile in self.config.profiles:
+            self.scope = finding.profile
+        self.switch_mode(finding.domain if finding.domain in PANES else "overview")
+        screen = self.screen
+        if isinstance(screen, PaneScreen):
+            screen.reload()
+            target = finding.resource_id or ""
+            if target and not screen.table.select_key(target):
+                screen.table.set_filter(clean(target.rsplit("/", 1)[-1]))
+
+    # ------------------------------------------------------------------ actions
+
+    def audit(self, action: str, profile: str, target: str, result: str) -> None:
+        """One line per write action, in the audit log (and the app log)."""
+        user = os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+        audit_log.warning(
+            "AUDIT action=%s profile=%s target=%s user=%s result=%s",
+            action,
+            profile,
+            target,
+            user,
+            result,
+        )
+
+    async def on_unmount(self) -> None:
+        await self.data.close()

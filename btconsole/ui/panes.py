@@ -1,0 +1,349 @@
+"""The overview and the four panes. Each is a screen built on the shared table.
+
+A pane says which domain it shows, its columns, and how records become rows (pure
+functions in :mod:`btconsole.ui.render`); the base class does the rest: filter input,
+title, status bar, details on enter, copy and portal link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Input
+
+from btconsole import health
+from btconsole.records import (
+    ArcRecord,
+    BudgetRecord,
+    CircuitRecord,
+    ComplianceRecord,
+    CostRecord,
+    ForecastRecord,
+    PolicyAssignmentRecord,
+)
+from btconsole.ui import render
+from btconsole.ui.table import Column, ResourceTable, Row
+from btconsole.ui.textsafe import clean
+from btconsole.ui.widgets import StatusBar, TitleBar
+
+if TYPE_CHECKING:
+    from btconsole.ui.app import BtConsoleApp
+
+
+class PaneScreen(Screen[None]):
+    """Base of every pane: a title, the resource table, a filter line, the status bar."""
+
+    PANE = "pane"
+    TITLE_TEXT = "Pane"
+    DOMAINS: ClassVar[tuple[str, ...]] = ()
+    COLUMNS: ClassVar[tuple[Column, ...]] = ()
+    DEFAULT_SORT: ClassVar[str | None] = None  # worst first, where the pane has a notion
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", key_display="/", id="pane.filter"),
+        Binding("escape", "back", "Back / clear filter", show=False, id="pane.back"),
+        Binding("y", "copy_id", "Copy ID", id="pane.copy"),
+        Binding("o", "portal_link", "Portal link", id="pane.portal"),
+    ]
+
+    DEFAULT_CSS = """
+    PaneScreen Input#filter {
+        dock: bottom;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        display: none;
+        background: $boost;
+    }
+    PaneScreen Input#filter.-visible { display: block; }
+    """
+
+    @property
+    def bt(self) -> BtConsoleApp:
+        from btconsole.ui.app import BtConsoleApp
+
+        assert isinstance(self.app, BtConsoleApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(id="title")
+        yield ResourceTable(self.COLUMNS, id="table")
+        yield StatusBar(id="status")
+        yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+
+    @property
+    def table(self) -> ResourceTable:
+        return self.query_one("#table", ResourceTable)
+
+    def on_mount(self) -> None:
+        if self.DEFAULT_SORT:
+            self.table.sort_by(self.DEFAULT_SORT, reverse=False)
+        self.reload()
+        self.table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # ------------------------------------------------------------------ data
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        """Rebuild the rows from the cache (cheap: no network)."""
+        profiles = self.bt.data.profiles(self.bt.scope)
+        self.table.set_rows(self.build_rows(profiles))
+        self.update_bars()
+
+    def update_bars(self) -> None:
+        app = self.bt
+        table = self.table
+        scope = app.scope_label()
+        self.query_one(TitleBar).show(
+            self.TITLE_TEXT, scope, table.filtered_count, table.total_count, table.filter_text
+        )
+        profiles = app.data.profiles(app.scope)
+        states = [
+            app.data.domain_state(d, app.data.cache.read_domain(d, profiles))
+            for d in ("arc", "circuits", "policy", "spend")
+        ]
+        self.query_one(StatusBar).show(
+            scope,
+            states,
+            refreshing=bool(app.data.refreshing) or app.data.in_flight() > 0,
+            throttled=app.data.throttled(),
+            offline=app.data.offline,
+        )
+
+    # ------------------------------------------------------------------ keys
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-visible")
+        box.value = self.table.filter_text
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self.update_bars()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#filter", Input).remove_class("-visible")
+        self.table.focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-visible") or self.table.filter_text:
+            box.value = ""
+            box.remove_class("-visible")
+            self.table.set_filter("")
+            self.table.focus()
+            self.update_bars()
+
+    def selected_id(self) -> str | None:
+        row = self.table.cursor_row
+        if row is None:
+            return None
+        payload = row.payload
+        return getattr(payload, "id", None) or getattr(payload, "resource_id", None) or row.key
+
+    def action_copy_id(self) -> None:
+        resource_id = self.selected_id()
+        if resource_id is None:
+            self.notify("nothing selected", severity="warning")
+            return
+        self.app.copy_to_clipboard(resource_id)
+        self.notify(f"copied: {clean(resource_id)}", title="Copied (OSC 52)", markup=False)
+
+    def action_portal_link(self) -> None:
+        resource_id = self.selected_id()
+        row = self.table.cursor_row
+        if resource_id is None or row is None or not resource_id.startswith("/"):
+            self.notify("no Azure resource selected", severity="warning")
+            return
+        profile = getattr(row.payload, "profile", None)
+        url = self.bt.portal_url(profile, resource_id)
+        self.notify(url, title="Portal link", markup=False, timeout=15)
+
+    @on(ResourceTable.Selected)
+    def _selected(self, event: ResourceTable.Selected) -> None:
+        self.open_details(event.row)
+
+    def open_details(self, row: Row) -> None:
+        from btconsole.ui.details import details_screen
+
+        screen = details_screen(self.bt, row.payload)
+        if screen is not None:
+            self.app.push_screen(screen)
+
+
+class OverviewScreen(PaneScreen):
+    """Every customer at once, and the attention list below."""
+
+    PANE = "overview"
+    TITLE_TEXT = "Overview"
+    COLUMNS = render.OVERVIEW_COLUMNS
+
+    DEFAULT_CSS = """
+    OverviewScreen #table { height: auto; max-height: 45%; }
+    OverviewScreen #attention { height: 1fr; border-top: solid $primary; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "switch_table", "Customers / attention", id="overview.switch"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(id="title")
+        yield ResourceTable(self.COLUMNS, id="table")
+        yield ResourceTable(render.ATTENTION_COLUMNS, id="attention")
+        yield StatusBar(id="status")
+        yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        app = self.bt
+        now = app.now()
+        by_domain = {d: app.data.snapshot(d, profiles).records for d in render_domains()}
+        by_domain["subscriptions"] = app.data.snapshot("subscriptions", profiles).records
+        arc_all = [r for r in by_domain["arc"] if isinstance(r, ArcRecord)]
+        newest = health.newest_by_kind(arc_all)
+        seen = health.versions_by_kind(arc_all)
+        summaries = []
+        findings: list[health.Finding] = []
+        for name in profiles:
+            profile = app.config.profile(name)
+            found = health.findings_for(profile, by_domain, now, newest=newest, versions_seen=seen)
+            findings.extend(found)
+            summaries.append(health.customer_summary(profile, by_domain, now, found))
+        attention = self.query_one("#attention", ResourceTable)
+        attention.set_rows(
+            render.attention_rows(
+                health.attention(findings, min_severity="warning"),
+                customers=render.customer_names(app.config),
+                now=now,
+            )
+        )
+        return render.overview_rows(summaries)
+
+    def action_switch_table(self) -> None:
+        attention = self.query_one("#attention", ResourceTable)
+        (self.table if attention.has_focus else attention).focus()
+
+    @on(ResourceTable.Selected)
+    def _selected(self, event: ResourceTable.Selected) -> None:
+        payload = event.row.payload
+        if isinstance(payload, health.CustomerSummary):
+            self.bt.set_scope(payload.profile)
+            self.bt.switch_mode("arc")
+        elif isinstance(payload, health.Finding):
+            self.bt.show_finding(payload)
+
+
+def render_domains() -> tuple[str, ...]:
+    return ("arc", "circuits", "policy", "spend")
+
+
+class ArcPane(PaneScreen):
+    PANE = "arc"
+    TITLE_TEXT = "Arc servers and clusters"
+    COLUMNS = render.ARC_COLUMNS
+    DEFAULT_SORT = "status"
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        app = self.bt
+        records = [
+            r for r in app.data.snapshot("arc", profiles).records if isinstance(r, ArcRecord)
+        ]
+        return render.arc_rows(
+            records,
+            customers=render.customer_names(app.config),
+            subscriptions=app.data.subscription_names(profiles),
+            now=app.now(),
+            behind_threshold={
+                n: p.thresholds.agent_versions_behind for n, p in app.config.profiles.items()
+            },
+        )
+
+
+class CircuitsPane(PaneScreen):
+    PANE = "circuits"
+    TITLE_TEXT = "ExpressRoute circuits"
+    COLUMNS = render.CIRCUIT_COLUMNS
+    DEFAULT_SORT = "health"
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        app = self.bt
+        records = [
+            r
+            for r in app.data.snapshot("circuits", profiles).records
+            if isinstance(r, CircuitRecord)
+        ]
+        return render.circuit_rows(records, customers=render.customer_names(app.config))
+
+
+class PolicyPane(PaneScreen):
+    PANE = "policy"
+    TITLE_TEXT = "Policy compliance"
+    COLUMNS = render.POLICY_COLUMNS
+    DEFAULT_SORT = "noncompliant"
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        app = self.bt
+        records = app.data.snapshot("policy", profiles).records
+        return render.policy_rows(
+            [r for r in records if isinstance(r, PolicyAssignmentRecord)],
+            [r for r in records if isinstance(r, ComplianceRecord)],
+            customers=render.customer_names(app.config),
+            subscriptions=app.data.subscription_names(profiles),
+            thresholds={n: p.thresholds.compliance_percent for n, p in app.config.profiles.items()},
+        )
+
+
+class SpendPane(PaneScreen):
+    PANE = "spend"
+    TITLE_TEXT = "Spend"
+    COLUMNS = render.SPEND_COLUMNS
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        app = self.bt
+        records = app.data.snapshot("spend", profiles).records
+        costs = [r for r in records if isinstance(r, CostRecord)]
+        return render.spend_rows(
+            costs,
+            [r for r in records if isinstance(r, ForecastRecord)],
+            [r for r in records if isinstance(r, BudgetRecord)],
+            customers=render.customer_names(app.config),
+            subscriptions=app.data.subscription_names(profiles),
+            today=latest_cost_day(costs, app.now()),
+        )
+
+
+def latest_cost_day(costs: list[CostRecord], now: dt.datetime) -> dt.date:
+    """ "Today" for spend: the newest cost date seen (Azure's data lags), else now."""
+    newest = max((c.date for c in costs), default=None)
+    if newest is None:
+        return now.date()
+    try:
+        return dt.date.fromisoformat(newest)
+    except ValueError:
+        return now.date()
+
+
+PANES: dict[str, type[PaneScreen]] = {
+    "overview": OverviewScreen,
+    "arc": ArcPane,
+    "circuits": CircuitsPane,
+    "policy": PolicyPane,
+    "spend": SpendPane,
+}
+
+
+def pane_payload_profile(payload: Any) -> str | None:
+    return getattr(payload, "profile", None)

@@ -1,0 +1,513 @@
+"""Records into table rows: pure functions, one set per pane, tested without a terminal.
+
+Each ``*_rows`` function takes records (and what it needs to judge them) and returns
+:class:`~btconsole.ui.table.Row` objects with plain-text cells (cleaned of control
+characters), a health level, and sort values. Nothing here touches Textual widgets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from btconsole import health
+from btconsole.config import Config
+from btconsole.records import (
+    ArcRecord,
+    BudgetRecord,
+    CircuitRecord,
+    ComplianceRecord,
+    CostRecord,
+    ForecastRecord,
+    PolicyAssignmentRecord,
+    SubscriptionRecord,
+)
+from btconsole.ui.table import Column, Level, Row
+from btconsole.ui.textsafe import clean
+
+SEVERITY_LEVEL: dict[str, Level] = {"critical": "critical", "warning": "warning", "info": "info"}
+
+
+def age_text(seconds: float | None) -> str:
+    """A compact age: ``45s``, ``12m``, ``3h``, ``5d``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def since_seconds(timestamp: str | None, now: dt.datetime) -> float | None:
+    moment = health.parse_time(timestamp)
+    if moment is None:
+        return None
+    return (now - moment).total_seconds()
+
+
+def money(amount: float | None, currency: str = "") -> str:
+    if amount is None:
+        return "-"
+    text = f"{amount:,.0f}" if abs(amount) >= 100 else f"{amount:,.2f}"
+    return f"{text} {currency}".strip()
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def customer_names(config: Config) -> dict[str, str]:
+    return {name: p.display_name for name, p in config.profiles.items()}
+
+
+def subscription_names(records: Iterable[SubscriptionRecord]) -> dict[str, str]:
+    return {r.subscription_id: r.display_name for r in records}
+
+
+def _sub(names: Mapping[str, str], subscription_id: str, customer: str = "") -> str:
+    """A subscription's display name, without the customer's name in front of it."""
+    name = clean(names.get(subscription_id) or subscription_id[:8])
+    if customer and name.lower().startswith(customer.lower()) and len(name) > len(customer):
+        rest = name[len(customer) :].lstrip(" -–:/")
+        return rest or name
+    return name
+
+
+# --------------------------------------------------------------------------- Arc
+
+ARC_COLUMNS = (
+    Column("name", "NAME", 24, 16, priority=0),
+    Column("status", "STATUS", 13, 12, priority=0),
+    Column("since", "SINCE", 5, 5, align="right", priority=1),
+    Column("agent", "AGENT", 14, 12, priority=1),
+    Column("customer", "CUSTOMER", 14, 10, priority=2),
+    Column("os", "OS", 16, 12, priority=3),
+    Column("kind", "KIND", 7, 7, priority=4),
+    Column("subscription", "SUBSCRIPTION", 18, 14, priority=5),
+    Column("group", "RESOURCE GROUP", 20, 14, priority=6),
+    Column("location", "LOCATION", 14, 10, priority=7),
+    Column("fqdn", "FQDN", 28, 20, priority=8),
+)
+
+_ARC_LEVEL: dict[str, Level] = {
+    "connected": "ok",
+    "disconnected": "warning",
+    "expired": "critical",
+    "error": "critical",
+}
+
+
+def arc_rows(
+    records: Sequence[ArcRecord],
+    *,
+    customers: Mapping[str, str],
+    subscriptions: Mapping[str, str],
+    now: dt.datetime,
+    behind_threshold: Mapping[str, int] | None = None,
+) -> list[Row]:
+    """Rows of the Arc pane: one per machine or cluster."""
+    newest = health.newest_by_kind(records)
+    seen = health.versions_by_kind(records)
+    rows = []
+    for r in records:
+        bucket = health.arc_bucket(r.status)
+        level: Level = _ARC_LEVEL.get(bucket, "info")
+        behind = health.versions_behind(r, newest, seen)
+        threshold = (behind_threshold or {}).get(r.profile, 2)
+        agent = clean(r.agent_version or "-")
+        agent_level: Level | None = None
+        if behind:
+            agent = f"{agent} (-{behind})"
+            agent_level = "warning" if behind >= max(1, threshold) else "info"
+        if level == "ok" and agent_level == "warning":
+            level = "warning"
+        since = since_seconds(r.last_status_change, now)
+        os_text = " ".join(p for p in (r.os_name, r.os_version) if p) or (r.distribution or "-")
+        customer = clean(customers.get(r.profile, r.profile))
+        cells = (
+            clean(r.name),
+            clean(r.status),
+            age_text(since),
+            agent,
+            customer,
+            clean(os_text),
+            r.kind,
+            _sub(subscriptions, r.subscription_id, customer),
+            clean(r.resource_group),
+            clean(r.location),
+            clean(r.fqdn or "-"),
+        )
+        cell_levels: tuple[Level | None, ...] = (
+            None,
+            level if level != "ok" else None,
+            None,
+            agent_level,
+            *(None,) * 7,
+        )
+        rows.append(
+            Row(
+                key=r.id,
+                cells=cells,
+                level=level,
+                cell_levels=cell_levels,
+                sort_values=(
+                    r.name.lower(),
+                    _status_rank(level),
+                    since if since is not None else -1.0,
+                    -(behind or 0),
+                    customer.lower(),
+                    cells[5].lower(),
+                    r.kind,
+                    cells[7].lower(),
+                    cells[8].lower(),
+                    cells[9].lower(),
+                    cells[10].lower(),
+                ),
+                payload=r,
+            )
+        )
+    return rows
+
+
+def _status_rank(level: str) -> int:
+    return {"critical": 0, "warning": 1, "info": 2, "muted": 3, "ok": 4}.get(level, 5)
+
+
+# --------------------------------------------------------------------------- circuits
+
+CIRCUIT_COLUMNS = (
+    Column("name", "NAME", 22, 18, priority=0),
+    Column("health", "HEALTH", 8, 8, priority=0),
+    Column("location", "LOCATION", 14, 12, priority=1),
+    Column("bandwidth", "BANDWIDTH", 9, 9, align="right", priority=2),
+    Column("customer", "CUSTOMER", 14, 10, priority=3),
+    Column("why", "WHY", 30, 16, priority=1),
+    Column("provider", "PROVIDER STATE", 14, 13, priority=4),
+    Column("sku", "SKU", 22, 18, priority=5),
+    Column("circuit", "CIRCUIT STATE", 13, 12, priority=6),
+    Column("peerings", "PEERINGS", 34, 20, priority=7),
+)
+
+_CIRCUIT_LEVEL: dict[str, Level] = {
+    "healthy": "ok",
+    "degraded": "warning",
+    "down": "critical",
+    "unknown": "info",
+}
+
+
+def bandwidth_text(mbps: int | None) -> str:
+    if mbps is None:
+        return "-"
+    return f"{mbps // 1000} Gbps" if mbps >= 1000 and mbps % 1000 == 0 else f"{mbps} Mbps"
+
+
+def circuit_rows(records: Sequence[CircuitRecord], *, customers: Mapping[str, str]) -> list[Row]:
+    rows = []
+    for c in records:
+        judged = health.circuit_health(c)
+        level = _CIRCUIT_LEVEL.get(judged.state, "info")
+        peerings = ", ".join(
+            f"{p.name.replace('Azure', '').replace('Peering', '')}:{p.state}" for p in c.peerings
+        )
+        sku = " ".join(x for x in (c.sku_tier, c.sku_family) if x) or "-"
+        cells = (
+            clean(c.name),
+            judged.state,
+            clean(c.peering_location or "-"),
+            bandwidth_text(c.bandwidth_mbps),
+            clean(customers.get(c.profile, c.profile)),
+            clean("; ".join(judged.reasons) or "-"),
+            clean(c.provider_state or "-"),
+            clean(sku),
+            clean(c.circuit_state or "-"),
+            clean(peerings or "-"),
+        )
+        rows.append(
+            Row(
+                key=c.id,
+                cells=cells,
+                level=level,
+                cell_levels=(None, level if level != "ok" else None, *(None,) * 8),
+                sort_values=(
+                    c.name.lower(),
+                    _status_rank(level),
+                    cells[2].lower(),
+                    c.bandwidth_mbps or 0,
+                    cells[4].lower(),
+                    cells[5].lower(),
+                    cells[6].lower(),
+                    cells[7].lower(),
+                    cells[8].lower(),
+                    cells[9].lower(),
+                ),
+                payload=c,
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- policy
+
+POLICY_COLUMNS = (
+    Column("assignment", "ASSIGNMENT", 34, 24, priority=0),
+    Column("subscription", "SUBSCRIPTION", 22, 16, priority=1),
+    Column("noncompliant", "NON-COMP", 8, 8, align="right", priority=0),
+    Column("compliance", "SUB COMPL", 9, 9, align="right", priority=1),
+    Column("customer", "CUSTOMER", 14, 12, priority=2),
+    Column("policies", "POLICIES", 8, 8, align="right", priority=3),
+)
+
+
+def policy_rows(
+    assignments: Sequence[PolicyAssignmentRecord],
+    compliance: Sequence[ComplianceRecord],
+    *,
+    customers: Mapping[str, str],
+    subscriptions: Mapping[str, str],
+    thresholds: Mapping[str, float],
+) -> list[Row]:
+    """One row per assignment with non-compliant resources; compliant ones muted."""
+    by_sub = {
+        (c.profile, c.subscription_id): health.compliance_percent(
+            c.compliant_resources, c.non_compliant_resources
+        )
+        for c in compliance
+    }
+    rows = []
+    for a in assignments:
+        pct = by_sub.get((a.profile, a.subscription_id))
+        threshold = thresholds.get(a.profile, 90.0)
+        if a.non_compliant_resources == 0:
+            level: Level = "muted"
+        elif pct is not None and pct < threshold - 20:
+            level = "critical"
+        elif pct is not None and pct < threshold:
+            level = "warning"
+        else:
+            level = "info"
+        customer = clean(customers.get(a.profile, a.profile))
+        cells = (
+            clean(a.assignment_name),
+            _sub(subscriptions, a.subscription_id, customer),
+            str(a.non_compliant_resources),
+            percent(pct),
+            customer,
+            str(a.non_compliant_policies),
+        )
+        rows.append(
+            Row(
+                key=f"{a.subscription_id}|{a.assignment_id}",
+                cells=cells,
+                level=level,
+                sort_values=(
+                    cells[0].lower(),
+                    cells[1].lower(),
+                    -a.non_compliant_resources,
+                    pct if pct is not None else 101.0,
+                    customer.lower(),
+                    -a.non_compliant_policies,
+                ),
+                payload=a,
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- spend
+
+SPEND_COLUMNS = (
+    Column("subscription", "SUBSCRIPTION", 26, 20, priority=0),
+    Column("mtd", "MTD", 14, 12, align="right", priority=0),
+    Column("forecast", "FORECAST", 14, 12, align="right", priority=1),
+    Column("budget", "BUDGET", 14, 12, align="right", priority=1),
+    Column("used", "USED", 6, 6, align="right", priority=2),
+    Column("anomalies", "ANOMALIES", 24, 12, priority=2),
+    Column("customer", "CUSTOMER", 16, 12, priority=3),
+)
+
+
+def spend_rows(
+    costs: Sequence[CostRecord],
+    forecasts: Sequence[ForecastRecord],
+    budgets: Sequence[BudgetRecord],
+    *,
+    customers: Mapping[str, str],
+    subscriptions: Mapping[str, str],
+    today: dt.date,
+) -> list[Row]:
+    """One row per (customer, subscription, currency): never summed across currencies."""
+    mtd: dict[tuple[str, str, str], float] = defaultdict(float)
+    month = today.strftime("%Y-%m")
+    for c in costs:
+        if c.date.startswith(month) and c.date <= today.isoformat():
+            mtd[(c.profile, c.subscription_id, c.currency)] += c.amount
+    for f in forecasts:
+        mtd.setdefault((f.profile, f.subscription_id, f.currency), 0.0)
+    forecast = {(f.profile, f.subscription_id, f.currency): f.forecast for f in forecasts}
+    budget: dict[tuple[str, str, str], BudgetRecord] = {}
+    for item in budgets:
+        key = (item.profile, item.subscription_id, item.currency)
+        if key not in budget or item.amount > budget[key].amount:
+            budget[key] = item
+    anomalies: dict[str, list[str]] = defaultdict(list)
+    for anomaly in health.spend_anomalies(costs):
+        if anomaly.date >= (today - dt.timedelta(days=14)).isoformat():
+            factor = f" x{anomaly.factor:.1f}" if anomaly.factor is not None else ""
+            anomalies[anomaly.subscription_id].append(f"{anomaly.service}{factor}")
+    rows = []
+    for (profile, sub, currency), amount in sorted(mtd.items()):
+        b: BudgetRecord | None = budget.get((profile, sub, currency))
+        fc = forecast.get((profile, sub, currency))
+        used = (amount / b.amount * 100) if b and b.amount else None
+        level: Level = "ok"
+        if b and amount > b.amount:
+            level = "critical"
+        elif (b and fc is not None and fc > b.amount) or anomalies.get(sub):
+            level = "warning"
+        customer = clean(customers.get(profile, profile))
+        cells = (
+            _sub(subscriptions, sub, customer),
+            money(amount, currency),
+            money(fc, currency),
+            money(b.amount if b else None, currency if b else ""),
+            percent(used),
+            clean(", ".join(anomalies.get(sub, [])) or "-"),
+            customer,
+        )
+        rows.append(
+            Row(
+                key=f"{profile}|{sub}|{currency}",
+                cells=cells,
+                level=level,
+                sort_values=(
+                    cells[0].lower(),
+                    -amount,
+                    -(fc or 0.0),
+                    -(b.amount if b else 0.0),
+                    -(used or 0.0),
+                    -len(anomalies.get(sub, [])),
+                    customer.lower(),
+                ),
+                payload=(profile, sub, currency),
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- overview
+
+OVERVIEW_COLUMNS = (
+    Column("customer", "CUSTOMER", 22, 16, priority=0),
+    Column("arc", "ARC c/d/x/e", 11, 11, priority=0),
+    Column("circuits", "ER ok/dg/dn", 11, 11, priority=0),
+    Column("compliance", "COMPL", 6, 6, align="right", priority=1),
+    Column("spend", "MTD", 12, 11, align="right", priority=1),
+    Column("budget", "BUDGET", 12, 11, align="right", priority=2),
+    Column("findings", "CRIT/WARN", 9, 9, align="right", priority=2),
+    Column("forecast", "FORECAST", 12, 11, align="right", priority=3),
+)
+
+
+def overview_rows(summaries: Sequence[health.CustomerSummary]) -> list[Row]:
+    rows = []
+    for s in summaries:
+        arc = s.arc
+        c = s.circuits
+        level: Level = SEVERITY_LEVEL.get(s.worst or "", "ok") if s.worst != "info" else "ok"
+        budget = s.budget
+        spend = ", ".join(money(amount, cur) for cur, amount in s.spend_mtd) or "-"
+        forecast = ", ".join(money(amount, cur) for cur, amount in s.forecast) or "-"
+        cells = (
+            clean(s.display_name),
+            f"{arc.connected}/{arc.disconnected}/{arc.expired}/{arc.error}",
+            f"{c.healthy}/{c.degraded}/{c.down}",
+            percent(s.compliance_percent),
+            spend,
+            money(budget.budget, budget.currency) if budget.budget is not None else "-",
+            f"{s.critical}/{s.warning}",
+            forecast,
+        )
+        rows.append(
+            Row(
+                key=s.profile,
+                cells=cells,
+                level=level,
+                sort_values=(
+                    cells[0].lower(),
+                    -(arc.disconnected + arc.expired + arc.error),
+                    -(c.down * 1000 + c.degraded),
+                    s.compliance_percent if s.compliance_percent is not None else 101.0,
+                    -(sum(a for _, a in s.spend_mtd)),
+                    -(budget.budget or 0.0),
+                    -(s.critical * 100000 + s.warning),
+                    -(sum(a for _, a in s.forecast)),
+                ),
+                payload=s,
+            )
+        )
+    return rows
+
+
+ATTENTION_COLUMNS = (
+    Column("severity", "SEV", 4, 4, priority=0),
+    Column("domain", "DOMAIN", 8, 8, priority=2),
+    Column("customer", "CUSTOMER", 14, 10, priority=1),
+    Column("what", "WHAT", 50, 28, priority=0),
+    Column("since", "SINCE", 5, 5, align="right", priority=1),
+    Column("where", "WHERE", 40, 12, priority=3),
+)
+
+
+def attention_rows(
+    findings: Sequence[health.Finding], *, customers: Mapping[str, str], now: dt.datetime
+) -> list[Row]:
+    rows = []
+    for index, f in enumerate(findings):
+        since = since_seconds(f.since, now) if f.since and "T" in f.since else None
+        level = SEVERITY_LEVEL.get(f.severity, "info")
+        cells = (
+            {"critical": "CRIT", "warning": "WARN"}.get(f.severity, "info"),
+            f.domain,
+            clean(customers.get(f.profile, f.profile)),
+            clean(f.title),
+            age_text(since) if since is not None else clean(f.since or "-"),
+            clean(f.resource_id or f.subscription_id or "-"),
+        )
+        rows.append(
+            Row(
+                key=f.key,
+                cells=cells,
+                level=level,
+                sort_values=(index, cells[1], cells[2].lower(), cells[3].lower(), index, cells[5]),
+                payload=f,
+            )
+        )
+    return rows
+
+
+def details_lines(record: Any) -> list[tuple[str, str]]:
+    """(field, value) pairs of any record, for the details view (values cleaned)."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(record) or isinstance(record, type):
+        return [("value", clean(record))]
+    pairs = []
+    for item in dataclasses.fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            continue  # nested records get their own section
+        if item.name == "tags":
+            text = ", ".join(f"{k}={v}" for k, v in value) or "-"
+        elif isinstance(value, tuple):
+            text = ", ".join(str(v) for v in value) or "-"
+        else:
+            text = "-" if value is None or value == "" else str(value)
+        pairs.append((item.name.replace("_", " "), clean(text)))
+    return pairs
