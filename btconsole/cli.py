@@ -120,40 +120,56 @@ def build_parser() -> Parser:
     check = sub.add_parser(
         "check",
         help="report findings per customer with an exit code (for cron)",
-        description="Refresh through the cache and report every finding, worst first. "
-        "Exit codes: 0 all clear, 1 warnings, 2 critical, 3 data incomplete or too old, "
-        "64 usage or configuration error.",
+        description="Refresh through the cache and report every finding per customer, worst "
+        "first, then what changed since the previous check of the same profiles. Exit codes: "
+        "0 all clear, 1 warnings, 2 critical, 3 data incomplete or older than --max-age "
+        "(3 wins over 2), 64 usage or configuration error. See docs/checks.md.",
     )
     _config_option(check)
     _profile_options(check)
-    check.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    check.add_argument("--offline", action="store_true", help="read the cache only")
-    check.add_argument("--max-age", metavar="DURATION", help="data older than this is exit 3")
+    check.add_argument(
+        "--format", choices=("text", "markdown", "json"), default="text", help="report format"
+    )
+    check.add_argument("--offline", action="store_true", help="read the cache only (read-only)")
+    check.add_argument(
+        "--max-age",
+        metavar="DURATION",
+        help="data older than this (e.g. 30m, 6h) is refreshed, or with --offline exits 3",
+    )
     check.add_argument("--output", metavar="FILE", help="write the report to FILE")
-    check.set_defaults(handler=_not_yet("check", "Daily checks"))
+    check.add_argument(
+        "--timeout", metavar="DURATION", help="give up refreshing after this long (default 5m)"
+    )
+    check.set_defaults(handler=run_check)
 
     export = sub.add_parser(
         "export",
         help="export the rows of a pane as CSV or JSON",
-        description="Export what a pane shows; for spend, one consolidated statement per customer.",
+        description="Export what a pane shows, one row per resource; for spend, one "
+        "consolidated statement per customer (a line per subscription and service, totals "
+        "per currency). Exits 3 (after writing) when some data could not be had.",
     )
     _config_option(export)
     export.add_argument("domain", choices=DOMAIN_CHOICES, help="what to export")
     _profile_options(export)
     export.add_argument("--format", choices=("csv", "json"), required=True)
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
-    export.add_argument("--offline", action="store_true", help="read the cache only")
-    export.set_defaults(handler=_not_yet("export", "Daily checks"))
+    export.add_argument("--offline", action="store_true", help="read the cache only (read-only)")
+    export.add_argument(
+        "--timeout", metavar="DURATION", help="give up refreshing after this long (default 5m)"
+    )
+    export.set_defaults(handler=run_export)
 
     doctor = sub.add_parser(
         "doctor",
         help="check config, keyring, tokens, endpoints, cache and terminal",
         description="Run every health check of this installation, each with a fix hint. "
-        "Exits non-zero when anything is wrong.",
+        "Exit codes: 0 nothing failed (warnings allowed), 1 something failed, 64 the "
+        "configuration is missing or invalid.",
     )
     _config_option(doctor)
-    _profile_options(doctor)
-    doctor.set_defaults(handler=_not_yet("doctor", "Daily checks"))
+    _profile_options(doctor, all_flag=False)
+    doctor.set_defaults(handler=run_doctor)
 
     config = sub.add_parser(
         "config",
@@ -206,17 +222,48 @@ def build_parser() -> Parser:
 # --------------------------------------------------------------------------- handlers
 
 
-def _not_yet(command: str, issue: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        from btconsole.config import load_config
+def run_check(args: argparse.Namespace) -> int:
+    from btconsole.checks import CheckOptions
+    from btconsole.checks import run_check as check
+    from btconsole.config import load_config
 
-        load_config(getattr(args, "config", None))  # configuration errors still exit 64
-        raise NotAvailableYetError(
-            f"'btconsole {command}' is not available in this version yet "
-            f"(it arrives with the {issue!r} work); nothing was done"
-        )
+    config = load_config(getattr(args, "config", None))
+    options = CheckOptions(
+        profiles=args.profiles,
+        all=args.all,
+        fmt=args.format,
+        offline=args.offline,
+        max_age=args.max_age,
+        output=args.output,
+        timeout=args.timeout,
+    )
+    return check(config, options, stdout=sys.stdout, stderr=sys.stderr)
 
-    return handler
+
+def run_export(args: argparse.Namespace) -> int:
+    from btconsole.config import load_config
+    from btconsole.export import ExportOptions
+    from btconsole.export import run_export as export
+
+    config = load_config(getattr(args, "config", None))
+    options = ExportOptions(
+        domain=args.domain,
+        profiles=args.profiles,
+        all=args.all,
+        fmt=args.format,
+        offline=args.offline,
+        output=args.output,
+        timeout=args.timeout,
+    )
+    return export(config, options, stdout=sys.stdout, stderr=sys.stderr)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from btconsole.doctor import run_doctor as doctor
+
+    return doctor(
+        getattr(args, "config", None), args.profiles, stdout=sys.stdout, stderr=sys.stderr
+    )
 
 
 def run_console(args: argparse.Namespace) -> int:
@@ -233,17 +280,15 @@ def run_console(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    raise NotAvailableYetError(
-        "the console is not available in this version yet (it arrives with the "
-        f"'console' work); {len(config.profiles)} profile(s) configured in {config.path}"
-    )
+    from btconsole.ui.launch import run_console as launch_console
+
+    return launch_console(args)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    raise NotAvailableYetError(
-        "'btconsole demo' is not available in this version yet (it needs the emulator "
-        "and console work); nothing was done"
-    )
+    from btconsole.ui.launch import run_demo as launch_demo
+
+    return launch_demo(args)
 
 
 def run_emulator_serve(args: argparse.Namespace) -> int:
