@@ -745,6 +745,25 @@ def validate(estate: Estate) -> None:
         _guid(s.subscription_id, f"{p}.subscription_id")
         _need(s.tenant_id in tenant_ids, f"{p}.tenant_id", f"unknown tenant {s.tenant_id!r}")
         _need(s.customer in slugs, f"{p}.customer", f"unknown customer {s.customer!r}")
+        home = estate.tenant(s.tenant_id)
+        assert home is not None
+        _need(
+            s.subscription_id in home.owned_subscription_ids,
+            f"{p}.tenant_id",
+            f"tenant {s.tenant_id} does not list {s.subscription_id} in owned_subscription_ids",
+        )
+        owner = estate.customer(s.customer)
+        assert owner is not None
+        _need(
+            s.subscription_id in owner.subscription_ids,
+            f"{p}.customer",
+            f"customer {s.customer!r} does not list {s.subscription_id} in subscription_ids",
+        )
+        _need(
+            owner.tenant_id == s.tenant_id,
+            f"{p}.tenant_id",
+            f"customer {s.customer!r} is in tenant {owner.tenant_id}, not {s.tenant_id}",
+        )
         _one_of(s.state, ("Enabled", "Warned", "PastDue", "Disabled", "Deleted"), f"{p}.state")
         _unique((rg.name for rg in s.resource_groups), f"{p}.resource_groups", "name")
         for j, rg in enumerate(s.resource_groups):

@@ -138,6 +138,16 @@ def _mutated(text: str, change: Any) -> str:
             lambda d: d["tenants"][0].update(client_id=d["tenants"][1]["client_id"]),
             "duplicate client_id",
         ),
+        (
+            lambda d: d["tenants"][0].update(owned_subscription_ids=[]),
+            "does not list",
+        ),
+        (
+            lambda d: d["customers"][0].update(
+                subscription_ids=d["customers"][0]["subscription_ids"][1:]
+            ),
+            "estate.subscriptions[0].customer: customer",
+        ),
     ],
 )
 def test_from_json_names_the_bad_field(small_json: str, change: Any, expected: str) -> None:
