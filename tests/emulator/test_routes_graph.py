@@ -10,7 +10,12 @@ from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline import PipelineResponse
 from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.resourcegraph.aio import ResourceGraphClient
-from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+from azure.mgmt.resourcegraph.models import (
+    FacetRequest,
+    FacetRequestOptions,
+    QueryRequest,
+    QueryRequestOptions,
+)
 
 from btconsole.emulator.estate import Customer
 from btconsole.emulator.routes.graph import QUOTA
@@ -189,3 +194,33 @@ async def test_user_quota_headers_and_throttling(
     assert info.value.status_code == 429
     assert info.value.response.headers["x-ms-user-quota-remaining"] == "0"
     assert int(info.value.response.headers["Retry-After"]) >= 1
+
+
+async def test_facets(
+    emulator: RunningEmulator, aio_credential: ClientSecretCredential, customer: Customer
+) -> None:
+    est = emulator.estate
+    machines = [m for sid in customer.subscription_ids for m in est.machines_in(sid)]
+    by_location = Counter(m.location for m in machines)
+    async with ResourceGraphClient(aio_credential, **sdk(emulator)) as client:
+        answer = await client.resources(
+            QueryRequest(
+                query=MACHINES,
+                facets=[
+                    FacetRequest(
+                        expression="location",
+                        options=FacetRequestOptions(sort_by="count", sort_order="desc", top=2),
+                    ),
+                    FacetRequest(expression="no_such_function(location)"),
+                ],
+            )
+        )
+    ok, bad = answer.facets
+    assert ok.result_type == "FacetResult"
+    assert ok.total_records == len(by_location)
+    assert ok.count == min(2, len(by_location))
+    counts = [row["count"] for row in ok.data]
+    assert counts == sorted(by_location.values(), reverse=True)[:2]
+    assert all(by_location[row["location"]] == row["count"] for row in ok.data)
+    assert bad.result_type == "FacetError"
+    assert bad.errors

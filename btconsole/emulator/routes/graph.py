@@ -257,6 +257,76 @@ def _as_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- facets
+
+
+def _facet_error(expression: Any, code: str, message: str) -> dict[str, Any]:
+    return {
+        "expression": expression,
+        "resultType": "FacetError",
+        "errors": [{"code": code, "message": message}],
+    }
+
+
+def _count_key(group: dict[str, Any]) -> Any:
+    return group["facet_count_"]
+
+
+def _value_key(group: dict[str, Any]) -> str:
+    return str([v for k, v in group.items() if k != "facet_count_"])
+
+
+def facets(rows: list[dict[str, Any]], requested: Any) -> list[dict[str, Any]]:
+    """Resource Graph facets: per requested expression, the distinct values of the query's
+    result with their counts (``FacetResult``), or a ``FacetError``."""
+    if not isinstance(requested, list):
+        return []
+    out: list[dict[str, Any]] = []
+    for spec in requested:
+        expression = spec.get("expression") if isinstance(spec, dict) else None
+        options = (spec.get("options") or {}) if isinstance(spec, dict) else {}
+        if not isinstance(expression, str) or not expression.strip():
+            out.append(_facet_error(expression, "InvalidFacet", "A facet needs an expression."))
+            continue
+        if not isinstance(options, dict):
+            out.append(_facet_error(expression, "InvalidFacet", "Facet options must be an object."))
+            continue
+        top = options.get("$top", 10)
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
+            out.append(
+                _facet_error(expression, "InvalidFacet", f"Facet $top must be 1..{MAX_TOP}.")
+            )
+            continue
+        where = options.get("filter")
+        query = "facetsource"
+        if isinstance(where, str) and where.strip():
+            query += f" | where {where}"
+        query += f" | summarize facet_count_ = count() by {expression}"
+        try:
+            groups = kql.run_query(query, {"facetsource": rows})
+        except kql.KqlError as err:
+            out.append(_facet_error(expression, err.code, err.message))
+            continue
+        descending = str(options.get("sortOrder") or "desc").lower() != "asc"
+        by_count = str(options.get("sortBy") or "count").lower() == "count"
+
+        groups.sort(key=_count_key if by_count else _value_key, reverse=descending)
+        data = [
+            {**{k: v for k, v in g.items() if k != "facet_count_"}, "count": g["facet_count_"]}
+            for g in groups[:top]
+        ]
+        out.append(
+            {
+                "expression": expression,
+                "resultType": "FacetResult",
+                "totalRecords": len(groups),
+                "count": len(data),
+                "data": data,
+            }
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- handler
 
 
@@ -338,7 +408,7 @@ def make_handler() -> Any:
             "totalRecords": len(rows),
             "count": len(chunk),
             "data": data,
-            "facets": [],
+            "facets": facets(rows, body.get("facets")),
             "resultTruncated": "false",
         }
         if offset + size < len(rows):
