@@ -277,6 +277,9 @@ async def test_budgets(
         listed = [b async for b in client.budgets.list(f"/subscriptions/{sid}")]
         assert [b.name for b in listed] == [budget.name]
         got = await client.budgets.get(f"/subscriptions/{sid}", budget.name)
+        rg = est.costs_in(sid)[0].resource_group
+        scoped = f"/subscriptions/{sid}/resourceGroups/{rg}"
+        assert [b async for b in client.budgets.list(scoped)] == []
     # The Consumption models carry amounts as Decimal.
     assert float(got.amount) == budget.amount
     assert got.time_grain == "Monthly"

@@ -420,6 +420,10 @@ async def list_budgets(ctx: Ctx) -> web.StreamResponse:
     if refused is not None:
         return refused
     est = estate(ctx)
+    rg = ctx.params.get("resourceGroupName")
+    if rg is not None:
+        resource_group(ctx, sid, rg)
+        return page(ctx, [])  # the estate's budgets are all at subscription scope
     return page(ctx, [budget_body(est, b) for b in est.budgets_in(sid)])
 
 
@@ -448,3 +452,9 @@ def register(router: Router) -> None:
     budgets = sub + "/providers/Microsoft.Consumption/budgets"
     router.add("GET", budgets, list_budgets, name="budgets.list")
     router.add("GET", budgets + "/{budgetName}", get_budget, name="budgets.get")
+    router.add(
+        "GET",
+        rg + "/providers/Microsoft.Consumption/budgets",
+        list_budgets,
+        name="budgets.list_resource_group",
+    )
