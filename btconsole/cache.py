@@ -200,6 +200,12 @@ class Entry:
         age = self.age(now)
         return age is None or age > self.ttl
 
+    @property
+    def last_result_at(self) -> float | None:
+        """When the last refresh ended, well or badly: the later of fetch and error."""
+        times = [t for t in (self.fetched_at, self.error_at) if t is not None]
+        return max(times) if times else None
+
     def in_backoff(self, now: float | None = None) -> bool:
         """True while the engine asked not to retry yet (``next_attempt_at`` in the future)."""
         if self.next_attempt_at is None:
@@ -346,6 +352,8 @@ def _is_simple(hint: Any) -> bool:
     """True for a hint whose plain values are the values (str, int, float, bool, None)."""
     if hint in _SIMPLE_TYPES:
         return True
+    if typing.get_origin(hint) is typing.Literal:
+        return all(type(arg) in _SIMPLE_TYPES for arg in typing.get_args(hint))
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return all(_is_simple(arg) for arg in typing.get_args(hint))
     return False
@@ -1124,7 +1132,9 @@ class Cache:
         """Wait for another process to store a result (records or an error) for ``key``.
 
         Returns the entry as soon as its ``fetched_at`` or ``error_at`` is later than
-        ``since`` (``None``: any result at all). Returns ``None`` when ``timeout``
+        ``since`` (``None``: any result at all). Pass the time just before the failed
+        :meth:`claim`, or the previous entry's :attr:`Entry.last_result_at` -- not its
+        ``fetched_at`` alone, which an older error would already pass. Returns ``None`` when ``timeout``
         seconds pass, or when no live lease remains on ``key`` and no new result came
         (the holder gave up or died): the caller may then claim the key itself.
 

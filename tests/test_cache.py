@@ -150,6 +150,8 @@ def sample_records(profile: str = "contoso", sub: str = SUB) -> list[Any]:
 def auto_value(hint: Any, name: str) -> Any:
     """A non-trivial value for a field hint (the first non-None choice of a union)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Literal:
+        return args[-1]
     if origin in (typing.Union, types.UnionType):
         return auto_value(next(arg for arg in args if arg is not type(None)), name)
     if origin is tuple:
@@ -295,6 +297,7 @@ def test_put_error_keeps_records_and_counts_failures(cache: Cache) -> None:
     assert entry.failures == 2
     assert entry.next_attempt_at is None
     assert entry.is_stale(1130.0)
+    assert entry.last_result_at == 1130.0
     # A success clears the error and the backoff.
     cache.put(KEY, records[:1], ttl=60, now=1200.0)
     entry = cache.get(KEY)
