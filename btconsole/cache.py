@@ -1134,9 +1134,11 @@ class Cache:
         Returns the entry as soon as its ``fetched_at`` or ``error_at`` is later than
         ``since`` (``None``: any result at all). Pass the time just before the failed
         :meth:`claim`, or the previous entry's :attr:`Entry.last_result_at` -- not its
-        ``fetched_at`` alone, which an older error would already pass. Returns ``None`` when ``timeout``
-        seconds pass, or when no live lease remains on ``key`` and no new result came
-        (the holder gave up or died): the caller may then claim the key itself.
+        ``fetched_at`` alone, which an older error would already pass.
+
+        Returns ``None`` when ``timeout`` seconds pass, or when no live lease remains on
+        ``key`` and no new result came (the holder gave up or died): the caller may then
+        claim the key itself. So a holder must store its result *before* it releases.
 
         Polls ``PRAGMA data_version`` every ``interval`` seconds and reads the row
         only after some other connection committed, or when the lease runs out.
