@@ -1138,7 +1138,8 @@ class Cache:
 
         Returns ``None`` when ``timeout`` seconds pass, or when no live lease remains on
         ``key`` and no new result came (the holder gave up or died): the caller may then
-        claim the key itself. So a holder must store its result *before* it releases.
+        claim the key itself. A holder should store its result before it releases (one
+        extra poll interval is allowed for one that releases first).
 
         Polls ``PRAGMA data_version`` every ``interval`` seconds and reads the row
         only after some other connection committed, or when the lease runs out.
@@ -1146,10 +1147,13 @@ class Cache:
         deadline = time.monotonic() + timeout
         seen_version: int | None = None
         lease_expires: float | None = None
+        lease_gone = False
         while True:
             version = self._data_version()
-            if version != seen_version or (
-                lease_expires is not None and time.time() >= lease_expires
+            if (
+                version != seen_version
+                or lease_gone
+                or (lease_expires is not None and time.time() >= lease_expires)
             ):
                 seen_version = version
                 if self._result_time(key, since):
@@ -1158,8 +1162,14 @@ class Cache:
                         return entry
                 lease = self.lease(key)
                 if lease is None:
-                    return None
-                lease_expires = lease[1]
+                    if lease_gone:
+                        return None
+                    # One more look after a poll interval: a holder that releases just
+                    # before it stores is not taken for one that gave up.
+                    lease_gone = True
+                else:
+                    lease_gone = False
+                    lease_expires = lease[1]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None

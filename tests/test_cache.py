@@ -489,6 +489,25 @@ def test_wait_for_update_sees_a_write_from_another_connection(path: Path) -> Non
     assert entry.records == tuple(sample_records()[2:3])
 
 
+def test_wait_for_update_allows_a_holder_that_releases_before_it_stores(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Cache.open(path) as waiter, Cache.open(path) as holder:
+        assert holder.claim(KEY, "holder", 30)
+        holder.release(KEY, "holder")  # released first ...
+        real_lease = waiter.lease
+
+        def lease_then_store(key: CacheKey, *, now: float | None = None) -> Any:
+            found = real_lease(key, now=now)
+            if found is None and holder.get(KEY) is None:
+                holder.put(KEY, sample_records()[2:3], ttl=60)  # ... stored just after
+            return found
+
+        monkeypatch.setattr(waiter, "lease", lease_then_store)
+        entry = waiter.wait_for_update(KEY, since=None, timeout=10, interval=0.01)
+    assert entry is not None and len(entry.records) == 1
+
+
 def test_wait_for_update_sees_an_error_too(cache: Cache) -> None:
     cache.claim(KEY, "h", 30)
     cache.put_error(KEY, "boom", now=500.0)
