@@ -93,7 +93,12 @@ def demo_dir() -> Path:
 def run_demo(args: Any) -> int:
     """Start the emulator on a generated estate and open the console on it."""
     from btconsole.emulator.generate import generate
-    from btconsole.emulator.serve import render_env, tls_dir_for, write_config
+    from btconsole.emulator.serve import (
+        ServeError,
+        secret_environment,
+        tls_dir_for,
+        write_config,
+    )
     from btconsole.emulator.server import EmulatorStartError, running_emulator
     from btconsole.fsutil import ensure_private_dir
 
@@ -107,15 +112,12 @@ def run_demo(args: Any) -> int:
     try:
         with running_emulator(estate, tls_dir=tls_dir_for(config_path)) as emulator:
             write_config(config_path, estate, emulator.base_url, Path(emulator.ca_path))
-            for line in render_env(estate).splitlines():
-                if line.startswith("export "):
-                    name, _, value = line[len("export ") :].partition("=")
-                    os.environ[name] = value.strip("'")
+            os.environ.update(secret_environment(estate))
             config = load_config(config_path)
             return run_app(
                 config,
                 cache_path=base / "cache.sqlite3",
                 theme=getattr(args, "theme", None),
             )
-    except EmulatorStartError as exc:
-        raise UsageError(f"the demo emulator could not start: {exc}") from None
+    except (EmulatorStartError, ServeError) as exc:
+        raise UsageError(f"the demo could not start: {exc}") from None

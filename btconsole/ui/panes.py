@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -52,8 +53,8 @@ class PaneScreen(Screen[None]):
     ]
 
     DEFAULT_CSS = """
-    PaneScreen Input#filter {
-        dock: bottom;
+    PaneScreen #bottom { dock: bottom; height: auto; }
+    PaneScreen Input#filter, PaneScreen Input#filter:focus {
         height: 1;
         border: none;
         padding: 0 1;
@@ -73,8 +74,9 @@ class PaneScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield TitleBar(id="title")
         yield ResourceTable(self.COLUMNS, id="table")
-        yield StatusBar(id="status")
-        yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+        with Vertical(id="bottom"):
+            yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+            yield StatusBar(id="status")
 
     @property
     def table(self) -> ResourceTable:
@@ -204,8 +206,9 @@ class OverviewScreen(PaneScreen):
         yield TitleBar(id="title")
         yield ResourceTable(self.COLUMNS, id="table")
         yield ResourceTable(render.ATTENTION_COLUMNS, id="attention")
-        yield StatusBar(id="status")
-        yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+        with Vertical(id="bottom"):
+            yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+            yield StatusBar(id="status")
 
     def build_rows(self, profiles: list[str]) -> list[Row]:
         app = self.bt

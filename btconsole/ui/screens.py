@@ -56,8 +56,9 @@ class CommandLine(ModalScreen[str | None]):
     ]
     DEFAULT_CSS = """
     CommandLine { align: left bottom; background: transparent; }
-    CommandLine > Input { dock: bottom; width: 100%; height: 1; border: none; padding: 0 1;
-        background: $boost; }
+    CommandLine > Input#command, CommandLine > Input#command:focus {
+        dock: bottom; width: 100%; height: 1; border: none; padding: 0 1; background: $boost;
+    }
     """
 
     def __init__(self, words: Sequence[str]) -> None:
