@@ -105,9 +105,32 @@ class BtConsoleApp(App[int]):
 
     def _painted(self) -> None:
         self.first_paint = time.perf_counter()
+        bench_file = self._environ.get("BTCONSOLE_BENCH_FILE")
+        if bench_file:
+            # benchmark aid (btconsole.bench): record the first painted frame and quit
+            self._write_bench(bench_file)
+            self.exit(0)
+            return
         if not self.data.offline:
             self.set_interval(self.refresh_interval, self._tick)
             self.call_later(self._tick)
+
+    def _write_bench(self, path: str) -> None:
+        import json
+        import resource
+        import sys
+
+        started = getattr(sys.modules.get("btconsole"), "STARTED", None)
+        screen = self.screen
+        rows = screen.table.total_count if isinstance(screen, PaneScreen) else 0
+        figures = {
+            "first_paint_s": (self.first_paint or 0.0) - started if started else None,
+            "rows": rows,
+            "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "azure_imported": any(m == "azure" or m.startswith("azure.") for m in sys.modules),
+        }
+        with open(path, "w", encoding="utf-8") as handle:  # noqa: PTH123
+            json.dump(figures, handle)
 
     def now(self) -> dt.datetime:
         return self._clock() if self._clock else dt.datetime.now(dt.timezone.utc)
