@@ -135,6 +135,11 @@ def knobs_for(size: str, **overrides: int) -> Knobs:
         raise ValueError("estate knob resource_groups must be at least 1")
     if knobs.cost_days < 1:
         raise ValueError("estate knob cost_days must be at least 1")
+    if knobs.policy_assignments > len(POLICY_DEFINITIONS):
+        raise ValueError(
+            f"estate knob policy_assignments must be at most {len(POLICY_DEFINITIONS)} "
+            "(one per policy definition)"
+        )
     return knobs
 
 

@@ -321,6 +321,7 @@ def test_overrides() -> None:
         ({"size": "small", "planets": 3}, "unknown estate knob"),
         ({"size": "small", "machines": -1}, "non-negative integer"),
         ({"size": "small", "customers": 0}, "at least 1"),
+        ({"size": "small", "policy_assignments": 13}, "at most 12"),
     ],
 )
 def test_bad_knobs(kwargs: dict[str, Any], message: str) -> None:
