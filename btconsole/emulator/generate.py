@@ -925,10 +925,14 @@ class _Generator:
                     daily.append(round(max(v, 0.0), 2))
                 costs.append(CostSeries(sub.subscription_id, rg.name, service, daily))
             if spikes[si] == "spike":
-                # a spike: one service on one recent day costs several times its usual
+                # A spike: one service on one day of the last two weeks costs several times
+                # its usual, and at least a few hundred more (so it stands out in money too).
                 spiking = costs[-rng.randint(1, len(services))]
                 day = days - 1 - rng.randint(0, min(13, days - 1))
-                spiking.daily[day] = round(spiking.daily[day] * rng.uniform(4.0, 9.0), 2)
+                usual = spiking.daily[day]
+                spiking.daily[day] = round(
+                    max(usual * rng.uniform(4.0, 9.0), usual + rng.uniform(150.0, 600.0)), 2
+                )
         return start, costs
 
     def make_budgets(self, estate: Estate) -> list[Budget]:

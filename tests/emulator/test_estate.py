@@ -258,15 +258,31 @@ def test_problem_mix_in_default_estate() -> None:
     assert estate.cost_days >= 60
 
 
-def test_cost_spikes_exist_and_resource_ids_parse() -> None:
-    estate = generate(seed=2, size="medium")
-    spikes = 0
+def _spikes(estate: Estate) -> list[tuple[str, str, int]]:
+    """Days costing over 2x the trailing 14-day median and over it by more than 50."""
+    import statistics
+
+    found = []
     for series in estate.costs:
         values = series.daily
-        for i in range(1, len(values)):
-            if values[i] > 3 * max(values[i - 1], 0.01):
-                spikes += 1
-    assert spikes >= 1
+        for i in range(7, len(values)):
+            median = statistics.median(values[max(0, i - 14) : i])
+            if values[i] > 2 * median and values[i] - median > 50:
+                found.append((series.subscription_id, series.service_name, i))
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cost_spikes_exist_recently(seed: int) -> None:
+    estate = generate(seed=seed, size="small")
+    spikes = _spikes(estate)
+    assert spikes
+    assert all(i >= estate.cost_days - 14 for _, _, i in spikes)
+    assert _spikes(generate(seed=seed, size="small", healthy=True)) == []
+
+
+def test_resource_ids_of_policy_states_parse() -> None:
+    estate = generate(seed=2, size="medium")
     for state in estate.policy_states[:200]:
         sid, rg, rtype = parse_resource_id(state.resource_id)
         assert estate.resource_group(sid, rg) is not None
