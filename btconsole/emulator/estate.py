@@ -334,7 +334,11 @@ def format_time(when: dt.datetime) -> str:
 
 @dataclass
 class Estate:
-    """Everything the emulator serves. ``as_of`` is the estate's "today"."""
+    """Everything the emulator serves. ``as_of`` is the estate's "today".
+
+    Treat an estate as read-only once it is served: lookups index it lazily and route
+    handlers cache tables derived from it in ``memo``.
+    """
 
     seed: int | None
     size: str | None
