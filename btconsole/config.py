@@ -147,6 +147,8 @@ class Config:
     theme: str = "bt"
     refresh_concurrency: int = 16
     allow_plaintext_keyring: bool = False
+    refresh_interval: float = 30.0
+    graph_threshold: int = 50
     profiles: dict[str, Profile] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
@@ -182,6 +184,12 @@ GLOBAL_KEYS: dict[str, KeySpec] = {
     "refresh_concurrency": KeySpec("int", "Most requests in flight at once (1-256)."),
     "allow_plaintext_keyring": KeySpec(
         "bool", "Allow a plaintext keyring backend (and unencrypted token cache). Default false."
+    ),
+    "refresh_interval": KeySpec(
+        "duration", "How often the console checks for data past its TTL (default 30s)."
+    ),
+    "graph_threshold": KeySpec(
+        "int", "Use Resource Graph for a customer with more subscriptions than this (default 50)."
     ),
 }
 

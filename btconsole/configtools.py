@@ -60,6 +60,8 @@ def render_effective(config: Config, environ: Mapping[str, str] | None = None) -
         f"theme = {toml_string(config.theme)}",
         f"refresh_concurrency = {config.refresh_concurrency}",
         f"allow_plaintext_keyring = {_toml_value(config.allow_plaintext_keyring)}",
+        f"refresh_interval = {toml_string(format_duration(config.refresh_interval))}",
+        f"graph_threshold = {config.graph_threshold}",
     ]
     if not config.profiles:
         lines += ["", "# no profiles: add one with [profiles.NAME] (see btconsole config init)"]
@@ -124,6 +126,12 @@ refresh_concurrency = 16
 
 # A plaintext keyring backend (a file) is refused unless this is true.
 allow_plaintext_keyring = false
+
+# How often the console looks for data past its TTL and refreshes it (like k9s'
+# refresh rate), and above how many subscriptions a customer is listed through
+# Azure Resource Graph instead of per-subscription calls.
+refresh_interval = "30s"
+graph_threshold = 50
 
 # One table per customer. Uncomment and fill in:
 #

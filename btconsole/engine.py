@@ -79,7 +79,7 @@ class Engine:
         *,
         session_factory: Callable[[Profile], Any] | None = None,
         owner: str | None = None,
-        graph_threshold: int = 50,
+        graph_threshold: int | None = None,
         max_retries: int = 2,
         max_wait: float = 60.0,
         lease_seconds: float = 300.0,
@@ -91,7 +91,9 @@ class Engine:
         self.config = config
         self.cache = cache
         self.owner = owner or default_owner()
-        self.graph_threshold = graph_threshold
+        self.graph_threshold = (
+            config.graph_threshold if graph_threshold is None else graph_threshold
+        )
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.lease_seconds = lease_seconds

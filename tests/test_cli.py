@@ -270,15 +270,6 @@ def test_secrets_unknown_profile_and_wrong_auth(
     assert code == 64 and "takes no secret" in err
 
 
-def test_not_yet_commands_say_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write_config(tmp_path)
-    for argv in (["check", "--all"], ["doctor"], ["export", "arc", "--format", "csv"]):
-        code, out, err = run(["--config", str(path), *argv], capsys)
-        assert code == 69, argv
-        assert "not available in this version yet" in err
-        assert out == ""
-
-
 def test_console_without_profiles_explains(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run([], capsys)
     assert code == 64

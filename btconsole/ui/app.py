@@ -79,14 +79,23 @@ class BtConsoleApp(App[int]):
         engine_factory: Any = None,
         refresh_interval: float | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        data_clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
-        self.data = DataSource(config, cache, offline=offline, engine_factory=engine_factory)
+        self.data = DataSource(
+            config,
+            cache,
+            offline=offline,
+            engine_factory=engine_factory,
+            clock=data_clock or time.time,
+        )
         self.scope = scope
         self._requested_theme = theme or config.theme
         self._environ = os.environ if environ is None else environ
-        self.refresh_interval = refresh_interval if refresh_interval is not None else 30.0
+        self.refresh_interval = (
+            refresh_interval if refresh_interval is not None else config.refresh_interval
+        )
         self._clock = clock
         self.first_paint: float | None = None
         self.data.add_listener(self._data_changed)
