@@ -745,14 +745,12 @@ def _where(finding: Finding, names: Mapping[str, str]) -> tuple[str | None, str 
             return "customer-wide", None
     if resource and sub and resource.lower() == f"/subscriptions/{sub}".lower():
         resource = None
-    label = None
-    if sub:
-        name = names.get(sub)
-        if resource:
-            label = name
-        else:
-            label = f"{name} ({sub})" if name else f"subscription {sub}"
-    return label, resource
+    if not sub:
+        return None, resource
+    name = names.get(sub)
+    if resource:
+        return name, resource
+    return (f"{name} ({sub})" if name else f"subscription {sub}"), None
 
 
 _LABELS = {"critical": "CRIT", "warning": "WARN", "info": "INFO"}
@@ -1092,6 +1090,22 @@ def write_output(path: str, text: str) -> None:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
+def check_output_path(path: str | None) -> None:
+    """Fail before any refresh when ``--output`` cannot be written.
+
+    Raises:
+        UsageError: its directory does not exist or is not writable.
+    """
+    if path is None:
+        return
+    target = Path(path).expanduser()
+    directory = target.parent
+    if not directory.is_dir():
+        raise UsageError(f"cannot write {target}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK) or target.is_dir():
+        raise UsageError(f"cannot write {target}: not a writable file path")
+
+
 def quiet_logging() -> None:
     """Send log records to the log file, never to stderr (which cron mails)."""
     from btconsole.logs import setup_logging
@@ -1147,6 +1161,7 @@ def run_check(
     max_age = parse_max_age(options.max_age)
     timeout = parse_timeout(options.timeout)
     profiles = select_profiles(config, options.profiles, options.all)
+    check_output_path(options.output)
     now = clock(environ)
     quiet_logging()
     snapshot = load_snapshot(

@@ -28,6 +28,7 @@ from btconsole.checks import (
     DataProblem,
     ProfileData,
     Snapshot,
+    check_output_path,
     clean,
     clock,
     iso_time,
@@ -454,6 +455,7 @@ def run_export(
         raise UsageError(f"unknown export {options.domain!r}; use one of {', '.join(DOMAINS)}")
     timeout = parse_timeout(options.timeout)
     profiles = select_profiles(config, options.profiles, options.all)
+    check_output_path(options.output)
     now = clock(environ)
     quiet_logging()
     snapshot = load_snapshot(
