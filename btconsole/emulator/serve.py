@@ -195,7 +195,7 @@ def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Pa
 
 
 def load_estate(estate_file: str | None, seed: int, size: str) -> Estate:
-    """The estate from ``estate_file`` or generated from ``seed``/``size``.
+    """The estate from ``estate_file`` or generated from ``seed``/``size`` as of today.
 
     Raises:
         ServeError: unreadable or invalid estate file, unknown size.
@@ -215,9 +215,14 @@ def load_estate(estate_file: str | None, seed: int, size: str) -> Estate:
             raise ServeError(f"{path}: {exc}") from exc
     if size not in SIZES:
         raise ServeError(f"unknown size {size!r} (choose from {', '.join(SIZES)})")
+    import datetime as dt
+
     from btconsole.emulator.generate import generate
 
-    return generate(seed=seed, size=size)
+    # Dated today, so that "month to date" and the last 60 days of cost mean what a
+    # user (or an unattended check) expects; the same seed on the same day gives the
+    # same estate.
+    return generate(seed=seed, size=size, as_of=dt.datetime.now(dt.timezone.utc).date())
 
 
 async def serve(
