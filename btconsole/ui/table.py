@@ -44,8 +44,11 @@ leaves a row plain (so a healthy table is not all green); a cell level, includin
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, compress, filterfalse, repeat
+from operator import attrgetter, contains, itemgetter, not_
 from typing import Any, ClassVar, Literal
 
 from rich.cells import cell_len
@@ -59,9 +62,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from btconsole.ui.filterquery import CompiledTerm, compile_terms, parse
-from btconsole.ui.textsafe import clean, fit
+from btconsole.ui.textsafe import ELLIPSIS, clean, fit
 
-__all__ = ["Column", "Level", "ResourceTable", "Row", "layout_columns"]
+__all__ = ["Column", "Level", "ResourceTable", "Row", "RowSet", "layout_columns"]
 
 Level = Literal["ok", "info", "warning", "critical", "muted"]
 
@@ -154,17 +157,358 @@ def layout_columns(columns: Sequence[Column], width: int) -> list[tuple[int, int
     return [(i, widths[i]) for i in kept]
 
 
-def _sort_key_value(value: Any) -> tuple[int, Any] | None:
-    """Map a sort value to a comparable key; None (and NaN) mean "sort last"."""
-    if value is None:
+_NUMBER_TYPES = (int, float)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _column_sort_keys(values: Sequence[Any]) -> list[Any]:
+    """Comparable keys for one column's values; ``None`` stays ``None`` (sorts last).
+
+    All strings: case-folded strings; all numbers: the numbers; a mix: tuples that
+    order numbers before strings before anything else, so sorting never raises.
+    """
+    types = set(map(type, values))
+    if types == {str}:
+        return list(map(str.casefold, values))
+    if types <= {str, type(None)}:
+        return [None if value is None else value.casefold() for value in values]
+    if types <= {int, bool}:
+        return list(values)
+    if types <= {int, bool, float, type(None)}:
+        return [None if _is_missing(value) else value for value in values]
+    keys: list[Any] = []
+    for value in values:
+        if _is_missing(value):
+            keys.append(None)
+        elif isinstance(value, _NUMBER_TYPES):
+            keys.append((0, value, ""))
+        elif isinstance(value, str):
+            keys.append((1, 0, value.casefold()))
+        else:
+            keys.append((2, 0, str(value)))
+    return keys
+
+
+def _scan(needle: str, big: str, starts: Sequence[int], hay: Sequence[str]) -> list[int]:
+    """Positions of the rows of ``hay`` containing ``needle`` (ascending).
+
+    ``big`` is ``hay`` joined with NUL (which no needle holds) and ``starts`` the
+    offset of each row in it, plus one past the end. Sparse matches are found by
+    scanning ``big`` in C and jumping to the next row after each hit; once more
+    than half the rows scanned match, the rest is tested row by row, which is
+    cheaper per match.
+    """
+    count = len(hay)
+    found: list[int] = []
+    find = big.find
+    hit = find(needle)
+    while hit != -1:
+        position = bisect_right(starts, hit) - 1
+        found.append(position)
+        following = position + 1
+        if following >= count:
+            break
+        if len(found) >= 128 and len(found) * 2 > following:
+            tail = hay[following:]
+            found.extend(compress(range(following, count), map(contains, tail, repeat(needle))))
+            break
+        hit = find(needle, starts[following])
+    return found
+
+
+class _Haystack:
+    """Lower-cased text in sort order, as a tuple and as one NUL-joined string."""
+
+    __slots__ = ("big", "hay", "starts")
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.big = "\x00".join(texts)
+        # Fresh strings, allocated in this order: scanning them row by row walks
+        # memory sequentially (the originals lie scattered in the given order).
+        self.hay = tuple(self.big.split("\x00")) if texts else ()
+        self.starts = list(accumulate(map((1).__add__, map(len, self.hay)), initial=0))
+
+
+def _take(items: Sequence[Any], positions: Sequence[int]) -> tuple[Any, ...]:
+    """``tuple(items[p] for p in positions)``, done in C."""
+    if not positions:
+        return ()
+    if len(positions) == 1:
+        return (items[positions[0]],)
+    return tuple(itemgetter(*positions)(items))
+
+
+def _bulk_lower(texts: Sequence[str], separators: int) -> list[str] | None:
+    """``[text.lower() for text in texts]``, done in C, when every text is clean.
+
+    Each text may hold ``separators`` newlines in total (the cell separators of
+    row search strings). Returns None when any text needs :func:`clean`.
+    """
+    joined = "\x00".join(texts)
+    if (
+        joined.count("\x00") != max(0, len(texts) - 1)
+        or joined.count("\n") != separators
+        or not joined.replace("\x00", " ").replace("\n", " ").isprintable()
+    ):
         return None
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and math.isnan(value):
+    return joined.lower().split("\x00") if texts else []
+
+
+def _implies(new: Sequence[CompiledTerm], old: Sequence[CompiledTerm]) -> bool:
+    """True when every row matching all ``new`` terms matches all ``old`` terms."""
+
+    def covers(term: CompiledTerm, wanted: CompiledTerm) -> bool:
+        if term.negate != wanted.negate:
+            return False
+        if not term.negate:  # a longer needle, in the same column or any cell
+            return wanted.needle in term.needle and wanted.column in (None, term.column)
+        return term.needle in wanted.needle and term.column in (None, wanted.column)
+
+    return all(any(covers(term, wanted) for term in new) for wanted in old)
+
+
+class RowSet:
+    """Rows with a sort order and a filter, kept fast for tens of thousands of rows.
+
+    Pure (no Textual): :class:`ResourceTable` draws what this computes. Rows are
+    held in sort order (``sorted_rows``); ``view`` lists the positions in that
+    order which pass the filter, ascending (a ``range`` when nothing is filtered).
+
+    Per row, ``set_rows`` computes one lower-cased search string (the cleaned
+    cells joined by newlines). Sort orders are cached per column and direction.
+    A filter scans the search text in sort order, so its result needs no sort;
+    results are cached per query, and a query that narrows the previous one (one
+    more character typed) only looks at the previous result when that is small.
+    """
+
+    _FILTER_CACHE_LIMIT = 64
+
+    def __init__(self) -> None:
+        self.columns: tuple[Column, ...] = ()
+        self.rows: list[Row] = []
+        self.key_index: dict[str, int] = {}
+        self.search: list[str] = []
+        self.sort_column: int | None = None
+        self.sort_reverse = False
+        self.terms: tuple[CompiledTerm, ...] = ()
+        self.order: Sequence[int] = range(0)
+        self.sorted_rows: list[Row] = []
+        self.view: Sequence[int] = range(0)
+        self._column_text: dict[int, list[str]] = {}
+        self._sort_keys: dict[int, list[Any]] = {}
+        self._orders: dict[tuple[int, bool], list[int]] = {}
+        self._haystacks: dict[int | None, _Haystack] = {}
+        self._results: dict[tuple[CompiledTerm, ...], list[int]] = {}
+        self._last: tuple[tuple[CompiledTerm, ...], list[int]] | None = None
+
+    # -- inputs
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Replace the columns (keeps the rows; drops per-column caches)."""
+        self.columns = tuple(columns)
+        if self.sort_column is not None and self.sort_column >= len(self.columns):
+            self.sort_column = None
+        self._column_text.clear()
+        self._sort_keys.clear()
+        self._orders.clear()
+        self._apply_order()
+
+    def set_rows(self, rows: Sequence[Row]) -> None:
+        """Replace the rows; sort and filter are re-applied."""
+        self.rows = list(rows)
+        self.key_index = dict(
+            zip(map(attrgetter("key"), self.rows), range(len(self.rows)), strict=True)
+        )
+        cells = list(map(attrgetter("cells"), self.rows))
+        join = "\n".join
+        separators = sum(map(len, cells)) - sum(1 for row_cells in cells if row_cells)
+        search = _bulk_lower(list(map(join, cells)), separators)
+        if search is None:  # some text needs cleaning: row by row
+            search = []
+            for row_cells in cells:
+                text = join(row_cells)
+                if not text.replace("\n", " ").isprintable():
+                    text = join(map(clean, row_cells))
+                search.append(text.lower())
+        self.search = search
+        self._column_text.clear()
+        self._sort_keys.clear()
+        self._orders.clear()
+        self._apply_order()
+
+    def set_sort(self, column: int | None, reverse: bool) -> None:
+        """Sort by column index ``column`` (None: the given order)."""
+        self.sort_column = column
+        self.sort_reverse = reverse if column is not None else False
+        self._apply_order()
+
+    def set_terms(self, terms: Sequence[CompiledTerm]) -> None:
+        """Filter by ``terms`` (all must match)."""
+        self.terms = tuple(terms)
+        self._apply_filter()
+
+    # -- queries
+
+    def position_of(self, key: str | None) -> int | None:
+        """Where the row with ``key`` is in ``view``, or None when it is not shown."""
+        if key is None:
             return None
-        return (0, value)
-    if isinstance(value, str):
-        return (1, value.casefold())
-    return (2, value)
+        index = self.key_index.get(key)
+        if index is None:
+            return None
+        order = self.order
+        sorted_position = index if isinstance(order, range) else order.index(index)
+        view = self.view
+        if isinstance(view, range):
+            return sorted_position if sorted_position < len(view) else None
+        found = bisect_left(view, sorted_position)
+        if found < len(view) and view[found] == sorted_position:
+            return found
+        return None
+
+    def column_text(self, column: int) -> list[str]:
+        """Cleaned, lower-cased text of one column for every row (given order; cached)."""
+        values = self._column_text.get(column)
+        if values is None:
+            try:
+                raw = list(map(itemgetter(column), map(attrgetter("cells"), self.rows)))
+            except IndexError:  # a short row
+                raw = [row.cells[column] if column < len(row.cells) else "" for row in self.rows]
+            values = _bulk_lower(raw, 0)
+            if values is None:
+                values = [(cell if cell.isprintable() else clean(cell)).lower() for cell in raw]
+            self._column_text[column] = values
+        return values
+
+    # -- sorting
+
+    def forget_sort_caches(self) -> None:
+        """Drop cached sort keys and orders (the next sort computes them afresh)."""
+        self._sort_keys.clear()
+        self._orders.clear()
+
+    def _sort_keys_for(self, column: int) -> list[Any]:
+        keys = self._sort_keys.get(column)
+        if keys is None:
+            rows = self.rows
+            given_values = list(map(attrgetter("sort_values"), rows))
+            fast: list[Any] | None = None
+            if None not in given_values:
+                try:
+                    fast = list(map(itemgetter(column), given_values))
+                except IndexError:
+                    fast = None
+            if fast is not None:
+                keys = _column_sort_keys(fast)
+            elif all(given is None for given in given_values):
+                keys = _column_sort_keys(self.column_text(column))
+            else:
+                texts: list[str] | None = None
+                values: list[Any] = []
+                for position, row in enumerate(rows):
+                    given = row.sort_values
+                    if given is not None and column < len(given):
+                        values.append(given[column])
+                    else:
+                        if texts is None:
+                            texts = self.column_text(column)
+                        values.append(texts[position])
+                keys = _column_sort_keys(values)
+            self._sort_keys[column] = keys
+        return keys
+
+    def _sorted(self, column: int, reverse: bool) -> list[int]:
+        order = self._orders.get((column, reverse))
+        if order is None:
+            keys = self._sort_keys_for(column)
+            missing = (
+                [index for index, key in enumerate(keys) if key is None] if None in keys else []
+            )
+            if missing:
+                lacking = set(missing)
+                present = [index for index in range(len(keys)) if index not in lacking]
+            else:
+                present = list(range(len(keys)))
+            present.sort(key=keys.__getitem__, reverse=reverse)
+            order = present + missing
+            self._orders[(column, reverse)] = order
+        return order
+
+    def _apply_order(self) -> None:
+        column = self.sort_column
+        if column is None:
+            self.order = range(len(self.rows))
+            self.sorted_rows = list(self.rows)
+        else:
+            self.order = self._sorted(column, self.sort_reverse)
+            self.sorted_rows = list(_take(self.rows, self.order))
+        self._haystacks.clear()
+        self._results.clear()
+        self._last = None
+        self._apply_filter()
+
+    # -- filtering
+
+    def forget_filter_results(self) -> None:
+        """Drop cached filter results, except the last (which narrowing starts from)."""
+        self._results.clear()
+
+    def _haystack(self, column: int | None) -> _Haystack:
+        haystack = self._haystacks.get(column)
+        if haystack is None:
+            source = self.search if column is None else self.column_text(column)
+            order = self.order
+            haystack = _Haystack(source if isinstance(order, range) else _take(source, order))
+            self._haystacks[column] = haystack
+        return haystack
+
+    def _apply_filter(self) -> None:
+        terms = self.terms
+        count = len(self.rows)
+        if not terms:
+            self.view = range(count)
+            return
+        cached = self._results.get(terms)
+        if cached is None:
+            candidates: list[int] | None = None
+            todo = terms
+            if self._last is not None and _implies(terms, self._last[0]):
+                candidates = self._last[1]
+                todo = tuple(term for term in terms if term not in self._last[0])
+            # Keep-terms first: they shrink the candidates most cheaply.
+            for term in sorted(todo, key=lambda term: term.negate):
+                candidates = self._match(term, candidates)
+            cached = candidates if candidates is not None else list(range(count))
+            if len(self._results) >= self._FILTER_CACHE_LIMIT:
+                self._results.clear()
+            self._results[terms] = cached
+        self._last = (terms, cached)
+        self.view = cached
+
+    def _match(self, term: CompiledTerm, candidates: list[int] | None) -> list[int]:
+        haystack = self._haystack(term.column)
+        needle = term.needle
+        count = len(haystack.hay)
+        if candidates is not None and len(candidates) * 4 < count:
+            tested = map(contains, _take(haystack.hay, candidates), repeat(needle))
+            if term.negate:
+                return list(compress(candidates, map(not_, tested)))
+            return list(compress(candidates, tested))
+        found = _scan(needle, haystack.big, haystack.starts, haystack.hay)
+        if term.negate:
+            excluded = set(found)
+            pool: Iterable[int] = range(count) if candidates is None else candidates
+            return list(filterfalse(excluded.__contains__, pool))
+        if candidates is None:
+            return found
+        if len(found) < len(candidates):
+            wanted = set(candidates)
+            return list(filter(wanted.__contains__, found))
+        kept = set(found)
+        return list(filter(kept.__contains__, candidates))
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -286,20 +630,15 @@ class ResourceTable(ScrollView, can_focus=True):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._columns: tuple[Column, ...] = tuple(columns)
-        self._rows: list[Row] = []
-        self._key_index: dict[str, int] = {}
-        self._search: list[str] = []  # per row: cleaned cells, lower-cased, "\n"-joined
-        self._column_text: dict[int, list[str]] = {}  # lazily: cleaned lower-case cells
-        self._sort_cache: dict[tuple[int, bool], list[int]] = {}
-        self._order: list[int] = []  # all row indexes in sort order
-        self._view: list[int] = []  # the filtered order: what is shown
+        self._set = RowSet()
+        self._set.set_columns(self._columns)
         self._filter_text = ""
-        self._terms: list[CompiledTerm] = []
         self._sort_key: str | None = None
-        self._sort_reverse = False
-        self._cursor = 0  # index into _view
+        self._cursor = 0  # index into the view
         self._cursor_key: str | None = None
         self._layout: list[tuple[int, int]] = []
+        self._cells_layout: list[tuple[int, int, bool]] = []
+        self._cells_width = 0
         self._layout_width = -1
         self._strips: dict[tuple[str, int, bool], Strip] = {}
         self._header_strip: tuple[tuple[int, str | None, bool], Strip] | None = None
@@ -315,9 +654,10 @@ class ResourceTable(ScrollView, can_focus=True):
     @property
     def cursor_row(self) -> Row | None:
         """The highlighted row, or None when nothing is shown."""
-        if not self._view:
+        view = self._set.view
+        if not view:
             return None
-        return self._rows[self._view[self._cursor]]
+        return self._set.sorted_rows[view[self._cursor]]
 
     @property
     def cursor_index(self) -> int:
@@ -327,12 +667,12 @@ class ResourceTable(ScrollView, can_focus=True):
     @property
     def filtered_count(self) -> int:
         """Rows that pass the filter."""
-        return len(self._view)
+        return len(self._set.view)
 
     @property
     def total_count(self) -> int:
         """All rows."""
-        return len(self._rows)
+        return len(self._set.rows)
 
     @property
     def sort_key(self) -> str | None:
@@ -342,7 +682,7 @@ class ResourceTable(ScrollView, can_focus=True):
     @property
     def sort_reverse(self) -> bool:
         """True when sorted descending."""
-        return self._sort_reverse
+        return self._set.sort_reverse
 
     @property
     def filter_text(self) -> str:
@@ -352,22 +692,24 @@ class ResourceTable(ScrollView, can_focus=True):
     @property
     def visible_rows(self) -> list[Row]:
         """The rows in the current filtered, sorted order (a new list)."""
-        rows = self._rows
-        return [rows[i] for i in self._view]
+        rows = self._set.sorted_rows
+        return [rows[position] for position in self._set.view]
 
     def set_columns(self, columns: Sequence[Column]) -> None:
         """Replace the columns; the sort is kept if its column still exists."""
         self._columns = tuple(columns)
-        keys = {column.key for column in self._columns}
-        if self._sort_key not in keys:
+        keys = [column.key for column in self._columns]
+        rows = self._set
+        rows.set_columns(self._columns)
+        if self._sort_key in keys:
+            rows.set_sort(keys.index(self._sort_key), rows.sort_reverse)
+        else:
             self._sort_key = None
-            self._sort_reverse = False
-        self._column_text.clear()
-        self._sort_cache.clear()
-        self._terms = compile_terms(parse(self._filter_text), self._columns)
+            rows.set_sort(None, False)
+        rows.set_terms(compile_terms(parse(clean(self._filter_text)), self._columns))
         self._layout_width = -1
         self._invalidate()
-        self._rebuild(keep_position=True)
+        self._after_view_change(keep_position=True)
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace the rows, re-applying sort and filter.
@@ -376,30 +718,17 @@ class ResourceTable(ScrollView, can_focus=True):
         otherwise it keeps its position (clamped), so a removed row's successor
         takes its place.
         """
-        self._rows = list(rows)
-        self._key_index = {row.key: index for index, row in enumerate(self._rows)}
-        search: list[str] = []
-        append = search.append
-        for row in self._rows:
-            cells = row.cells
-            if "".join(cells).isprintable():
-                append("\n".join(cells).lower())
-            else:
-                append("\n".join(clean(cell) for cell in cells).lower())
-        self._search = search
-        self._column_text.clear()
-        self._sort_cache.clear()
+        self._set.set_rows(rows)
         self._invalidate()
-        self._rebuild(keep_position=True)
+        self._after_view_change(keep_position=True)
 
     def set_filter(self, text: str) -> None:
         """Filter rows with a :mod:`btconsole.ui.filterquery` query (cheap per keystroke)."""
-        terms = compile_terms(parse(text), self._columns)
+        terms = compile_terms(parse(clean(text)), self._columns)
         self._filter_text = text
-        if terms == self._terms:
+        if tuple(terms) == self._set.terms:
             return
-        self._terms = terms
-        self._apply_filter()
+        self._set.set_terms(terms)
         self._after_view_change(keep_position=False)
 
     def sort_by(self, column_key: str, *, reverse: bool | None = None) -> None:
@@ -410,34 +739,31 @@ class ResourceTable(ScrollView, can_focus=True):
         """
         index = self._column_index(column_key)
         if reverse is None:
-            reverse = not self._sort_reverse if column_key == self._sort_key else False
+            reverse = not self._set.sort_reverse if column_key == self._sort_key else False
         self._sort_key = column_key
-        self._sort_reverse = reverse
-        self._order = self._sorted_order(index, reverse)
+        self._set.set_sort(index, reverse)
         self._header_strip = None
-        self._apply_filter()
         self._after_view_change(keep_position=False)
 
     def clear_sort(self) -> None:
         """Show rows in the order they were given."""
         self._sort_key = None
-        self._sort_reverse = False
-        self._order = list(range(len(self._rows)))
+        self._set.set_sort(None, False)
         self._header_strip = None
-        self._apply_filter()
         self._after_view_change(keep_position=False)
 
     def move_cursor(self, index: int) -> None:
         """Put the cursor on view position ``index`` (clamped) and scroll to it."""
-        if not self._view:
+        count = len(self._set.view)
+        if not count:
             return
         old = self._cursor
-        self._cursor = max(0, min(index, len(self._view) - 1))
+        self._cursor = max(0, min(index, count - 1))
         self._cursor_changed(old)
 
     def select_key(self, key: str) -> bool:
         """Put the cursor on the row with ``key``; False when it is not shown."""
-        position = self._position_of(key)
+        position = self._set.position_of(key)
         if position is None:
             return False
         self.move_cursor(position)
@@ -471,7 +797,7 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         """Go to the last row."""
-        self.move_cursor(len(self._view) - 1)
+        self.move_cursor(len(self._set.view) - 1)
 
     def action_select(self) -> None:
         """Post :class:`Selected` for the highlighted row."""
@@ -494,7 +820,7 @@ class ResourceTable(ScrollView, can_focus=True):
             if keys:
                 self.sort_by(keys[0], reverse=True)
             return
-        self.sort_by(self._sort_key, reverse=not self._sort_reverse)
+        self.sort_by(self._sort_key, reverse=not self._set.sort_reverse)
 
     # ------------------------------------------------------------------ rendering
 
@@ -508,9 +834,9 @@ class ResourceTable(ScrollView, can_focus=True):
         if y == 0:
             return self._render_header(width)
         index = self.scroll_offset.y + y - 1
-        view = self._view
+        view = self._set.view
         if 0 <= index < len(view):
-            row = self._rows[view[index]]
+            row = self._set.sorted_rows[view[index]]
             cursor = index == self._cursor
             cache_key = (row.key, width, cursor)
             strip = self._strips.get(cache_key)
@@ -562,12 +888,17 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def _relayout(self, width: int) -> None:
         self._layout = layout_columns(self._columns, width)
+        self._cells_layout = [
+            (index, column_width, self._columns[index].align == "right")
+            for index, column_width in self._layout
+        ]
+        self._cells_width = sum(w for _, w in self._layout) + GAP * max(0, len(self._layout) - 1)
         self._layout_width = width
         self._strips.clear()
         self._header_strip = None
 
     def _render_header(self, width: int) -> Strip:
-        state = (width, self._sort_key, self._sort_reverse)
+        state = (width, self._sort_key, self._set.sort_reverse)
         if self._header_strip is not None and self._header_strip[0] == state:
             return self._header_strip[1]
         assert self._styles is not None
@@ -577,7 +908,7 @@ class ResourceTable(ScrollView, can_focus=True):
             column = self._columns[index]
             label = clean(column.label)
             if column.key == self._sort_key:
-                arrow = SORT_DESCENDING if self._sort_reverse else SORT_ASCENDING
+                arrow = SORT_DESCENDING if self._set.sort_reverse else SORT_ASCENDING
                 text = fit(label, column_width - 2) + " " + arrow
                 text = fit(text, column_width)
             else:
@@ -594,34 +925,50 @@ class ResourceTable(ScrollView, can_focus=True):
         styles = self._styles
         row_style = styles["base"]
         if row.level != "ok":
-            row_style = row_style + styles.get(row.level, Style())
+            row_style = row_style + styles[row.level]
         if cursor:
             row_style = row_style + styles["cursor"]
         cells = row.cells
-        cell_levels = row.cell_levels
+        cell_count = len(cells)
+        cell_levels = None if cursor else row.cell_levels
         segments: list[Segment] = []
-        pending = " " * LEFT_PAD  # text in row_style not yet emitted
-        for position, (index, column_width) in enumerate(self._layout):
+        pending: list[str] = [" " * LEFT_PAD]  # text in row_style not yet emitted
+        gap = " " * GAP
+        for position, (index, column_width, right) in enumerate(self._cells_layout):
             if position:
-                pending += " " * GAP
-            column = self._columns[index]
-            raw = cells[index] if index < len(cells) else ""
-            text = _pad(fit(clean(raw), column_width), column_width, column.align)
+                pending.append(gap)
+            text = cells[index] if index < cell_count else ""
+            if not text.isprintable():
+                text = clean(text)
+            if text.isascii():  # one cell per character: no need to measure
+                if len(text) > column_width:
+                    text = text[: column_width - 1] + ELLIPSIS if column_width > 0 else ""
+                fill = column_width - len(text)
+            else:
+                text = fit(text, column_width)
+                fill = column_width - cell_len(text)
+            if fill > 0:
+                text = " " * fill + text if right else text + " " * fill
             level = cell_levels[index] if cell_levels and index < len(cell_levels) else None
-            if level is None or cursor:
-                pending += text
+            if level is None:
+                pending.append(text)
             else:
                 if pending:
-                    segments.append(Segment(pending, row_style))
-                    pending = ""
-                segments.append(Segment(text, row_style + styles.get(level, Style())))
+                    segments.append(Segment("".join(pending), row_style))
+                    pending = []
+                segments.append(Segment(text, row_style + styles[level]))
+        used = LEFT_PAD + self._cells_width
+        if used < width:
+            pending.append(" " * (width - used))
         if pending:
-            segments.append(Segment(pending, row_style))
-        return Strip(segments).adjust_cell_length(width, row_style)
+            segments.append(Segment("".join(pending), row_style))
+        if used > width:
+            return Strip(segments).crop(0, width)
+        return Strip(segments, width)
 
     def _render_empty(self, width: int) -> Strip:
         assert self._styles is not None
-        if not self._rows:
+        if not self._set.rows:
             message = "no rows"
         else:
             message = f"no rows match filter '{clean(self._filter_text)}'"
@@ -635,87 +982,13 @@ class ResourceTable(ScrollView, can_focus=True):
                 return index
         raise KeyError(column_key)
 
-    def _column_values(self, index: int) -> list[str]:
-        """Cleaned, lower-cased text of one column for every row (cached)."""
-        values = self._column_text.get(index)
-        if values is None:
-            values = []
-            append = values.append
-            for row in self._rows:
-                cells = row.cells
-                if index < len(cells):
-                    cell = cells[index]
-                    append((cell if cell.isprintable() else clean(cell)).lower())
-                else:
-                    append("")
-            self._column_text[index] = values
-        return values
-
-    def _sorted_order(self, index: int, reverse: bool) -> list[int]:
-        cached = self._sort_cache.get((index, reverse))
-        if cached is not None:
-            return cached
-        rows = self._rows
-        texts = self._column_values(index)
-        if all(row.sort_values is None for row in rows):
-            order = sorted(range(len(rows)), key=texts.__getitem__, reverse=reverse)
-        else:
-            keys: list[tuple[int, Any] | None] = []
-            for position, row in enumerate(rows):
-                values = row.sort_values
-                if values is not None and index < len(values):
-                    keys.append(_sort_key_value(values[index]))
-                else:
-                    keys.append((1, texts[position]))
-            present = [i for i, key in enumerate(keys) if key is not None]
-            missing = [i for i, key in enumerate(keys) if key is None]
-            try:
-                present.sort(key=keys.__getitem__, reverse=reverse)  # type: ignore[arg-type]
-            except TypeError:  # values of types that do not compare: fall back to text
-                present.sort(key=lambda i: str(keys[i]), reverse=reverse)
-            order = present + missing
-        self._sort_cache[(index, reverse)] = order
-        return order
-
-    def _apply_filter(self) -> None:
-        view = self._order
-        for term in self._terms:
-            haystack = self._search if term.column is None else self._column_values(term.column)
-            needle = term.needle
-            if term.negate:
-                view = [i for i in view if needle not in haystack[i]]
-            else:
-                view = [i for i in view if needle in haystack[i]]
-        self._view = view
-
-    def _rebuild(self, *, keep_position: bool) -> None:
-        if self._sort_key is not None and self._sort_key in {c.key for c in self._columns}:
-            self._order = self._sorted_order(self._column_index(self._sort_key), self._sort_reverse)
-        else:
-            self._order = list(range(len(self._rows)))
-        self._apply_filter()
-        self._after_view_change(keep_position=keep_position)
-
-    def _position_of(self, key: str | None) -> int | None:
-        if key is None:
-            return None
-        row_index = self._key_index.get(key)
-        if row_index is None:
-            return None
-        if self._view and self._view[min(self._cursor, len(self._view) - 1)] == row_index:
-            return min(self._cursor, len(self._view) - 1)
-        try:
-            return self._view.index(row_index)
-        except ValueError:
-            return None
-
     def _after_view_change(self, *, keep_position: bool) -> None:
         """Place the cursor after the view changed, then repaint."""
         old_key = self._cursor_key
-        position = self._position_of(old_key)
+        position = self._set.position_of(old_key)
         if position is None:
             position = self._cursor if keep_position else 0
-        self._cursor = max(0, min(position, len(self._view) - 1))
+        self._cursor = max(0, min(position, len(self._set.view) - 1))
         self._update_virtual_size()
         self._scroll_cursor_into_view()
         self.refresh()
@@ -740,7 +1013,7 @@ class ResourceTable(ScrollView, can_focus=True):
         return max(1, self.scrollable_content_region.height - 1)
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self._view) + 1)
+        self.virtual_size = Size(self.size.width, len(self._set.view) + 1)
 
     def _scroll_cursor_into_view(self) -> None:
         height = self.scrollable_content_region.height - 1
@@ -751,7 +1024,7 @@ class ResourceTable(ScrollView, can_focus=True):
             top = self._cursor
         elif self._cursor >= top + height:
             top = self._cursor - height + 1
-        top = max(0, min(top, len(self._view) + 1 - (height + 1)))
+        top = max(0, min(top, len(self._set.view) - height))
         if top != self.scroll_offset.y:
             self.scroll_to(y=top, animate=False, force=True)
 
