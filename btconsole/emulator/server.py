@@ -389,9 +389,10 @@ def _stamp(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse
     if not resp.prepared:
         headers = resp.headers
         headers["x-ms-request-id"] = new_request_id()
-        headers["x-ms-correlation-request-id"] = (
-            request.headers.get("x-ms-correlation-request-id") or new_request_id()
-        )
+        if "x-ms-correlation-request-id" not in headers:  # a handler may have set it
+            headers["x-ms-correlation-request-id"] = (
+                request.headers.get("x-ms-correlation-request-id") or new_request_id()
+            )
         client_id = request.headers.get("x-ms-client-request-id")
         if client_id:
             headers["x-ms-client-request-id"] = client_id
