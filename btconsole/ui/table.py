@@ -329,8 +329,9 @@ class RowSet:
         if search is None:  # some text needs cleaning: row by row
             search = []
             for row_cells in cells:
-                text = join(row_cells)
-                if not text.replace("\n", " ").isprintable():
+                if all(map(str.isprintable, row_cells)):
+                    text = join(row_cells)
+                else:
                     text = join(map(clean, row_cells))
                 search.append(text.lower())
         self.search = search
