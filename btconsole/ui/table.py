@@ -867,6 +867,22 @@ class ResourceTable(ScrollView, can_focus=True):
     def on_blur(self, event: events.Blur) -> None:
         self._invalidate()
 
+    def on_click(self, event: events.Click) -> None:
+        """A click on the header sorts by that column; on a row, moves the cursor
+        there (a click on the highlighted row selects it)."""
+        y = event.y
+        if y == 0:
+            column = self._column_at(event.x)
+            if column is not None:
+                self.sort_by(column)
+            return
+        index = self.scroll_offset.y + y - 1
+        if 0 <= index < len(self._set.view):
+            if index == self._cursor:
+                self.action_select()
+            else:
+                self.move_cursor(index)
+
     # ------------------------------------------------------------------ internals
 
     def _invalidate(self) -> None:
@@ -1028,6 +1044,14 @@ class ResourceTable(ScrollView, can_focus=True):
         top = max(0, min(top, len(self._set.view) - height))
         if top != self.scroll_offset.y:
             self.scroll_to(y=top, animate=False, force=True)
+
+    def _column_at(self, x: int) -> str | None:
+        left = LEFT_PAD
+        for index, column_width in self._layout:
+            if left <= x < left + column_width:
+                return self._columns[index].key
+            left += column_width + GAP
+        return None
 
     def _sortable_keys(self) -> list[str]:
         shown = self._layout if self._layout_width >= 0 else []

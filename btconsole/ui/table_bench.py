@@ -210,19 +210,15 @@ async def _measure(rows: int, runs: int) -> dict[str, list[float]]:
         table.set_filter("x")  # warm-up: builds the search text in sort order
         table.set_filter("")
         await pilot.pause()
-        typed = erased = 0
-        for text in _keystrokes(4 * runs):
-            if len(text) > len(table.filter_text):
-                if typed == runs:
-                    continue
-                typed += 1
-                figure = "filter"
+        previous = ""
+        for text in _keystrokes(8 * runs + 40):
+            figure = "filter" if len(text) > len(previous) else "filter_erase"
+            previous = text
+            if len(results[figure]) == runs:
+                table.set_filter(text)  # keep the typing realistic, untimed
+                continue
+            if figure == "filter":
                 table._set.forget_filter_results()
-            else:
-                if erased == runs:
-                    continue
-                erased += 1
-                figure = "filter_erase"
 
             def keystroke(text: str = text) -> None:
                 table.set_filter(text)
@@ -230,6 +226,8 @@ async def _measure(rows: int, runs: int) -> dict[str, list[float]]:
 
             results[figure].append(_timed(keystroke))
             await pilot.pause()
+            if len(results["filter"]) == len(results["filter_erase"]) == runs:
+                break
         table.set_filter("")
 
         columns = [c.key for c in ARC_COLUMNS]
@@ -260,7 +258,7 @@ async def _measure(rows: int, runs: int) -> dict[str, list[float]]:
         field.focus()
         await pilot.pause()
         measured = 0
-        for text in _keystrokes(4 * runs):
+        for text in _keystrokes(8 * runs + 40):
             if measured == runs:
                 break
             previous = field.value

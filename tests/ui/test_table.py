@@ -365,3 +365,19 @@ async def test_set_columns_replaces_layout_and_drops_missing_sort() -> None:
         await pilot.pause()
         assert table.sort_key is None
         assert lines(table)[0].split() == ["Name", "Status"]
+
+
+async def test_mouse_click_moves_cursor_selects_and_sorts() -> None:
+    app = TableApp(make_rows(30))
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(ResourceTable)
+        await pilot.click(ResourceTable, offset=(3, 4))
+        assert table.cursor_index == 3
+        await pilot.click(ResourceTable, offset=(3, 4))
+        await pilot.pause()
+        assert [row.key for row in app.selected] == ["id-3"]
+        status_x = lines(table)[0].index("Status")
+        await pilot.click(ResourceTable, offset=(status_x, 0))
+        assert table.sort_key == "status"
+        await pilot.click(ResourceTable, offset=(status_x, 0))
+        assert table.sort_reverse
