@@ -10,23 +10,32 @@ Cell text is data: :func:`btconsole.ui.textsafe.clean` strips control and escape
 sequences, :func:`~btconsole.ui.textsafe.fit` truncates it with "…", and it reaches
 the terminal as a plain Rich ``Segment``, never parsed as markup.
 
-Key bindings (ids in brackets; none clashes with the app's ``1``-``5 : / r R y o ?
-q escape``):
+Key bindings (every one has a description and an id; none clashes with the app's
+``1``-``5 : / r R y o ? q escape ctrl+p``):
 
-=====================  ============================  =============================
-keys                   action                        id
-=====================  ============================  =============================
-``up`` / ``k``         cursor up                     ``resource_table.up``
-``down`` / ``j``       cursor down                   ``resource_table.down``
-``pageup``/``ctrl+b``  page up                       ``resource_table.page_up``
-``pagedown``/``ctrl+f`` page down                    ``resource_table.page_down``
-``home`` / ``g``       first row                     ``resource_table.first``
-``end`` / ``G``        last row                      ``resource_table.last``
-``enter``              select (posts ``Selected``)   ``resource_table.select``
-``>``                  sort by the next column       ``resource_table.sort_next``
-``<``                  sort by the previous column   ``resource_table.sort_previous``
-``s``                  reverse the sort order        ``resource_table.sort_reverse``
-=====================  ============================  =============================
+==========================  ============================  ================================
+keys                        action                        binding id
+==========================  ============================  ================================
+``up`` / ``k``              cursor up                     ``resource_table.up``
+``down`` / ``j``            cursor down                   ``resource_table.down``
+``pageup`` / ``ctrl+b``     page up                       ``resource_table.page_up``
+``pagedown`` / ``ctrl+f``   page down                     ``resource_table.page_down``
+``home`` / ``g``            first row                     ``resource_table.first``
+``end`` / ``G``             last row                      ``resource_table.last``
+``enter``                   select (posts ``Selected``)   ``resource_table.select``
+``>``                       sort by the next column       ``resource_table.sort_next``
+``<``                       sort by the previous column   ``resource_table.sort_previous``
+``s``                       reverse the sort order        ``resource_table.sort_reverse``
+==========================  ============================  ================================
+
+The mouse is optional: a click on a row moves the cursor there (on the highlighted
+row, selects it); a click on a header label sorts by that column (again: reverses).
+
+Sorting uses ``Row.sort_values`` when a row has them (numbers numerically, strings
+case-insensitively, ``None`` meaning "no value" last in either direction), else
+the case-insensitive cell text; it is stable, and orders are cached per column
+and direction until the rows change. Filtering is :mod:`btconsole.ui.filterquery`
+over the cleaned, lower-cased cells (see :class:`RowSet` for how it stays fast).
 
 Column layout at a given width (see :func:`layout_columns`): while the columns'
 ``min_width`` do not fit, the least important column is dropped (highest
