@@ -20,7 +20,6 @@ only when a refresh runs); :mod:`btconsole.export` reuses its data loading.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -219,7 +218,7 @@ class Snapshot:
         return min(times) if times else None
 
 
-def _one_line(text: str | None, limit: int = 300) -> str:
+def _one_line(text: str | None, limit: int = 200) -> str:
     flat = " ".join((text or "").split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -321,9 +320,16 @@ def read_profile(cache: Cache, profile: Profile, wall: float, max_age: float | N
 def _stale_pairs(
     cache: Cache, profiles: Sequence[Profile], wall: float, max_age: float
 ) -> set[tuple[str, str]]:
-    """(profile, domain) pairs holding data older than ``max_age``: refreshed by force."""
+    """(profile, domain) pairs holding data older than ``max_age``: refreshed by force.
+
+    The domain ``subscriptions`` stands for the profile's subscription listing.
+    """
     pairs: set[tuple[str, str]] = set()
     for profile in profiles:
+        listing = cache.get(CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE))
+        age = listing.age(wall) if listing is not None else None
+        if age is not None and age > max_age:
+            pairs.add((profile.name, SUBSCRIPTIONS))
         for domain in DOMAINS:
             for entry in cache.read(profile.name, domain):
                 age = entry.age(wall)
@@ -348,19 +354,25 @@ async def refresh(
 
     Data older than ``max_age`` is refreshed even when its TTL says it is fresh.
     """
+    import asyncio
+
     from btconsole.engine import Engine
 
     force = _stale_pairs(cache, profiles, time.time(), max_age) if max_age is not None else set()
     engine = Engine(config, cache, today=lambda: today, **dict(engine_options or {}))
 
-    async def body() -> None:
+    async def one(profile: Profile) -> None:
+        if (profile.name, SUBSCRIPTIONS) in force:
+            await engine.subscriptions(profile.name, force=True)
         await asyncio.gather(
             *(
-                engine.refresh_domain(p.name, domain, force=(p.name, domain) in force)
-                for p in profiles
+                engine.refresh_domain(profile.name, domain, force=(profile.name, domain) in force)
                 for domain in DOMAINS
             )
         )
+
+    async def body() -> None:
+        await asyncio.gather(*(one(profile) for profile in profiles))
 
     try:
         async with engine:
@@ -404,6 +416,8 @@ def load_snapshot(
     problems: list[DataProblem] = []
     with Cache.open(cache_path, readonly=offline) as cache:
         if not offline:
+            import asyncio
+
             problems = asyncio.run(
                 refresh(
                     config,
@@ -415,8 +429,8 @@ def load_snapshot(
                     engine_options=engine_options,
                 )
             )
-        wall = time.time()
-        datas = [read_profile(cache, profile, wall, max_age) for profile in profiles]
+        # ages count from the start of the run: what this run fetched is fresh for it
+        datas = [read_profile(cache, profile, clock.wall, max_age) for profile in profiles]
         # agent versions are measured against the newest seen anywhere in the cache,
         # as the overview does, so a customer reads the same in both
         arc = [
@@ -428,7 +442,7 @@ def load_snapshot(
         notes = list(cache.warnings)
     return Snapshot(
         profiles=datas,
-        clock=dataclasses.replace(clock, wall=wall),
+        clock=clock,
         offline=offline,
         max_age=max_age,
         problems=problems,

@@ -196,10 +196,11 @@ def check_keyring(
                 "prefer an encrypted backend (Secret Service) or environment variables",
             )
         status = FAIL if needing else WARN
+        why = f"; needed by: {', '.join(needing)}" if needing else "; not needed by these profiles"
         return Result(
             status,
             "keyring",
-            f"backend {info.backend} stores secrets in plaintext; refused",
+            f"backend {info.backend} stores secrets in plaintext; refused{why}",
             "set allow_plaintext_keyring = true to accept it, or name an environment "
             "variable in client_secret_env",
         )

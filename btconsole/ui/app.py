@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
 
@@ -213,8 +213,11 @@ class BtConsoleApp(App[int]):
 
     def _reload_screen(self) -> None:
         self._reload_pending = False
-        screen = self.screen
-        if isinstance(screen, PaneScreen):
+        try:
+            screen = self.screen
+        except ScreenStackError:  # quitting while a refresh lands: nothing to reload
+            return
+        if isinstance(screen, PaneScreen) and not self._exit and screen.is_running:
             screen.reload()
 
     def action_refresh(self) -> None:

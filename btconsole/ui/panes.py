@@ -11,6 +11,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -46,7 +47,9 @@ class PaneScreen(Screen[None]):
     DEFAULT_SORT: ClassVar[str | None] = None  # worst first, where the pane has a notion
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", key_display="/", id="pane.filter"),
+        # priority: handled as the key arrives, so what is typed straight after "/"
+        # (one read from a slow SSH link) already goes to the filter box
+        Binding("slash", "filter", "Filter", key_display="/", priority=True, id="pane.filter"),
         Binding("escape", "back", "Back / clear filter", show=False, id="pane.back"),
         Binding("y", "copy_id", "Copy ID", id="pane.copy"),
         Binding("o", "portal_link", "Portal link", id="pane.portal"),
@@ -125,10 +128,12 @@ class PaneScreen(Screen[None]):
     # ------------------------------------------------------------------ keys
 
     def action_filter(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()  # "/" typed into the filter box is text
         box = self.query_one("#filter", Input)
         box.add_class("-visible")
         box.value = self.table.filter_text
-        box.focus()
+        self.set_focus(box)  # at once: focus() would wait a turn
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:

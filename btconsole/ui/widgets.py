@@ -60,7 +60,7 @@ class StatusBar(Static):
     ) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(clean(scope), style="bold")
-        errors = 0
+        errors = stale = 0
         for state in states:
             text.append("  ")
             age = "never" if state.oldest_age is None else age_text(state.oldest_age)
@@ -71,6 +71,9 @@ class StatusBar(Static):
                 style = "yellow"
             text.append(f"{state.domain[:3]} {age}", style=style)
             errors += state.errors
+            stale += state.stale
+        if stale:
+            text.append("  STALE", style="bold yellow")
         if offline:
             text.append("  OFFLINE", style="bold yellow")
         elif throttled:

@@ -965,7 +965,7 @@ def test_kql_error_str_names_position() -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def test_100k_rows_where_is_fast() -> None:
+def test_100k_rows_where_gives_the_right_rows() -> None:
     rows = [
         _machine(S1 if i % 3 else S2, f"rg-{i % 10}", f"m{i}", "Connected" if i % 2 else "Expired")
         for i in range(100_000)
