@@ -50,7 +50,9 @@ _SECRET_NAMES = (
     "api_key",
     "apikey",
 )
-_NAME = r"\b(?:[A-Za-z0-9]+[_-])*(?:" + "|".join(_SECRET_NAMES) + r")"
+# Not preceded by a letter or digit, so ``AZURE_CLIENT_SECRET`` and ``x-api_key`` match
+# but ``mysecret`` does not; a lookbehind, not a prefix pattern, keeps matching linear.
+_NAME = r"(?<![A-Za-z0-9])(?:" + "|".join(_SECRET_NAMES) + r")"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization header values (``Authorization: Bearer x``, ``'Authorization': 'x'``).
@@ -217,10 +219,10 @@ def setup_logging(
 
 def redact_mapping(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``data`` with values of secret-looking keys masked (for debug dumps)."""
-    names = re.compile(rf"(?i)^{_NAME}$|^(?:proxy-)?authorization$")
+    names = re.compile(rf"(?i){_NAME}$|^(?:proxy-)?authorization$")
     out: dict[str, Any] = {}
     for key, value in data.items():
-        if names.match(key):
+        if names.search(key):
             out[key] = MASK
         elif isinstance(value, str):
             out[key] = redact(value)

@@ -191,6 +191,24 @@ def test_filter_redacts_args_and_drops_them() -> None:
 
 def test_redact_mapping() -> None:
     masked = logs.redact_mapping(
-        {"Authorization": "Bearer x", "client_secret": "s", "note": f"token {JWT}", "n": 1}
+        {
+            "Authorization": "Bearer x",
+            "client_secret": "s",
+            "AZURE_CLIENT_SECRET": "s",
+            "note": f"token {JWT}",
+            "n": 1,
+        }
     )
-    assert masked == {"Authorization": "***", "client_secret": "***", "note": "token ***", "n": 1}
+    assert masked == {
+        "Authorization": "***",
+        "client_secret": "***",
+        "AZURE_CLIENT_SECRET": "***",
+        "note": "token ***",
+        "n": 1,
+    }
+
+
+def test_redact_is_linear_on_hostile_input() -> None:
+    # A nested-quantifier pattern took minutes on the first of these; keep it linear.
+    for text in ("ab-" * 30_000, "a_" * 50_000, 'password="' + "x" * 100_000, "token=" * 20_000):
+        assert len(redact(text)) <= len(text)
