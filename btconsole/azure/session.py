@@ -20,6 +20,7 @@ import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from btconsole.config import Config, Profile
@@ -37,6 +38,10 @@ CLIENTS: dict[str, tuple[str, str, bool]] = {
     "monitor": ("azure.mgmt.monitor.aio", "MonitorManagementClient", True),
     "resourcegraph": ("azure.mgmt.resourcegraph.aio", "ResourceGraphClient", False),
 }
+
+
+# (CA bundle, its mtime) -> the TLS context trusting it; see AzureSession._ssl_context
+_SSL_CONTEXTS: dict[tuple[str | None, int | None], ssl.SSLContext] = {}
 
 
 @dataclass
@@ -156,9 +161,21 @@ class AzureSession:
         return self._credential
 
     def _ssl_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        if self.profile.cloud.ca_bundle:
-            context.load_verify_locations(cafile=self.profile.cloud.ca_bundle)
+        # One context per CA bundle (and version of its file) for the process: building
+        # one loads the system's CA store, ~0.1 s of CPU on the event loop, which for a
+        # 60-profile estate was 6 s of every cold refresh (docs/performance.md).
+        bundle = self.profile.cloud.ca_bundle
+        try:
+            key = (bundle, Path(bundle).stat().st_mtime_ns if bundle else None)
+        except OSError:
+            key = None  # let load_verify_locations report the problem
+        context = _SSL_CONTEXTS.get(key) if key is not None else None
+        if context is None:
+            context = ssl.create_default_context()
+            if bundle:
+                context.load_verify_locations(cafile=bundle)
+            if key is not None:
+                _SSL_CONTEXTS[key] = context
         return context
 
     def transport(self) -> Any:
