@@ -1,0 +1,546 @@
+"""The console driven through Textual's Pilot against the emulator: every key flow.
+
+One emulator (small estate) per module; each test gets its own copy of a cache the
+engine filled once, and the app built as the CLI builds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from platformdirs import user_log_path
+from textual.command import CommandList, CommandPalette
+from textual.widgets import Input, Static
+
+from btconsole.cache import Cache, CacheKey
+from btconsole.records import ArcRecord, PolicyAssignmentRecord
+from btconsole.ui.app import BtConsoleApp
+from btconsole.ui.details import ArcDetails, ConfirmScreen, PolicyDetails
+from btconsole.ui.panes import ArcPane, PaneScreen
+from btconsole.ui.screens import CommandLine, HelpScreen
+from btconsole.ui.table import ResourceTable
+from btconsole.ui.widgets import StatusBar, TitleBar
+from tests.ui.conftest import Served, copy_cache, fill, make_app, serve, small_estate, wait_for
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache file the engine filled once from the emulator (closed; copy it to use it)."""
+    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
+    with Cache.open(path) as cache:
+        asyncio.run(fill(served, cache))
+    return path
+
+
+@pytest.fixture
+def fresh(served: Served) -> Served:
+    """The module's emulator back at its startup state (no faults, stats zeroed)."""
+    served.emulator.reset()
+    return served
+
+
+@pytest.fixture
+def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
+    with copy_cache(filled, tmp_path) as opened:
+        yield opened
+
+
+class Notes:
+    """Every notification the app raised (they expire from the screen; these do not)."""
+
+    def __init__(self, app: BtConsoleApp) -> None:
+        self.items: list[tuple[str, str, str]] = []
+        original = app.notify
+
+        def notify(
+            message: str, *, title: str = "", severity: Any = "information", **kw: Any
+        ) -> None:
+            self.items.append((str(title), str(message), str(severity)))
+            original(message, title=title, severity=severity, **kw)
+
+        app.notify = notify  # type: ignore[method-assign]
+
+    def find(self, text: str) -> tuple[str, str, str] | None:
+        for item in self.items:
+            if text in item[0] or text in item[1]:
+                return item
+        return None
+
+    def __contains__(self, text: str) -> bool:
+        return self.find(text) is not None
+
+
+def pane(app: BtConsoleApp) -> PaneScreen:
+    screen = app.screen
+    assert isinstance(screen, PaneScreen), screen
+    return screen
+
+
+def bar_text(app: BtConsoleApp, widget: type[Static]) -> str:
+    return str(app.screen.query_one(widget).render())
+
+
+async def type_text(pilot: Any, text: str) -> None:
+    await pilot.press(*["space" if ch == " " else ch for ch in text])
+
+
+# --------------------------------------------------------------------------- panes
+
+
+async def test_number_keys_switch_panes_and_every_pane_has_rows(
+    served: Served, cache: Cache
+) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert pane(app).PANE == "overview"
+        for key, name in (("2", "arc"), ("3", "circuits"), ("4", "policy"), ("5", "spend")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda name=name: getattr(app.screen, "PANE", None) == name)
+            assert app.current_mode == name
+            assert pane(app).table.total_count > 0, name
+        await pilot.press("1")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "overview")
+        assert pane(app).table.total_count == len(served.config.profiles)
+
+
+async def test_an_empty_cache_paints_at_once_then_streams_in_the_refresh(
+    fresh: Served, tmp_path: Path
+) -> None:
+    with Cache.open(tmp_path / "cache.sqlite3") as cache:
+        app = make_app(fresh, cache)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+            await wait_for(pilot, lambda: pane(app).table.total_count > 0, tries=1500)
+            machines = len(fresh.estate.machines) + len(fresh.estate.clusters)
+            await wait_for(pilot, lambda: pane(app).table.total_count == machines, tries=1500)
+        assert fresh.emulator.stats()["total"] > 0
+
+
+# --------------------------------------------------------------------------- command line
+
+
+async def _command(app: BtConsoleApp, pilot: Any, text: str, key: str = "enter") -> Input:
+    """``:`` then ``text`` in the command line (set at once: typing is slow), then ``key``."""
+    await pilot.press("colon")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandLine))
+    box = app.screen.query_one(Input)
+    box.value = text
+    box.cursor_position = len(text)
+    if key:
+        await pilot.press(key)
+    return box
+
+
+async def test_command_line_switches_panes_scopes_and_themes(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("colon")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLine))
+        await type_text(pilot, "arc")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "arc")
+
+        # "customer fa" + tab completes the name; enter scopes every pane to it
+        box = await _command(app, pilot, "customer fa", key="")
+        await type_text(pilot, "b")
+        await wait_for(pilot, lambda: box._suggestion != "")
+        await pilot.press("tab")
+        assert box.value == "customer fabrikam-logistics"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.scope == "fabrikam-logistics")
+        await wait_for(pilot, lambda: "Fabrikam Logistics" in bar_text(app, TitleBar))
+        rows = pane(app).table.visible_rows
+        assert rows and {r.payload.profile for r in rows} == {"fabrikam-logistics"}
+
+        await _command(app, pilot, "all")
+        await wait_for(pilot, lambda: app.scope is None)
+        await wait_for(pilot, lambda: "all customers (3)" in bar_text(app, TitleBar))
+        assert len({r.payload.profile for r in pane(app).table.visible_rows}) > 1
+
+        await _command(app, pilot, "theme high-contrast")
+        await wait_for(pilot, lambda: app.theme == "high-contrast")
+
+        await _command(app, pilot, "frobnicate now")
+        await wait_for(pilot, lambda: "unknown command: frobnicate now" in notes)
+        assert notes.find("unknown command")[2] == "error"  # type: ignore[index]
+
+        await _command(app, pilot, "customer nobody")
+        await wait_for(pilot, lambda: "no single customer matches 'nobody'" in notes)
+        assert app.scope is None
+
+        # escape leaves the command line without doing anything
+        await _command(app, pilot, "spend", key="escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PaneScreen))
+        assert app.current_mode == "arc"
+
+
+# --------------------------------------------------------------------------- filter, sort
+
+
+async def test_filter_plain_key_value_negation_and_escape(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        table = pane(app).table
+        total = table.total_count
+        machines = [m for m in served.estate.machines if m.name.startswith("fabrl")]
+        assert machines
+
+        await pilot.press("slash")
+        box = app.screen.query_one("#filter", Input)
+        await wait_for(pilot, lambda: box.has_focus)
+        await type_text(pilot, "fab")
+        assert 0 < table.filtered_count < total
+        assert all("fab" in " ".join(r.cells).lower() for r in table.visible_rows)
+        assert "/fab" in bar_text(app, TitleBar)
+
+        box.value = "status:disconnected"
+        await wait_for(pilot, lambda: table.filter_text == "status:disconnected")
+        statuses = {r.cells[1] for r in table.visible_rows}
+        assert statuses == {"Disconnected"}
+        disconnected = table.filtered_count
+
+        box.value = "!status:disconnected"
+        await wait_for(pilot, lambda: table.filter_text == "!status:disconnected")
+        assert "Disconnected" not in {r.cells[1] for r in table.visible_rows}
+        assert table.filtered_count == total - disconnected
+
+        # enter keeps the filter and gives the keys back to the table
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table.has_focus)
+        assert table.filtered_count == total - disconnected
+        # escape clears it
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table.filter_text == "")
+        assert table.filtered_count == total
+        assert not box.has_class("-visible")
+
+
+async def test_typing_straight_after_slash_goes_into_the_filter(
+    served: Served, cache: Cache
+) -> None:
+    """k9s habit: ``/text`` typed in one go; no key may reach the table meanwhile."""
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        table = pane(app).table
+        sort_before = (table.sort_key, table.sort_reverse)
+        for key in ("slash", "d", "i", "s", "c"):  # no pause between them
+            app.simulate_key(key)
+        await wait_for(pilot, lambda: table.filter_text == "disc")
+        assert (table.sort_key, table.sort_reverse) == sort_before
+        await pilot.press("slash", "x")  # in the filter box, "/" is text
+        assert table.filter_text == "disc/x"
+
+
+async def test_sort_keys_move_and_reverse_the_sort_column(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        table = pane(app).table
+        assert table.sort_key == "status"
+        await pilot.press("greater_than_sign")
+        assert table.sort_key == "since"
+        since = [r.sort_values[2] for r in table.visible_rows]
+        assert since == sorted(since)
+        await pilot.press("s")
+        assert table.sort_reverse
+        since = [r.sort_values[2] for r in table.visible_rows]
+        assert since == sorted(since, reverse=True)
+        await pilot.press("less_than_sign", "less_than_sign")
+        assert table.sort_key == "name"
+        names = [r.sort_values[0] for r in table.visible_rows]
+        assert names in (sorted(names), sorted(names, reverse=True))
+        header = app.screen.query_one(ResourceTable).render_line(0).text
+        assert "NAME" in header and ("▲" in header or "▼" in header)
+
+
+# --------------------------------------------------------------------------- details
+
+
+async def test_enter_opens_details_with_fetched_extensions_and_escape_goes_back(
+    fresh: Served, cache: Cache
+) -> None:
+    app = make_app(fresh, cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        table = pane(app).table
+        table.set_filter("kind:machine status:connected")
+        await pilot.pause()
+        row = table.cursor_row
+        assert row is not None and isinstance(row.payload, ArcRecord)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcDetails))
+        assert row.payload.name in bar_text(app, TitleBar)
+        props = str(app.screen.query_one("#props-text", Static).render())
+        assert row.payload.id.rsplit("/", 1)[-1] in props
+        detail = app.screen.query_one("#detail", ResourceTable)
+        machine = next(m for m in fresh.estate.machines if m.name == row.payload.name)
+        await wait_for(pilot, lambda: detail.total_count == len(machine.extensions), tries=1500)
+        assert {r.cells[0] for r in detail.visible_rows} == {e.name for e in machine.extensions}
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        assert pane(app).table.cursor_row is not None
+        assert pane(app).table.cursor_row.key == row.key  # type: ignore[union-attr]
+
+
+async def test_enter_on_a_customer_opens_its_arc_pane(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        first = pane(app).table.cursor_row
+        assert first is not None
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "arc")
+        assert app.scope == first.key
+        assert {r.payload.profile for r in pane(app).table.visible_rows} == {first.key}
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+async def test_r_refreshes_the_pane_and_shift_r_everything(fresh: Served, cache: Cache) -> None:
+    app = make_app(fresh, cache)
+    profile = next(iter(fresh.config.profiles))
+    sub = fresh.estate.customers[0].subscription_ids[0].lower()
+    arc_key = CacheKey(profile, "arc", sub)
+    spend_key = CacheKey(profile, "spend", sub)
+
+    def fetched(key: CacheKey) -> float:
+        entry = cache.get(key)
+        assert entry is not None and entry.fetched_at is not None
+        return entry.fetched_at
+
+    arc_before, spend_before = fetched(arc_key), fetched(spend_key)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        await pilot.pause()
+        assert fresh.emulator.stats()["total"] == 0  # fresh cache: nothing was due
+        await pilot.press("r")
+        await wait_for(pilot, lambda: fetched(arc_key) > arc_before, tries=1500)
+        assert fetched(spend_key) == spend_before  # r is this pane only
+        assert fresh.emulator.stats()["total"] > 0
+        await pilot.press("R")
+        await wait_for(pilot, lambda: fetched(spend_key) > spend_before, tries=1500)
+        await wait_for(pilot, lambda: not app.data.refreshing, tries=1500)
+
+
+async def test_refresh_offline_says_so(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "offline: serving the cache only" in notes)
+        assert "OFFLINE" in bar_text(app, StatusBar)
+
+
+async def test_a_failed_refresh_shows_a_notice_and_keeps_the_rows(
+    fresh: Served, cache: Cache
+) -> None:
+    app = make_app(fresh, cache)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        table = pane(app).table
+        before = [r.key for r in table.visible_rows]
+        total = table.total_count
+        fresh.emulator.add_fault(kind="forbidden")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "arc: refresh failed" in notes, tries=1500)
+        _title, message, severity = notes.find("arc: refresh failed")  # type: ignore[misc]
+        assert "showing the last good data" in message
+        assert severity == "warning"
+        await wait_for(pilot, lambda: " err" in bar_text(app, StatusBar))
+        assert table.total_count == total
+        assert [r.key for r in table.visible_rows] == before
+
+
+async def test_stale_data_is_visibly_stale(served: Served, filled: Path, tmp_path: Path) -> None:
+    with Cache.open(tmp_path / "cache.sqlite3") as cache, Cache.open(filled) as source:
+        two_hours_ago = time.time() - 7200
+        for domain in ("subscriptions", "arc", "circuits", "policy", "spend"):
+            for entry in source.read_domain(domain):
+                cache.put(entry.key, entry.records, ttl=300, now=two_hours_ago)
+        app = make_app(served, cache, offline=True)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("2")
+            await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+            status = app.screen.query_one(StatusBar).render()
+            text = str(status)
+            assert "arc 2h" in text and "STALE" in text
+            spans = {text[s.start : s.end]: str(s.style) for s in status.spans}  # type: ignore[attr-defined]
+            assert "yellow" in spans.get("arc 2h", "")  # styled as stale, not plain
+
+
+# --------------------------------------------------------------------------- copy, link
+
+
+async def test_y_copies_the_resource_id_and_o_shows_the_portal_link(
+    served: Served, cache: Cache
+) -> None:
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
+        row = pane(app).table.cursor_row
+        assert row is not None
+        await pilot.press("y")
+        assert app.clipboard == row.payload.id
+        assert f"copied: {row.payload.id}" in notes
+        await pilot.press("o")
+        profile = served.config.profile(row.payload.profile)
+        link = f"{profile.cloud.portal}#@{profile.tenant_id}/resource{row.payload.id}"
+        await wait_for(pilot, lambda: link in notes)
+        assert notes.find(link)[0] == "Portal link"  # type: ignore[index]
+
+
+# --------------------------------------------------------------------------- help, palette, quit
+
+
+async def test_help_lists_every_binding_with_its_description(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=(80, 60)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = str(app.screen.query_one("#help-text", Static).render())
+        rows = app.key_map()
+        assert len(rows) > 20
+        for _where, key, description in rows:
+            assert description, key
+            assert f"{key:<14}{description}" in text
+        for group in ("global", "pane", "table", "details", "circuit details", "policy details"):
+            assert f"\n{group}\n" in text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PaneScreen))
+
+
+def test_every_binding_has_a_description_and_an_id() -> None:
+    from textual.binding import Binding
+
+    from btconsole.ui import details, panes, screens, table
+
+    classes: list[type[Any]] = [BtConsoleApp, table.ResourceTable, screens.HelpScreen]
+    classes += [screens.CommandLine, details.ConfirmScreen, *panes.PANES.values()]
+    classes += [details.DetailsScreen, details.CircuitDetails, details.PolicyDetails]
+    for cls in classes:
+        for binding in cls.BINDINGS:
+            assert isinstance(binding, Binding), (cls, binding)
+            assert binding.description and binding.id, (cls, binding)
+
+
+async def test_ctrl_p_opens_the_palette_and_runs_a_command(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await type_text(pilot, "go to spend")
+        options = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: options.option_count > 0, tries=800)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "spend")
+
+
+async def test_q_quits_with_exit_code_zero(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+    assert app.return_value is None
+
+
+# --------------------------------------------------------------------------- actions
+
+
+async def _open_policy_details(app: BtConsoleApp, pilot: Any) -> PolicyAssignmentRecord:
+    await pilot.press("4")
+    await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "policy")
+    row = pane(app).table.cursor_row
+    assert row is not None and isinstance(row.payload, PolicyAssignmentRecord)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, PolicyDetails))
+    return row.payload
+
+
+async def test_policy_evaluation_is_refused_without_allow_actions(
+    fresh: Served, cache: Cache
+) -> None:
+    app = make_app(fresh, cache)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        record = await _open_policy_details(app, pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "is read-only: set allow_actions = true" in notes)
+        assert f"profile {record.profile} is read-only" in notes
+        await pilot.pause()
+        assert isinstance(app.screen, PolicyDetails)  # no confirmation asked
+    assert fresh.emulator.route_count("policy.trigger_evaluation") == 0
+
+
+@pytest.fixture
+def audit_file() -> Iterator[Path]:
+    """The audit log the CLI sets up (in the isolated home), removed afterwards."""
+    from btconsole.ui.launch import _audit_handler
+
+    audit = logging.getLogger("btconsole.audit")
+    before = list(audit.handlers)
+    _audit_handler()
+    yield user_log_path("btconsole") / "audit.log"
+    for handler in audit.handlers[:]:
+        if handler not in before:
+            audit.removeHandler(handler)
+            handler.close()
+
+
+async def test_policy_evaluation_with_allow_actions_is_confirmed_and_audit_logged(
+    fresh: Served, cache: Cache, tmp_path: Path, audit_file: Path
+) -> None:
+    config = fresh.config_with(tmp_path, allow_actions="true")
+    app = make_app(fresh, cache, config=config)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        record = await _open_policy_details(app, pilot)
+        # escape on the confirmation does nothing
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        question = app.screen
+        assert isinstance(question, ConfirmScreen)
+        assert record.subscription_id in question.question
+        assert config.profile(record.profile).display_name in question.question
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, PolicyDetails))
+        # y runs it
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "evaluation finished" in notes, tries=2000)
+    lines = audit_file.read_text(encoding="utf-8").splitlines()
+    target = f"/subscriptions/{record.subscription_id}"
+    assert len(lines) == 2
+    assert all("action=policy.triggerEvaluation" in line for line in lines)
+    assert all(f"profile={record.profile} target={target}" in line for line in lines)
+    assert lines[0].endswith("result=started") and lines[1].endswith("result=succeeded")
+    calls = fresh.emulator.stats()["by_route"]
+    assert any("trigger" in name.lower() and n >= 1 for name, n in calls.items()), calls
