@@ -250,3 +250,23 @@ def test_installed_command_from_cron_with_the_env_file(
     validate(report)
     assert report["status"] == "ok" and report["data"]["complete"]
     assert os.listdir(isolated_home / "xdg_cache_home" / "btconsole" / "checks")
+
+
+def test_a_failed_resource_graph_batch_is_incomplete_until_it_succeeds(
+    clean: Site, cli: Run, tmp_path: Path
+) -> None:
+    """Above graph_threshold subscriptions the engine lists through Resource Graph, and
+    keeps a failed batch's error on the batch key only; check must still see it."""
+    lines = clean.config.read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "graph.toml"
+    path.write_text("\n".join([lines[0], "graph_threshold = 1", *lines[1:]]) + "\n", "utf-8")
+    fabrikam = clean.profiles[1]
+    assert len(clean.subscriptions(1)) > 1
+    clean.emulator.add_fault(kind="forbidden", route="graph.*")
+    code, out, _ = cli(None, "--config", str(path), "check", "-p", fabrikam)
+    assert code == 3
+    assert "refresh (Resource Graph) failed" in out
+    clean.emulator.clear_faults()
+    code, out, _ = cli(None, "--config", str(path), "check", "-p", fabrikam)
+    assert code == 0, out
+    assert any(route.startswith("graph.") for route in clean.emulator.stats()["by_route"])
