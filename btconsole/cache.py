@@ -502,7 +502,7 @@ def _make_private_dir(path: Path) -> list[str]:
     except OSError as exc:
         raise CacheError(f"cannot create the cache directory {path}: {exc}") from exc
     mode = stat.S_IMODE(info.st_mode)
-    if mode == PRIVATE_DIR_MODE:
+    if mode == PRIVATE_DIR_MODE or os.name != "posix":  # Windows: ACLs, not modes
         return []
     shared = bool(mode & stat.S_ISVTX) or info.st_uid != os.geteuid()
     if shared:
