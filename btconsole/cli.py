@@ -11,6 +11,7 @@ Heavy imports (Textual, the Azure SDK, aiohttp) happen inside the handlers, so t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from btconsole.errors import (
 )
 
 PROG = "btconsole"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 SIZES = ("small", "medium", "large", "huge")
 DOMAIN_CHOICES = ("arc", "circuits", "policy", "spend")
 
@@ -433,6 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (``btconsole check | head``): stop quietly, like SIGPIPE
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as error:
         if os.environ.get("BTCONSOLE_DEBUG"):
             raise

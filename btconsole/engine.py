@@ -297,8 +297,19 @@ class Engine:
             return []
 
         outcome = await self._run(batch_key, fetch, ttl, force=True, store=False)
+        if outcome.status == "failed":
+            # every subscription of the batch failed: each keeps its records and gets the
+            # error and the batch's backoff, exactly as on the per-subscription path
+            batch = self.cache.get(batch_key)
+            retry_at = batch.next_attempt_at if batch is not None else None
+            for key in due:
+                self.cache.put_error(
+                    key, outcome.error or "refresh failed", next_attempt_at=retry_at, ttl=ttl
+                )
+                self._notify(key)
         if outcome.status != "fetched":
             return skipped + [Outcome(key, outcome.status, error=outcome.error) for key in due]
+        self.cache.delete_scopes(profile.name, batch_key.domain, keep=())  # clear old errors
         self.cache.put_many([(key, results.get(key.scope, [])) for key in due], ttl=ttl)
         for key in due:
             self._notify(key)

@@ -316,3 +316,28 @@ def test_no_secret_or_token_reaches_the_cache_or_the_log(fresh: Emulated, tmp_pa
         assert token.encode() not in blob
         assert secret.encode() not in blob
         assert token.split(".")[1].encode() not in blob  # not even the JWT payload
+
+
+def test_a_failed_resource_graph_batch_marks_every_subscription(
+    fresh: Emulated, cache: Cache
+) -> None:
+    name, subs = _first(fresh)
+    run(lambda: _refresh(make_engine(fresh, cache, graph_threshold=0), name, "arc"))
+    before = {e.key.scope: e.records for e in cache.read(name, "arc")}
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    fresh.emulator.add_fault(kind="server_error", status=500, route="*graph*")
+    engine = make_engine(fresh, cache, graph_threshold=0, sleep=no_sleep, max_retries=0)
+    outcomes = run(lambda: _refresh(engine, name, "arc", force=True))
+    assert {o.status for o in outcomes} == {"failed"}
+    entries = cache.read(name, "arc")
+    assert all(e.error and e.next_attempt_at for e in entries)
+    assert {e.key.scope: e.records for e in entries} == before  # old records kept
+    fresh.emulator.clear_faults()
+    engine = make_engine(fresh, cache, graph_threshold=0)
+    outcomes = run(lambda: _refresh(engine, name, "arc", force=True))
+    assert {o.status for o in outcomes} == {"fetched"}
+    assert all(e.error is None for e in cache.read(name, "arc"))
+    assert cache.read(name, "arc-graph") == []
