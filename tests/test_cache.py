@@ -389,6 +389,12 @@ def test_put_many_is_one_transaction(cache: Cache) -> None:
             [(CacheKey("p", "arc", "s9"), sample_records()[2:3]), (KEY, [Boom()])], ttl=1
         )
     assert cache.get(CacheKey("p", "arc", "s9")) is None
+    # A failure inside the transaction (here a NULL scope) rolls the whole batch back.
+    bad = CacheKey("p", "arc", None)  # type: ignore[arg-type]
+    with pytest.raises(CacheError):
+        cache.put_many([(CacheKey("p", "arc", "s8"), []), (bad, [])], ttl=1)
+    assert cache.get(CacheKey("p", "arc", "s8")) is None
+    assert len(cache.read("p", "arc")) == 3
 
 
 def test_delete_scopes_and_profile(cache: Cache) -> None:
