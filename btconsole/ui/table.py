@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import attrgetter, contains, itemgetter, not_
@@ -201,14 +201,17 @@ def _column_sort_keys(values: Sequence[Any]) -> list[Any]:
     return keys
 
 
-def _scan(needle: str, big: str, starts: Sequence[int], hay: Sequence[str]) -> list[int]:
-    """Positions of the rows of ``hay`` containing ``needle`` (ascending).
+def _scan(
+    needle: str, big: str, starts: Sequence[int], hay: Sequence[str], *, negate: bool = False
+) -> list[int]:
+    """Positions of the rows of ``hay`` containing ``needle`` (ascending); with
+    ``negate``, of the rows not containing it.
 
     ``big`` is ``hay`` joined with NUL (which no needle holds) and ``starts`` the
     offset of each row in it, plus one past the end. Sparse matches are found by
-    scanning ``big`` in C and jumping to the next row after each hit; once more
-    than half the rows scanned match, the rest is tested row by row, which is
-    cheaper per match.
+    scanning ``big`` in C and jumping to the next row after each hit. Each hit
+    costs a few Python steps, a row tested on its own about a tenth of that, so
+    once more than one row in twenty matches, the rest is tested row by row.
     """
     count = len(hay)
     found: list[int] = []
@@ -220,11 +223,18 @@ def _scan(needle: str, big: str, starts: Sequence[int], hay: Sequence[str]) -> l
         following = position + 1
         if following >= count:
             break
-        if len(found) >= 128 and len(found) * 2 > following:
-            tail = hay[following:]
-            found.extend(compress(range(following, count), map(contains, tail, repeat(needle))))
-            break
+        if len(found) >= 32 and len(found) * 20 > following:
+            tested = map(contains, hay[following:], repeat(needle))
+            rest = range(following, count)
+            if negate:
+                head = list(filterfalse(set(found).__contains__, range(following)))
+                head.extend(compress(rest, map(not_, tested)))
+                return head
+            found.extend(compress(rest, tested))
+            return found
         hit = find(needle, starts[following])
+    if negate:
+        return list(filterfalse(set(found).__contains__, range(count)))
     return found
 
 
@@ -250,20 +260,44 @@ def _take(items: Sequence[Any], positions: Sequence[int]) -> tuple[Any, ...]:
     return tuple(itemgetter(*positions)(items))
 
 
+_ASCII_CONTROLS = bytes(range(0x20)) + b"\x7f"
+
+
 def _bulk_lower(texts: Sequence[str], separators: int) -> list[str] | None:
     """``[text.lower() for text in texts]``, done in C, when every text is clean.
 
     Each text may hold ``separators`` newlines in total (the cell separators of
     row search strings). Returns None when any text needs :func:`clean`.
     """
+    if not texts:
+        return []
     joined = "\x00".join(texts)
-    if (
-        joined.count("\x00") != max(0, len(texts) - 1)
+    expected = len(texts) - 1 + separators  # NULs and newlines we put there
+    if joined.isascii():  # O(1); then only C0 controls and DEL can be unprintable
+        raw = joined.encode("ascii")
+        if len(raw) - len(raw.translate(None, _ASCII_CONTROLS)) != expected:
+            return None
+        if raw.count(b"\x00") != len(texts) - 1:
+            return None
+    elif (
+        joined.count("\x00") != len(texts) - 1
         or joined.count("\n") != separators
         or not joined.replace("\x00", " ").replace("\n", " ").isprintable()
     ):
         return None
-    return joined.lower().split("\x00") if texts else []
+    return joined.lower().split("\x00")
+
+
+def _column_cells(rows: Sequence[Row], column: int) -> list[str]:
+    """Cell ``column`` of every row ("" for a row that is too short)."""
+    try:
+        return list(map(itemgetter(column), map(attrgetter("cells"), rows)))
+    except IndexError:
+        return [row.cells[column] if column < len(row.cells) else "" for row in rows]
+
+
+def _clean_lower(cell: str) -> str:
+    return (cell if cell.isprintable() else clean(cell)).lower()
 
 
 def _implies(new: Sequence[CompiledTerm], old: Sequence[CompiledTerm]) -> bool:
@@ -298,8 +332,8 @@ class RowSet:
     def __init__(self) -> None:
         self.columns: tuple[Column, ...] = ()
         self.rows: list[Row] = []
-        self.key_index: dict[str, int] = {}
-        self.search: list[str] = []
+        self._search: list[str] | None = None
+        self._keys: list[str] | None = None
         self.sort_column: int | None = None
         self.sort_reverse = False
         self.terms: tuple[CompiledTerm, ...] = ()
@@ -328,22 +362,8 @@ class RowSet:
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace the rows; sort and filter are re-applied."""
         self.rows = list(rows)
-        self.key_index = dict(
-            zip(map(attrgetter("key"), self.rows), range(len(self.rows)), strict=True)
-        )
-        cells = list(map(attrgetter("cells"), self.rows))
-        join = "\n".join
-        separators = sum(map(len, cells)) - sum(1 for row_cells in cells if row_cells)
-        search = _bulk_lower(list(map(join, cells)), separators)
-        if search is None:  # some text needs cleaning: row by row
-            search = []
-            for row_cells in cells:
-                if all(map(str.isprintable, row_cells)):
-                    text = join(row_cells)
-                else:
-                    text = join(map(clean, row_cells))
-                search.append(text.lower())
-        self.search = search
+        self._search = None
+        self._keys = None
         self._column_text.clear()
         self._sort_keys.clear()
         self._orders.clear()
@@ -360,14 +380,47 @@ class RowSet:
         self.terms = tuple(terms)
         self._apply_filter()
 
+    def prepare(self) -> None:
+        """Build now what the first filter keystroke would otherwise build.
+
+        The table calls this when idle after new rows or a new sort, so typing
+        finds the search text ready.
+        """
+        self._haystack(None)
+        self._row_keys()
+
     # -- queries
 
+    @property
+    def search(self) -> list[str]:
+        """Per row (given order): the cleaned cells, lower-cased, newline-joined."""
+        if self._search is None:
+            cells = list(map(attrgetter("cells"), self.rows))
+            join = "\n".join
+            separators = sum(map(len, cells)) - (len(cells) - cells.count(()))
+            search = _bulk_lower(list(map(join, cells)), separators)
+            if search is None:  # some text needs cleaning: row by row
+                search = []
+                for row_cells in cells:
+                    if all(map(str.isprintable, row_cells)):
+                        text = join(row_cells)
+                    else:
+                        text = join(map(clean, row_cells))
+                    search.append(text.lower())
+            self._search = search
+        return self._search
+
     def position_of(self, key: str | None) -> int | None:
-        """Where the row with ``key`` is in ``view``, or None when it is not shown."""
+        """Where the row with ``key`` is in ``view``, or None when it is not shown.
+
+        A linear search (in C): cheaper than keeping a dict of 50,000 fresh keys
+        on every ``set_rows``, for one look-up per change of view.
+        """
         if key is None:
             return None
-        index = self.key_index.get(key)
-        if index is None:
+        try:
+            index = self._row_keys().index(key)
+        except ValueError:
             return None
         order = self.order
         sorted_position = index if isinstance(order, range) else order.index(index)
@@ -379,17 +432,19 @@ class RowSet:
             return found
         return None
 
+    def _row_keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = list(map(attrgetter("key"), self.rows))
+        return self._keys
+
     def column_text(self, column: int) -> list[str]:
         """Cleaned, lower-cased text of one column for every row (given order; cached)."""
         values = self._column_text.get(column)
         if values is None:
-            try:
-                raw = list(map(itemgetter(column), map(attrgetter("cells"), self.rows)))
-            except IndexError:  # a short row
-                raw = [row.cells[column] if column < len(row.cells) else "" for row in self.rows]
+            raw = _column_cells(self.rows, column)
             values = _bulk_lower(raw, 0)
             if values is None:
-                values = [(cell if cell.isprintable() else clean(cell)).lower() for cell in raw]
+                values = [_clean_lower(cell) for cell in raw]
             self._column_text[column] = values
         return values
 
@@ -469,6 +524,8 @@ class RowSet:
     def _haystack(self, column: int | None) -> _Haystack:
         haystack = self._haystacks.get(column)
         if haystack is None:
+            # Built from the given order (rows lie in memory in that order, which
+            # makes reading them several times faster than in sort order).
             source = self.search if column is None else self.column_text(column)
             order = self.order
             haystack = _Haystack(source if isinstance(order, range) else _take(source, order))
@@ -502,18 +559,18 @@ class RowSet:
         haystack = self._haystack(term.column)
         needle = term.needle
         count = len(haystack.hay)
-        if candidates is not None and len(candidates) * 4 < count:
+        # Testing candidates one by one beats a full scan unless they are most rows.
+        if candidates is not None and len(candidates) * 3 < count * 2:
             tested = map(contains, _take(haystack.hay, candidates), repeat(needle))
             if term.negate:
                 return list(compress(candidates, map(not_, tested)))
             return list(compress(candidates, tested))
+        if candidates is None:
+            return _scan(needle, haystack.big, haystack.starts, haystack.hay, negate=term.negate)
         found = _scan(needle, haystack.big, haystack.starts, haystack.hay)
         if term.negate:
             excluded = set(found)
-            pool: Iterable[int] = range(count) if candidates is None else candidates
-            return list(filterfalse(excluded.__contains__, pool))
-        if candidates is None:
-            return found
+            return list(filterfalse(excluded.__contains__, candidates))
         if len(found) < len(candidates):
             wanted = set(candidates)
             return list(filter(wanted.__contains__, found))
@@ -641,6 +698,7 @@ class ResourceTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._columns: tuple[Column, ...] = tuple(columns)
         self._set = RowSet()
+        self._prepare_pending = False
         self._set.set_columns(self._columns)
         self._filter_text = ""
         self._sort_key: str | None = None
@@ -720,6 +778,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._layout_width = -1
         self._invalidate()
         self._after_view_change(keep_position=True)
+        self._prepare_when_idle()
 
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Replace the rows, re-applying sort and filter.
@@ -731,6 +790,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._set.set_rows(rows)
         self._invalidate()
         self._after_view_change(keep_position=True)
+        self._prepare_when_idle()
 
     def set_filter(self, text: str) -> None:
         """Filter rows with a :mod:`btconsole.ui.filterquery` query (cheap per keystroke)."""
@@ -754,6 +814,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._set.set_sort(index, reverse)
         self._header_strip = None
         self._after_view_change(keep_position=False)
+        self._prepare_when_idle()
 
     def clear_sort(self) -> None:
         """Show rows in the order they were given."""
@@ -761,6 +822,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._set.set_sort(None, False)
         self._header_strip = None
         self._after_view_change(keep_position=False)
+        self._prepare_when_idle()
 
     def move_cursor(self, index: int) -> None:
         """Put the cursor on view position ``index`` (clamped) and scroll to it."""
@@ -893,6 +955,18 @@ class ResourceTable(ScrollView, can_focus=True):
                 self.move_cursor(index)
 
     # ------------------------------------------------------------------ internals
+
+    def _prepare_when_idle(self) -> None:
+        """After the next repaint, build the search text the first keystroke needs."""
+        if self._prepare_pending or not self.is_mounted:
+            return
+        self._prepare_pending = True
+
+        def prepare() -> None:
+            self._prepare_pending = False
+            self._set.prepare()
+
+        self.call_after_refresh(prepare)
 
     def _invalidate(self) -> None:
         self._strips.clear()

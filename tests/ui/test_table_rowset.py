@@ -118,6 +118,11 @@ def test_scan_sparse_and_dense() -> None:
         i for i in range(400) if i % 4 in (1, 3)
     ]
     assert _scan("x", haystack.big, haystack.starts, haystack.hay) == []
+    for needle in ("mm", "a", "ta", "x", "alpha"):
+        matching = set(_scan(needle, haystack.big, haystack.starts, haystack.hay))
+        assert _scan(needle, haystack.big, haystack.starts, haystack.hay, negate=True) == [
+            i for i in range(400) if i not in matching
+        ]
     empty = _Haystack([])
     assert _scan("a", empty.big, empty.starts, empty.hay) == []
 
