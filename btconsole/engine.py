@@ -356,7 +356,7 @@ class Engine:
         before = self.cache.get(key)
         if not self.cache.claim(key, self.owner, self.lease_seconds):
             # another process is refreshing this key: wait for its result, don't repeat it
-            since = before.fetched_at if before is not None else None
+            since = before.last_result_at if before is not None else None
             entry = await asyncio.to_thread(
                 self.cache.wait_for_update, key, since, self.lease_seconds
             )
@@ -369,6 +369,8 @@ class Engine:
         status.in_flight += 1
         try:
             records = await self._with_retries(profile, key, fetch)
+            if store:  # store before the lease goes, so a waiter finds the result
+                self.cache.put(key, records, ttl=ttl)
         except (AzureError, BtConsoleError) as error:
             failures = (before.failures if before is not None else 0) + 1
             wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
@@ -381,7 +383,6 @@ class Engine:
             status.in_flight -= 1
             self.cache.release(key, self.owner)
         if store:
-            self.cache.put(key, records, ttl=ttl)
             self._notify(key)
         return Outcome(key, "fetched", len(records))
 

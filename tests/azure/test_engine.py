@@ -321,7 +321,7 @@ def test_no_secret_or_token_reaches_the_cache_or_the_log(fresh: Emulated, tmp_pa
 def test_a_failed_resource_graph_batch_marks_every_subscription(
     fresh: Emulated, cache: Cache
 ) -> None:
-    name, subs = _first(fresh)
+    name, _ = _first(fresh)
     run(lambda: _refresh(make_engine(fresh, cache, graph_threshold=0), name, "arc"))
     before = {e.key.scope: e.records for e in cache.read(name, "arc")}
 
@@ -341,3 +341,33 @@ def test_a_failed_resource_graph_batch_marks_every_subscription(
     assert {o.status for o in outcomes} == {"fetched"}
     assert all(e.error is None for e in cache.read(name, "arc"))
     assert cache.read(name, "arc-graph") == []
+
+
+def test_two_consoles_on_one_cache_refresh_a_scope_once(fresh: Emulated, tmp_path: Path) -> None:
+    """Two engines (two processes' worth: own cache connections, own lease owners) on
+    the same cache file: the second waits for the first's result instead of repeating."""
+    name, subs = _first(fresh)
+    fresh.emulator.add_fault(kind="latency", ms=300)
+    path = tmp_path / "shared.sqlite3"
+    with Cache.open(path) as first_cache, Cache.open(path) as second_cache:
+        first = make_engine(fresh, first_cache, owner="console-1")
+        second = make_engine(fresh, second_cache, owner="console-2")
+
+        async def body() -> Any:
+            async with first, second:
+                one = asyncio.ensure_future(first.refresh_domain(name, "arc"))
+                while not any(first_cache.lease(CacheKey(name, "arc", s)) for s in subs):
+                    await asyncio.sleep(0.01)
+                two = await second.refresh_domain(name, "arc")
+                return await one, two
+
+        one, two = run(body)
+    assert {o.status for o in one} == {"fetched"}
+    assert {o.status for o in two} <= {"shared", "skipped"}
+    assert "shared" in {o.status for o in two}
+    listing = {
+        k: v
+        for k, v in fresh.emulator.stats()["by_route"].items()
+        if "machines" in k.lower() and "list" in k.lower()
+    }
+    assert sum(listing.values()) == len(subs), listing
