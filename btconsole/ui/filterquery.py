@@ -35,7 +35,7 @@ class _ColumnLike(Protocol):
     def label(self) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     """One filter term: ``key`` is None for a plain (any-cell) term."""
 
@@ -44,7 +44,7 @@ class Term:
     negate: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CompiledTerm:
     """A term bound to columns: ``column`` is an index, or None for any cell.
 

@@ -85,7 +85,7 @@ SORT_DESCENDING = "▼"
 _STRIP_CACHE_LIMIT = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Column:
     """A table column. ``width`` is the preferred width in cells.
 
@@ -101,7 +101,7 @@ class Column:
     priority: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One table row. ``cells`` (and ``cell_levels``, ``sort_values``) follow the columns.
 
