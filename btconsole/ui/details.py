@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 def properties_text(pairs: Sequence[tuple[str, str]], width: int = 22) -> Text:
     text = Text()
     for name, value in pairs:
-        text.append(f"{name:<{width}}", style="bold")
+        text.append(f"{name:<{width - 1}} ", style="bold")  # a long name still gets a space
         text.append(value)
         text.append("\n")
     return text
@@ -446,7 +446,7 @@ class CircuitDetails(DetailsScreen):
 # --------------------------------------------------------------------------- policy
 
 STATE_COLUMNS = (
-    Column("resource", "RESOURCE", 60, 16, priority=0),
+    Column("resource", "RESOURCE (GROUP/NAME)", 50, 16, priority=0),
     Column("type", "TYPE", 30, 8, priority=2),
     Column("location", "LOCATION", 12, 6, priority=3),
     Column("state", "STATE", 13, 8, priority=1),
@@ -512,7 +512,7 @@ class PolicyDetails(DetailsScreen):
                 Row(
                     key=r.resource_id,
                     cells=(
-                        clean(r.resource_id),
+                        render.short_resource_id(r.resource_id),
                         clean(r.resource_type or "-"),
                         clean(r.resource_location or "-"),
                         clean(r.compliance_state),

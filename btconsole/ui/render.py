@@ -70,6 +70,29 @@ def subscription_names(records: Iterable[SubscriptionRecord]) -> dict[str, str]:
     return {r.subscription_id: r.display_name for r in records}
 
 
+def short_resource_id(resource_id: str) -> str:
+    """``resource group/name`` of an ARM ID (what tells rows apart); other text as is.
+
+    ``/subscriptions/S/resourceGroups/RG/providers/NS/type/NAME`` -> ``RG/NAME`` (a
+    child resource adds its own name: ``RG/NAME/CHILD``); a subscription-level resource
+    (a budget) is its name; ``/subscriptions/S`` -> ``S``. Cleaned for display.
+    """
+    parts = [p for p in resource_id.split("/") if p]
+    lower = [p.lower() for p in parts]
+    if "resourcegroups" in lower:
+        at = lower.index("resourcegroups")
+        group = parts[at + 1] if at + 1 < len(parts) else ""
+        rest = parts[at + 2 :]
+        # providers/NS/type/name[/subtype/subname...]: the names, outermost first
+        names = rest[3::2] if rest and rest[0].lower() == "providers" else []
+        return clean("/".join([group, *names]))
+    if len(parts) >= 2 and lower[0] == "subscriptions":
+        if len(parts) >= 6 and lower[2] == "providers":  # a subscription-level resource
+            return clean("/".join(parts[5::2]))
+        return clean(parts[1])
+    return clean(resource_id)
+
+
 def _sub(names: Mapping[str, str], subscription_id: str, customer: str = "") -> str:
     """A subscription's display name, without the customer's name in front of it."""
     name = clean(names.get(subscription_id) or subscription_id[:8])
@@ -86,7 +109,7 @@ ARC_COLUMNS = (
     Column("status", "STATUS", 13, 12, priority=0),
     Column("since", "SINCE", 5, 5, align="right", priority=1),
     Column("agent", "AGENT", 14, 12, priority=1),
-    Column("customer", "CUSTOMER", 14, 10, priority=2),
+    Column("customer", "CUSTOMER", 18, 10, priority=2),
     Column("os", "OS", 16, 12, priority=3),
     Column("kind", "KIND", 7, 7, priority=4),
     Column("subscription", "SUBSCRIPTION", 18, 14, priority=5),
@@ -186,7 +209,7 @@ CIRCUIT_COLUMNS = (
     Column("health", "HEALTH", 8, 8, priority=0),
     Column("location", "LOCATION", 14, 12, priority=1),
     Column("bandwidth", "BANDWIDTH", 9, 9, align="right", priority=2),
-    Column("customer", "CUSTOMER", 14, 10, priority=3),
+    Column("customer", "CUSTOMER", 18, 10, priority=3),
     Column("why", "WHY", 30, 16, priority=1),
     Column("provider", "PROVIDER STATE", 14, 13, priority=4),
     Column("sku", "SKU", 22, 18, priority=5),
@@ -260,7 +283,7 @@ POLICY_COLUMNS = (
     Column("subscription", "SUBSCRIPTION", 22, 16, priority=1),
     Column("noncompliant", "NON-COMP", 8, 8, align="right", priority=0),
     Column("compliance", "SUB COMPL", 9, 9, align="right", priority=1),
-    Column("customer", "CUSTOMER", 14, 12, priority=2),
+    Column("customer", "CUSTOMER", 18, 12, priority=2),
     Column("policies", "POLICIES", 8, 8, align="right", priority=3),
 )
 
@@ -328,8 +351,9 @@ SPEND_COLUMNS = (
     Column("forecast", "FORECAST", 14, 12, align="right", priority=1),
     Column("budget", "BUDGET", 14, 12, align="right", priority=1),
     Column("used", "USED", 6, 6, align="right", priority=2),
-    Column("anomalies", "ANOMALIES", 24, 12, priority=2),
-    Column("customer", "CUSTOMER", 16, 12, priority=3),
+    Column("anomalies", "ANOMALIES", 24, 12, priority=3),
+    # kept at 80 columns: with every customer in view, "Production" alone says too little
+    Column("customer", "CUSTOMER", 18, 12, priority=1),
 )
 
 
@@ -458,10 +482,11 @@ def overview_rows(summaries: Sequence[health.CustomerSummary]) -> list[Row]:
 ATTENTION_COLUMNS = (
     Column("severity", "SEV", 4, 4, priority=0),
     Column("domain", "DOMAIN", 8, 8, priority=2),
-    Column("customer", "CUSTOMER", 14, 10, priority=1),
+    Column("customer", "CUSTOMER", 18, 10, priority=1),
     Column("what", "WHAT", 50, 28, priority=0),
     Column("since", "SINCE", 5, 5, align="right", priority=1),
-    Column("where", "WHERE", 40, 12, priority=3),
+    # a resource ID cut to a dozen cells says nothing: narrow terminals give WHAT the room
+    Column("where", "WHERE", 40, 30, priority=3),
 )
 
 
@@ -478,7 +503,7 @@ def attention_rows(
             clean(customers.get(f.profile, f.profile)),
             clean(f.title),
             age_text(since) if since is not None else clean(f.since or "-"),
-            clean(f.resource_id or f.subscription_id or "-"),
+            short_resource_id(f.resource_id or f.subscription_id or "-"),
         )
         rows.append(
             Row(
