@@ -708,7 +708,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._cells_layout: list[tuple[int, int, bool]] = []
         self._cells_width = 0
         self._layout_width = -1
-        self._strips: dict[tuple[str, int, bool], Strip] = {}
+        self._strips: dict[tuple[int, int, bool], Strip] = {}
         self._header_strip: tuple[tuple[int, str | None, bool], Strip] | None = None
         self._styles: dict[str, Style] | None = None
 
@@ -910,7 +910,7 @@ class ResourceTable(ScrollView, can_focus=True):
         if 0 <= index < len(view):
             row = self._set.sorted_rows[view[index]]
             cursor = index == self._cursor
-            cache_key = (row.key, width, cursor)
+            cache_key = (id(row), width, cursor)  # rows live until set_rows clears this
             strip = self._strips.get(cache_key)
             if strip is None:
                 if len(self._strips) >= _STRIP_CACHE_LIMIT:
