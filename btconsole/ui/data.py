@@ -93,6 +93,31 @@ class DataSource:
                 last_error = entry.error
         return DomainState(domain, scopes, oldest, stale, errors, never, last_error)
 
+    def domain_states(self, domains: Sequence[str], profiles: Sequence[str]) -> list[DomainState]:
+        """Freshness of each of ``domains`` for ``profiles``, without decoding any record.
+
+        The same figures as :meth:`domain_state` (except ``last_error``), from the cache's
+        summary: cheap enough for every status bar update.
+        """
+        now = self.clock()
+        wanted = set(profiles)
+        rows = [s for s in self.cache.summary(now) if s.profile in wanted]
+        states = []
+        for domain in domains:
+            mine = [s for s in rows if s.domain == domain]
+            fetched = [s.oldest_fetch for s in mine if s.oldest_fetch is not None]
+            states.append(
+                DomainState(
+                    domain,
+                    scopes=sum(s.scopes for s in mine),
+                    oldest_age=max(0.0, now - min(fetched)) if fetched else None,
+                    stale=sum(s.stale for s in mine),
+                    errors=sum(s.errors for s in mine),
+                    never=sum(s.never_fetched for s in mine),
+                )
+            )
+        return states
+
     def subscription_names(self, profiles: Sequence[str]) -> dict[str, str]:
         names: dict[str, str] = {}
         for entry in self.cache.read_domain("subscriptions", profiles):

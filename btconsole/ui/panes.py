@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from btconsole.ui.app import BtConsoleApp
 
 
+BARS_EVERY = 5.0  # seconds between status bar updates (data ages, refresh state)
+
+
 class PaneScreen(Screen[None]):
     """Base of every pane: a title, the resource table, a filter line, the status bar."""
 
@@ -90,6 +93,11 @@ class PaneScreen(Screen[None]):
             self.table.sort_by(self.DEFAULT_SORT, reverse=False)
         self.reload()
         self.table.focus()
+        self.set_interval(BARS_EVERY, self._tick_bars)  # ages keep counting between refreshes
+
+    def _tick_bars(self) -> None:
+        if self.is_current:
+            self.update_bars()
 
     def on_screen_resume(self) -> None:
         self.reload()
@@ -113,10 +121,9 @@ class PaneScreen(Screen[None]):
             self.TITLE_TEXT, scope, table.filtered_count, table.total_count, table.filter_text
         )
         profiles = app.data.profiles(app.scope)
-        states = [
-            app.data.domain_state(d, app.data.cache.read_domain(d, profiles))
-            for d in ("arc", "circuits", "policy", "spend")
-        ]
+        # from the cache's summary: decoding every record on each filter keystroke cost
+        # ~0.2 s with 50,000 machines
+        states = app.data.domain_states(("arc", "circuits", "policy", "spend"), profiles)
         self.query_one(StatusBar).show(
             scope,
             states,

@@ -544,3 +544,41 @@ async def test_policy_evaluation_with_allow_actions_is_confirmed_and_audit_logge
     assert lines[0].endswith("result=started") and lines[1].endswith("result=succeeded")
     calls = fresh.emulator.stats()["by_route"]
     assert any("trigger" in name.lower() and n >= 1 for name, n in calls.items()), calls
+
+
+# --------------------------------------------------------------------------- status bar
+
+
+def test_domain_states_from_the_summary_match_the_entries(served: Served, cache: Cache) -> None:
+    from dataclasses import replace
+
+    from btconsole.ui.data import DataSource
+
+    cache.put_error(CacheKey("contoso-retail", "arc", "not-a-sub"), "boom", ttl=60)
+    later = time.time() + 600
+    data = DataSource(served.config, cache, offline=True, clock=lambda: later)
+    profiles = list(served.config.profiles)
+    domains = ("arc", "circuits", "policy", "spend")
+    expected = [
+        replace(data.domain_state(d, cache.read_domain(d, profiles)), last_error=None)
+        for d in domains
+    ]
+    assert data.domain_states(domains, profiles) == expected
+    assert expected[0].errors == 1 and expected[0].never == 1
+    assert data.domain_states(domains, ["nobody"])[0].scopes == 0
+
+
+async def test_status_bar_ages_keep_counting_between_refreshes(
+    served: Served, cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from btconsole.ui import panes
+
+    monkeypatch.setattr(panes, "BARS_EVERY", 0.05)
+    now = [time.time()]
+    app = make_app(served, cache, offline=True, data_clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        text = bar_text(app, StatusBar)
+        assert "arc 2h" not in text and "STALE" not in text
+        now[0] += 7200
+        await wait_for(pilot, lambda: "arc 2h" in bar_text(app, StatusBar))
+        assert "STALE" in bar_text(app, StatusBar)
