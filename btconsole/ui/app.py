@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
 
+from textual.actions import SkipAction
 from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
 from textual.command import Hit, Hits, Provider
@@ -59,7 +60,15 @@ class BtConsoleApp(App[int]):
         Binding("3", "pane('circuits')", "Circuits", id="app.circuits"),
         Binding("4", "pane('policy')", "Policy", id="app.policy"),
         Binding("5", "pane('spend')", "Spend", id="app.spend"),
-        Binding("colon", "command_line", "Command line", key_display=":", id="app.command"),
+        # priority: opened as ":" arrives, so the text typed straight after it is not lost
+        Binding(
+            "colon",
+            "command_line",
+            "Command line",
+            key_display=":",
+            priority=True,
+            id="app.command",
+        ),
         Binding("r", "refresh", "Refresh pane", id="app.refresh"),
         Binding("R", "refresh_all", "Refresh all", key_display="shift+r", id="app.refresh_all"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
@@ -254,8 +263,13 @@ class BtConsoleApp(App[int]):
         self.push_screen(HelpScreen(self.key_map()))
 
     def action_command_line(self) -> None:
+        from textual.screen import ModalScreen
+        from textual.widgets import Input
+
         from btconsole.ui.screens import CommandLine
 
+        if isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input):
+            raise SkipAction()  # text in an input; help and confirmations keep their keys
         self.push_screen(CommandLine(self.command_words()), self.run_command)
 
     def key_map(self) -> list[tuple[str, str, str]]:

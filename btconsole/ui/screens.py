@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -73,7 +73,18 @@ class CommandLine(ModalScreen[str | None]):
         )
 
     def on_mount(self) -> None:
-        self.query_one(Input).focus()
+        self.set_focus(self.query_one(Input))
+
+    def on_key(self, event: events.Key) -> None:
+        """Keys typed straight after ":" reach the screen before the input has focus."""
+        box = self.query_one(Input)
+        if event.is_printable and event.character is not None:
+            event.stop()
+            event.prevent_default()
+            box.insert_text_at_cursor(event.character)
+        elif event.key == "enter":
+            event.stop()
+            self.dismiss(box.value)
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from platformdirs import user_log_path
+from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, Static
 
@@ -233,6 +234,13 @@ async def test_filter_plain_key_value_negation_and_escape(served: Served, cache:
         assert not box.has_class("-visible")
 
 
+def burst(app: BtConsoleApp, *keys: str) -> None:
+    """Keys as one read from the terminal delivers them: all queued before any is handled."""
+    for key in keys:
+        char = {"slash": "/", "colon": ":", "space": " "}.get(key, key if len(key) == 1 else None)
+        app.post_message(events.Key(key, char))
+
+
 async def test_typing_straight_after_slash_goes_into_the_filter(
     served: Served, cache: Cache
 ) -> None:
@@ -243,12 +251,35 @@ async def test_typing_straight_after_slash_goes_into_the_filter(
         await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
         table = pane(app).table
         sort_before = (table.sort_key, table.sort_reverse)
-        for key in ("slash", "d", "i", "s", "c"):  # no pause between them
-            app.simulate_key(key)
+        burst(app, "slash", "d", "i", "s", "c")
         await wait_for(pilot, lambda: table.filter_text == "disc")
         assert (table.sort_key, table.sort_reverse) == sort_before
-        await pilot.press("slash", "x")  # in the filter box, "/" is text
-        assert table.filter_text == "disc/x"
+        burst(app, "slash", "colon", "x")  # in the filter box, "/" and ":" are text
+        await wait_for(pilot, lambda: table.filter_text == "disc/:x")
+        assert isinstance(app.screen, ArcPane)
+
+
+async def test_typing_straight_after_colon_goes_into_the_command_line(
+    served: Served, cache: Cache
+) -> None:
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        burst(app, "colon", "s", "p", "e", "n", "d", "enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "spend")
+        burst(app, "colon", "a", "r", "c")  # "r" must not refresh: it is text here
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandLine))
+        box = app.screen.query_one(Input)
+        await wait_for(pilot, lambda: box.value == "arc")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "arc")
+        assert "offline: serving the cache only" not in notes
+        # ":" on the help screen does not open the command line over it
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("colon")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
 
 
 async def test_sort_keys_move_and_reverse_the_sort_column(served: Served, cache: Cache) -> None:
