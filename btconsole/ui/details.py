@@ -446,9 +446,10 @@ class CircuitDetails(DetailsScreen):
 # --------------------------------------------------------------------------- policy
 
 STATE_COLUMNS = (
-    Column("resource", "RESOURCE (GROUP/NAME)", 50, 16, priority=0),
-    Column("type", "TYPE", 30, 8, priority=2),
-    Column("location", "LOCATION", 12, 6, priority=3),
+    Column("resource", "RESOURCE", 32, 16, priority=0),
+    Column("type", "TYPE", 28, 8, priority=2),
+    Column("group", "RESOURCE GROUP", 26, 12, priority=3),
+    Column("location", "LOCATION", 12, 6, priority=4),
     Column("state", "STATE", 13, 8, priority=1),
     Column("when", "EVALUATED", 20, 8, priority=2),
 )
@@ -511,9 +512,10 @@ class PolicyDetails(DetailsScreen):
             return [
                 Row(
                     key=r.resource_id,
-                    cells=(
-                        render.short_resource_id(r.resource_id),
-                        clean(r.resource_type or "-"),
+                    cells=(  # the IDs share a long prefix: name and group tell them apart
+                        clean(r.resource_id.rstrip("/").rsplit("/", 1)[-1]),
+                        clean((r.resource_type or "-").removeprefix("Microsoft.")),
+                        render.resource_group_of(r.resource_id),
                         clean(r.resource_location or "-"),
                         clean(r.compliance_state),
                         clean(r.timestamp or "-"),

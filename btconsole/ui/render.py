@@ -93,6 +93,15 @@ def short_resource_id(resource_id: str) -> str:
     return clean(resource_id)
 
 
+def resource_group_of(resource_id: str) -> str:
+    """The resource group named in an ARM ID (cleaned), or ``-``."""
+    parts = [p for p in resource_id.split("/") if p]
+    lower = [p.lower() for p in parts]
+    if "resourcegroups" in lower[:-1]:
+        return clean(parts[lower.index("resourcegroups") + 1])
+    return "-"
+
+
 def _sub(names: Mapping[str, str], subscription_id: str, customer: str = "") -> str:
     """A subscription's display name, without the customer's name in front of it."""
     name = clean(names.get(subscription_id) or subscription_id[:8])

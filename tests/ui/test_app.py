@@ -522,6 +522,14 @@ async def test_policy_evaluation_is_refused_without_allow_actions(
     notes = Notes(app)
     async with app.run_test(size=SIZE) as pilot:
         record = await _open_policy_details(app, pilot)
+        # the drill-down: the assignment's non-compliant resources, by name and group
+        detail = app.screen.query_one("#detail", ResourceTable)
+        await wait_for(pilot, lambda: detail.total_count > 0, tries=1500)
+        assert detail.total_count == record.non_compliant_resources
+        for row in detail.visible_rows:
+            assert row.cells[0] == row.key.rsplit("/", 1)[-1]
+            assert f"/resourceGroups/{row.cells[2]}/".lower() in row.key.lower()
+            assert row.cells[4] == "NonCompliant"
         await pilot.press("e")
         await wait_for(pilot, lambda: "is read-only: set allow_actions = true" in notes)
         assert f"profile {record.profile} is read-only" in notes

@@ -105,6 +105,13 @@ def test_short_resource_id_keeps_what_tells_rows_apart(resource_id: str, short: 
     assert render.short_resource_id(resource_id) == short
 
 
+def test_resource_group_of() -> None:
+    assert render.resource_group_of(f"/subscriptions/{SUB}/resourceGroups/rg-a/p/N/t/x") == "rg-a"
+    assert render.resource_group_of(f"/subscriptions/{SUB}/resourceGroups/rg-a") == "rg-a"
+    assert render.resource_group_of(f"/subscriptions/{SUB}/providers/N/budgets/b") == "-"
+    assert render.resource_group_of(f"/subscriptions/{SUB}/resourceGroups") == "-"
+
+
 def test_short_resource_id_never_passes_control_characters() -> None:
     text = render.short_resource_id(f"/subscriptions/{SUB}/resourceGroups/{HOSTILE}")
     assert not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
