@@ -74,6 +74,28 @@ def sort_key(record: ArcRecord) -> tuple[str, str]:
     return (record.kind, record.id.lower())
 
 
+async def _rest_list(client: Any, path: str) -> list[Any]:
+    """Every item of an ARM list, as REST JSON, through ``client``'s own pipeline.
+
+    Not the SDK's pager: its models cost ~2 ms of CPU a machine to build (and rest_dict
+    as much to undo), which made a 20,000-machine cold refresh CPU-bound
+    (docs/performance.md). The records are made from the JSON either way.
+    """
+    from azure.core.rest import HttpRequest
+
+    url: str | None = path
+    params: dict[str, str] | None = {"api-version": client._config.api_version}
+    items: list[Any] = []
+    while url:
+        response = await client.send_request(HttpRequest("GET", url, params=params))
+        response.raise_for_status()
+        page = response.json()
+        items.extend(page.get("value") or [])
+        next_link = page.get("nextLink")
+        url, params = (str(next_link), None) if next_link else (None, None)
+    return items
+
+
 async def list_arc(session: AzureSession, subscription_id: str) -> list[ArcRecord]:
     """Arc machines and clusters of one subscription.
 
@@ -85,27 +107,16 @@ async def list_arc(session: AzureSession, subscription_id: str) -> list[ArcRecor
     clusters_client = session.client("kubernetes", subscription_id)
 
     async def machines() -> list[Any]:
-        # The REST pages through the same client and pipeline, not the pager: the SDK's
-        # Machine model costs ~2 ms of CPU a machine to build (and rest_dict as much to
-        # undo), which made a 20,000-machine refresh CPU-bound (docs/performance.md).
-        from azure.core.rest import HttpRequest
-
-        url: str | None = (
-            f"/subscriptions/{subscription_id}/providers/Microsoft.HybridCompute/machines"
+        return await _rest_list(
+            machines_client,
+            f"/subscriptions/{subscription_id}/providers/Microsoft.HybridCompute/machines",
         )
-        params: dict[str, str] | None = {"api-version": machines_client._config.api_version}
-        items: list[Any] = []
-        while url:
-            response = await machines_client.send_request(HttpRequest("GET", url, params=params))
-            response.raise_for_status()
-            page = response.json()
-            items.extend(page.get("value") or [])
-            next_link = page.get("nextLink")
-            url, params = (str(next_link), None) if next_link else (None, None)
-        return items
 
     async def clusters() -> list[Any]:
-        return await collect(clusters_client.connected_cluster.list_by_subscription())
+        return await _rest_list(
+            clusters_client,
+            f"/subscriptions/{subscription_id}/providers/Microsoft.Kubernetes/connectedClusters",
+        )
 
     found = [
         machine_record(profile, rest_dict(m))
