@@ -226,6 +226,8 @@ AVAILABILITY_COLUMNS = (
     Column("arp", "ARP %", 8, 5, align="right", priority=0),
 )
 
+DIP_COLUMNS = (Column("time", "UTC", 5, 5, priority=0), *AVAILABILITY_COLUMNS)
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
@@ -249,7 +251,8 @@ class CircuitDetails(DetailsScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "arp", "ARP tables", id="circuit.arp"),
         Binding("t", "routes", "Route summary", id="circuit.routes"),
-        Binding("s", "stats", "Stats", id="circuit.stats"),
+        # priority: the focused table's own "s" (reverse sort) would take it first
+        Binding("s", "stats", "Stats", priority=True, id="circuit.stats"),
         Binding("m", "metrics", "Metrics", id="circuit.metrics"),
         Binding("v", "availability", "Availability", id="circuit.availability"),
     ]
@@ -419,26 +422,29 @@ class CircuitDetails(DetailsScreen):
         self.query_one("#spark-label", Label).update(
             Text(f"last 60 min: in (peak {peak_in:,.0f} Mbps) / out (peak {peak_out:,.0f} Mbps)")
         )
+        # one row per minute, peering and device with a dip, newest first
+        dips: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+        for p in entry.records:
+            dipped = p.value is not None and p.value < 100
+            if dipped and p.metric in ("BgpAvailability", "ArpAvailability"):
+                dips[(p.timestamp, p.peering_type or "-", p.device or "-")][p.metric] = p.value
         availability = [
             Row(
-                key=f"{p.metric}|{p.peering_type}|{p.device}|{p.timestamp}",
+                key="|".join(key),
                 cells=(
-                    clean(p.peering_type or "-"),
-                    p.device or "-",
-                    *(
-                        (_pct(p.value), "-")
-                        if p.metric == "BgpAvailability"
-                        else ("-", _pct(p.value))
-                    ),
+                    clean(key[0][11:16] if len(key[0]) >= 16 else key[0]),
+                    clean(key[1]),
+                    clean(key[2]),
+                    _pct(values.get("BgpAvailability")),
+                    _pct(values.get("ArpAvailability")),
                 ),
-                level=_avail_level(p.value, None),
+                level=_avail_level(values.get("BgpAvailability"), values.get("ArpAvailability")),
             )
-            for p in entry.records
-            if p.metric in ("BgpAvailability", "ArpAvailability")
-            and p.value is not None
-            and p.value < 100
+            for key, values in sorted(dips.items(), reverse=True)
         ]
-        self.show_rows(availability, AVAILABILITY_COLUMNS)
+        # the sparklines sit below the properties: bring them into view
+        self.query_one("#props", VerticalScroll).scroll_end(animate=False)
+        self.show_rows(availability, DIP_COLUMNS)
         if not availability:
             self.notify("no availability dips in the last 60 minutes", timeout=3)
 

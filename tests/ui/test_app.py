@@ -621,3 +621,69 @@ async def test_status_bar_ages_keep_counting_between_refreshes(
         now[0] += 7200
         await wait_for(pilot, lambda: "arc 2h" in bar_text(app, StatusBar))
         assert "STALE" in bar_text(app, StatusBar)
+
+
+async def test_circuit_details_fetch_arp_routes_stats_and_metrics(
+    fresh: Served, cache: Cache
+) -> None:
+    from textual.widgets import Sparkline
+
+    from btconsole.ui.details import CircuitDetails
+
+    app = make_app(fresh, cache)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "circuits")
+        table = pane(app).table
+        assert table.select_key(
+            next(c.id for c in fresh.estate.circuits if c.name == "er-fabrl-london-002")
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircuitDetails))
+        detail = app.screen.query_one("#detail", ResourceTable)
+
+        def header() -> str:
+            return detail.render_line(0).text
+
+        # availability (at once, from the listing): both devices of the one peering
+        assert [r.cells[1] for r in detail.visible_rows] == ["primary", "secondary"]
+        for key, label in (("a", "IP ADDRESS"), ("t", "NEIGHBOR"), ("s", "PRIMARY IN")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda label=label: label in header(), tries=1500)
+            await wait_for(pilot, lambda: detail.total_count > 0, tries=1500)
+        # m: an hour of traffic as sparklines, and the minutes the secondary was down
+        await pilot.press("m")
+        spark = app.screen.query_one("#spark-in", Sparkline)
+        await wait_for(pilot, lambda: bool(spark.data), tries=1500)
+        await wait_for(pilot, lambda: "UTC" in header())
+        dips = detail.visible_rows
+        assert dips and {r.cells[2] for r in dips} == {"secondary"}
+        assert all(len(r.cells[0]) == 5 and r.cells[0][2] == ":" for r in dips)  # HH:MM
+        times = [r.cells[0] for r in dips]
+        assert len(set(times)) == len(times)  # BGP and ARP of a minute share a row
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "UTC" not in header())
+        assert detail.total_count == 2
+
+
+def test_no_screen_key_is_shadowed_by_the_focused_table() -> None:
+    """A key bound by the table (which has focus) and by its screen reaches the table only."""
+    from textual.binding import Binding
+
+    from btconsole.ui import details, panes
+
+    def keys(bindings: list[Any], *, priority: bool | None = None) -> set[str]:
+        found = set()
+        for binding in bindings:
+            assert isinstance(binding, Binding)
+            if priority is None or binding.priority == priority:
+                found.update(k.strip() for k in binding.key.split(","))
+        return found
+
+    table_keys = keys(ResourceTable.BINDINGS)
+    screens: list[type[Any]] = [BtConsoleApp, *panes.PANES.values()]
+    screens += [details.DetailsScreen, details.CircuitDetails, details.PolicyDetails]
+    for cls in screens:
+        for klass in cls.__mro__:
+            shadowed = keys(klass.__dict__.get("BINDINGS", []), priority=False) & table_keys
+            assert not shadowed, (klass.__name__, shadowed)
