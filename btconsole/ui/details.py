@@ -370,8 +370,7 @@ class CircuitDetails(DetailsScreen):
             return found
 
         def to_rows(records: Sequence[Any]) -> tuple[list[Row], Sequence[Column]]:
-            def n(v: int | None) -> str:
-                return "-" if v is None else f"{v:,}"
+            n = render.bytes_text  # 13-digit byte counts were cut to "7,134,545,073…"
 
             rows = [
                 Row(

@@ -58,6 +58,22 @@ def money(amount: float | None, currency: str = "") -> str:
     return f"{text} {currency}".strip()
 
 
+def bytes_text(value: int | None) -> str:
+    """A byte count in decimal units, three significant figures: ``7.13 TB``; ``-``."""
+    if value is None:
+        return "-"
+    units = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+    amount = float(value)
+    index = 0
+    while abs(amount) >= 999.5 and index < len(units) - 1:
+        amount /= 1000
+        index += 1
+    if index == 0:
+        return f"{int(value)} B"
+    digits = 0 if abs(amount) >= 99.95 else 1 if abs(amount) >= 9.995 else 2
+    return f"{amount:.{digits}f} {units[index]}"
+
+
 def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 

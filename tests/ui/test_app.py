@@ -651,6 +651,7 @@ async def test_circuit_details_fetch_arp_routes_stats_and_metrics(
             await pilot.press(key)
             await wait_for(pilot, lambda label=label: label in header(), tries=1500)
             await wait_for(pilot, lambda: detail.total_count > 0, tries=1500)
+        assert all(cell.endswith("B") for r in detail.visible_rows for cell in r.cells[1:])
         # m: an hour of traffic as sparklines, and the minutes the secondary was down
         await pilot.press("m")
         spark = app.screen.query_one("#spark-in", Sparkline)

@@ -78,6 +78,23 @@ def test_money_and_percent() -> None:
 
 
 @pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (None, "-"),
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.00 kB"),
+        (12_345, "12.3 kB"),
+        (999_999, "1.00 MB"),
+        (7_134_545_073_000, "7.13 TB"),
+        (5 * 10**18, "5.00 EB"),
+    ],
+)
+def test_bytes_text(count: int | None, text: str) -> None:
+    assert render.bytes_text(count) == text
+
+
+@pytest.mark.parametrize(
     ("mbps", "text"),
     [(None, "-"), (50, "50 Mbps"), (1000, "1 Gbps"), (10000, "10 Gbps"), (1500, "1500 Mbps")],
 )
