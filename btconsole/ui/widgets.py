@@ -23,6 +23,8 @@ class TitleBar(Static):
         color: $foreground;
         text-style: bold;
         padding: 0 1;
+        text-wrap: nowrap;  /* one line, cut with an ellipsis: a 500-character name */
+        text-overflow: ellipsis;  /* would otherwise wrap onto a hidden second line */
     }
     """
 
@@ -45,6 +47,8 @@ class StatusBar(Static):
         background: $panel;
         color: $foreground;
         padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 

@@ -157,6 +157,10 @@ async def test_hostile_names_and_tags_are_literal_and_keep_the_layout(
             details = app.screen
             title = details.query_one(TitleBar)
             assert title.size.height == 1
+            top = screen_lines(app)[0].text  # the name, cut to the line: never dropped
+            assert top.startswith(" Arc  [") and len(top.strip()) > len("Arc  ["), top
+            if row.payload.name == LONG:
+                assert top.rstrip().endswith("…"), top
             props = str(details.query_one("#props-text", Static).render())
             assert f"owner={MARKUP}red" in props and f"note={LINK}" in props
             assert f"rtl={ARABIC}" in props
