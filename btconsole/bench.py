@@ -138,6 +138,17 @@ def _load() -> tuple[float, float, float]:
         return (0.0, 0.0, 0.0)
 
 
+def _children_cpu() -> float:
+    """CPU seconds of every waited-for child so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _git_commit() -> str | None:
     try:
         done = subprocess.run(
@@ -312,8 +323,9 @@ def running_emulator_child(
 
 def run_in_pty(
     command: Sequence[str], env: Mapping[str, str], *, timeout: float = 120.0
-) -> tuple[float, int]:
-    """Run ``command`` in a pseudo-terminal; (wall seconds from fork to exit, exit status).
+) -> tuple[float, int, float]:
+    """Run ``command`` in a pseudo-terminal: (wall seconds from fork to exit, exit status,
+    CPU seconds the process used).
 
     Output is read and dropped as it comes (a terminal that never reads would block the
     app). The child is killed at ``timeout``.
@@ -348,10 +360,10 @@ def run_in_pty(
                 if not chunk:
                     break
     finally:
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
         elapsed = time.perf_counter() - started
         os.close(fd)
-    return elapsed, os.waitstatus_to_exitcode(status)
+    return elapsed, os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
 
 # --------------------------------------------------------------------------- the harness
@@ -512,6 +524,24 @@ class Harness:
                 2.0,
             ),
             Figure(
+                "refresh_cpu",
+                section,
+                "CPU time of the refreshing process (user + system)",
+                "s",
+                [r["cpu_s"] for r in engine if "cpu_s" in r],
+            ),
+            Figure(
+                "refresh_cpu_per_request",
+                section,
+                "CPU per request in the refreshing process",
+                "ms",
+                [
+                    1000 * r["cpu_s"] / r["requests"]
+                    for r in engine
+                    if r.get("cpu_s") and r["requests"]
+                ],
+            ),
+            Figure(
                 "refresh_rss",
                 section,
                 "peak RSS of the refreshing process",
@@ -531,6 +561,13 @@ class Harness:
                 "baseline: same wrappers, sequential per subscription",
                 "s",
                 base_walls,
+            ),
+            Figure(
+                "baseline_cpu",
+                section,
+                "baseline CPU time (user + system)",
+                "s",
+                [r["cpu_s"] for r in baseline if "cpu_s" in r],
             ),
             Figure(
                 "baseline_requests",
@@ -557,6 +594,7 @@ class Harness:
         o = self.o
         paint: list[float] = []
         wall: list[float] = []
+        cpus: list[float] = []
         rss: list[float] = []
         runs: list[dict[str, Any]] = []
         bench_file = work / "first-paint.json"
@@ -564,11 +602,11 @@ class Harness:
         for n in range(o.warmup + o.runs):
             bench_file.unlink(missing_ok=True)
             env = self.env(work, emu, BTCONSOLE_BENCH_FILE=str(bench_file))
-            elapsed, status = run_in_pty(command, env)
+            elapsed, status, cpu = run_in_pty(command, env)
             if not bench_file.exists():
                 raise RuntimeError(f"the console wrote no {bench_file.name} (exit {status})")
             figures = _read_json(bench_file)
-            figures.update(wall_s=elapsed, exit=status, load=_load())
+            figures.update(wall_s=elapsed, exit=status, cpu_s=cpu, load=_load())
             self.log(
                 f"warm start{' (warm-up)' if n < o.warmup else ''}: paint "
                 f"{figures['first_paint_s']:.3f} s, process {elapsed:.3f} s, "
@@ -579,6 +617,7 @@ class Harness:
             runs.append(figures)
             paint.append(float(figures["first_paint_s"]))
             wall.append(elapsed)
+            cpus.append(figures["cpu_s"])
             rss.append(figures["max_rss_kb"] / MB)
         self.raw["warm_start"] = runs
         section = f"1. Warm start, {self.o.size} estate cached"
@@ -601,6 +640,13 @@ class Harness:
                 "<= 0.6 s",
                 0.6,
             ),
+            Figure(
+                "start_quit_cpu",
+                section,
+                "(b) CPU time of that process (user + system)",
+                "s",
+                cpus,
+            ),
         ]
         self.figures.append(
             Figure(
@@ -621,6 +667,7 @@ class Harness:
         command = [*_btconsole_command(), "check", "--config", str(emu.config)]
         command += ["--offline", "--all"]
         for n in range(o.warmup + o.runs):
+            before = _children_cpu()
             started = time.perf_counter()
             done = subprocess.run(
                 command,
@@ -631,15 +678,28 @@ class Harness:
                 check=False,
             )
             elapsed = time.perf_counter() - started
+            cpu = _children_cpu() - before
             if done.returncode not in (0, 1, 2, 3):
                 raise RuntimeError(f"btconsole check failed ({done.returncode}): {done.stderr}")
             self.log(f"check --offline --all: {elapsed:.3f} s (exit {done.returncode})")
             if n >= o.warmup:
                 walls.append(elapsed)
                 runs.append(
-                    {"wall_s": elapsed, "exit": done.returncode, "report_chars": len(done.stdout)}
+                    {
+                        "wall_s": elapsed,
+                        "cpu_s": cpu,
+                        "exit": done.returncode,
+                        "report_chars": len(done.stdout),
+                    }
                 )
         self.raw["check"] = runs
+        cpu_figure = Figure(
+            "check_cpu",
+            f"1. Warm start, {self.o.size} estate cached",
+            "(c) CPU time of that process (user + system)",
+            "s",
+            [r["cpu_s"] for r in runs],
+        )
         # insert after the warm-start rows of section 1
         index = next(i for i, f in enumerate(self.figures) if f.key == "start_quit_wall") + 1
         self.figures.insert(
@@ -654,6 +714,7 @@ class Harness:
                 0.6,
             ),
         )
+        self.figures.insert(index + 1, cpu_figure)
 
     # ------------------------------------------------------------------ 4. memory, Arc pane
 
@@ -982,12 +1043,14 @@ def _child_refresh(args: argparse.Namespace) -> int:
     today = dt.date.fromisoformat(args.as_of)
     cache_path = Path(args.cache)
     cache_path.parent.mkdir(parents=True, exist_ok=True)
+    cpu_before = _self_cpu()
     with Cache.open(cache_path) as cache:
         if args.mode == "engine":
             result = asyncio.run(_engine_refresh(config, cache, today))
         else:
             result = asyncio.run(_baseline_refresh(config, today))
     result.update(
+        cpu_s=_self_cpu() - cpu_before,
         mode=args.mode,
         import_s=import_s,
         concurrency=config.refresh_concurrency,
