@@ -66,7 +66,8 @@ class DetailsScreen(Screen[None]):
     DEFAULT_CSS = """
     DetailsScreen #props { height: auto; max-height: 50%; padding: 0 1; }
     DetailsScreen #detail { height: 1fr; border-top: solid $primary; }
-    DetailsScreen #hint { dock: bottom; height: 1; background: $panel; padding: 0 1; }
+    DetailsScreen #hint { dock: bottom; height: 1; background: $panel; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis; }
     DetailsScreen Sparkline { height: 2; margin: 0 1; }
     """
 
@@ -282,7 +283,7 @@ class CircuitDetails(DetailsScreen):
         yield Sparkline([], id="spark-out")
 
     def hint(self) -> str:
-        return "a ARP · t routes · s stats · m metrics · v availability · r refresh · escape back"
+        return "a ARP · t routes · s stats · m metrics · v availability · r refresh · esc back"
 
     def load(self, *, force: bool) -> None:
         self.action_availability()
