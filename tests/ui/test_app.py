@@ -688,3 +688,37 @@ def test_no_screen_key_is_shadowed_by_the_focused_table() -> None:
         for klass in cls.__mro__:
             shadowed = keys(klass.__dict__.get("BINDINGS", []), priority=False) & table_keys
             assert not shadowed, (klass.__name__, shadowed)
+
+
+# --------------------------------------------------------------------------- themes
+
+
+async def test_no_color_selects_monochrome(served: Served, cache: Cache) -> None:
+    app = make_app(served, cache, offline=True, environ={"NO_COLOR": "1"})
+    async with app.run_test(size=SIZE):
+        assert app.theme == "monochrome"
+
+
+async def test_a_bad_user_theme_gives_one_notice_and_a_good_one_is_used(
+    served: Served, cache: Cache
+) -> None:
+    from btconsole.ui.themes import user_theme_dir
+
+    themes = user_theme_dir()  # in the test's own HOME
+    themes.mkdir(parents=True)
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "purple"\n')
+    (themes / "night.toml").write_text('name = "night"\nprimary = "#3A6EA5"\ndark = true\n')
+    app = make_app(served, cache, offline=True, theme="night")
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "night"
+        problems = [n for n in notes.items if n[0] == "Theme"]
+        assert len(problems) == 1 and "broken.toml" in problems[0][1], notes.items
+        assert "is not a #RRGGBB colour" in problems[0][1]
+    app = make_app(served, cache, offline=True, theme="nope")
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.theme == "bt"
+        assert "theme 'nope' not found; using 'bt'" in notes
