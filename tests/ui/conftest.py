@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,12 +115,16 @@ def copy_entries(source: Cache, target: Cache, *, now: float, ttl: float | None 
     return count
 
 
-def copy_cache(source: Path, directory: Path) -> Cache:
-    """A private copy of a closed cache file, opened."""
-    target = directory / "cache.sqlite3"
-    shutil.copyfile(source, target)
-    target.chmod(0o600)
-    return Cache.open(target)
+def fresh_copy(source: Path, directory: Path) -> Cache:
+    """A new cache in ``directory`` holding ``source``'s entries as fetched just now.
+
+    Fresh however long ago ``source`` was filled (circuits' TTL is two minutes), so
+    an app started on it refreshes nothing until asked to.
+    """
+    target = Cache.open(directory / "cache.sqlite3")
+    with Cache.open(source, readonly=True) as filled:
+        copy_entries(filled, target, now=time.time())
+    return target
 
 
 def make_app(served: Served, cache: Cache, **kwargs: Any) -> BtConsoleApp:

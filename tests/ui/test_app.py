@@ -27,7 +27,7 @@ from btconsole.ui.panes import ArcPane, PaneScreen
 from btconsole.ui.screens import CommandLine, HelpScreen
 from btconsole.ui.table import ResourceTable
 from btconsole.ui.widgets import StatusBar, TitleBar
-from tests.ui.conftest import Served, copy_cache, fill, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
 
 SIZE = (80, 24)
 
@@ -56,7 +56,7 @@ def fresh(served: Served) -> Served:
 
 @pytest.fixture
 def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with copy_cache(filled, tmp_path) as opened:
+    with fresh_copy(filled, tmp_path) as opened:
         yield opened
 
 
