@@ -359,7 +359,8 @@ async def refresh(
     from btconsole.engine import Engine
 
     force = _stale_pairs(cache, profiles, time.time(), max_age) if max_age is not None else set()
-    engine = Engine(config, cache, today=lambda: today, **dict(engine_options or {}))
+    options: dict[str, Any] = {"respect_backoff": False, **dict(engine_options or {})}
+    engine = Engine(config, cache, today=lambda: today, **options)
 
     async def one(profile: Profile) -> None:
         if (profile.name, SUBSCRIPTIONS) in force:

@@ -87,6 +87,7 @@ class Engine:
         listener: Listener | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        respect_backoff: bool = True,
     ) -> None:
         self.config = config
         self.cache = cache
@@ -98,6 +99,9 @@ class Engine:
         self.max_wait = max_wait
         self.lease_seconds = lease_seconds
         self.listener = listener
+        # A loop (the console) waits out a failing scope's backoff; a one-shot run
+        # (btconsole check) tries once more, since it sends one request per scope.
+        self.respect_backoff = respect_backoff
         self._session_factory = session_factory
         self._today = today or (lambda: datetime.now(timezone.utc).date())
         self._sleep = sleep
@@ -322,7 +326,9 @@ class Engine:
         if entry is None:
             return True
         now = time.time()
-        return entry.is_stale(now) and not entry.in_backoff(now)
+        if entry.fetched_at is not None and entry.error is not None and not self.respect_backoff:
+            return True
+        return entry.is_stale(now) and (not self.respect_backoff or not entry.in_backoff(now))
 
     async def _run(
         self, key: CacheKey, fetch: Fetch, ttl: float, *, force: bool, store: bool = True
