@@ -343,11 +343,16 @@ class BtConsoleApp(App[int]):
         return commands
 
     def show_finding(self, finding: Finding) -> None:
+        """Open the finding's pane, scoped to its customer, at its row."""
+        self.run_worker(self._show_finding(finding), group="show-finding", exclusive=True)
+
+    async def _show_finding(self, finding: Finding) -> None:
         if finding.profile in self.config.profiles:
             self.scope = finding.profile
-        self.switch_mode(finding.domain if finding.domain in PANES else "overview")
+        # awaited: a pane not visited yet is still composing when switch_mode returns
+        await self.switch_mode(finding.domain if finding.domain in PANES else "overview")
         screen = self.screen
-        if isinstance(screen, PaneScreen):
+        if isinstance(screen, PaneScreen) and screen.is_mounted:
             screen.reload()
             target = finding.resource_id or ""
             if target and not screen.table.select_key(target):

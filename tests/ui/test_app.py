@@ -722,3 +722,20 @@ async def test_a_bad_user_theme_gives_one_notice_and_a_good_one_is_used(
         await pilot.pause()
         assert app.theme == "bt"
         assert "theme 'nope' not found; using 'bt'" in notes
+
+
+async def test_enter_on_a_finding_opens_its_pane_at_its_row(served: Served, cache: Cache) -> None:
+    from btconsole.health import Finding
+
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab")
+        attention = app.screen.query_one("#attention", ResourceTable)
+        await wait_for(pilot, lambda: attention.has_focus)
+        finding = attention.cursor_row.payload  # type: ignore[union-attr]
+        assert isinstance(finding, Finding) and finding.domain == "arc"  # worst first
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "arc")
+        await pilot.pause()
+        assert app.scope == finding.profile
+        assert pane(app).table.cursor_row.key == finding.resource_id  # type: ignore[union-attr]
