@@ -352,11 +352,25 @@ class BtConsoleApp(App[int]):
         # awaited: a pane not visited yet is still composing when switch_mode returns
         await self.switch_mode(finding.domain if finding.domain in PANES else "overview")
         screen = self.screen
-        if isinstance(screen, PaneScreen) and screen.is_mounted:
-            screen.reload()
-            target = finding.resource_id or ""
-            if target and not screen.table.select_key(target):
-                screen.table.set_filter(clean(target.rsplit("/", 1)[-1]))
+        if not isinstance(screen, PaneScreen) or not screen.is_mounted:
+            return
+        screen.reload()
+        table = screen.table
+        target = finding.resource_id or ""
+        if target and table.select_key(target):
+            return
+        # not a row of its own (a subscription's compliance, a budget, an anomaly): the
+        # first row of its subscription; filtering by an ID no cell shows emptied the table
+        wanted = (finding.subscription_id or "").lower()
+        for row in table.visible_rows:
+            if wanted and _subscription_of(row.payload).lower() == wanted:
+                table.select_key(row.key)
+                return
+        if target:
+            table.set_filter(clean(target.rsplit("/", 1)[-1]))
+            if not table.filtered_count:
+                table.set_filter("")
+        screen.update_bars()
 
     # ------------------------------------------------------------------ actions
 
@@ -374,3 +388,13 @@ class BtConsoleApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.data.close()
+
+
+def _subscription_of(payload: Any) -> str:
+    """The subscription a row is about (records, or spend's (profile, sub, currency))."""
+    subscription = getattr(payload, "subscription_id", None)
+    if isinstance(subscription, str):
+        return subscription
+    if isinstance(payload, tuple) and len(payload) == 3 and isinstance(payload[1], str):
+        return payload[1]
+    return ""

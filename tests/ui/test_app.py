@@ -739,3 +739,29 @@ async def test_enter_on_a_finding_opens_its_pane_at_its_row(served: Served, cach
         await pilot.pause()
         assert app.scope == finding.profile
         assert pane(app).table.cursor_row.key == finding.resource_id  # type: ignore[union-attr]
+
+
+async def test_every_kind_of_finding_opens_a_row_not_an_empty_table(
+    served: Served, cache: Cache
+) -> None:
+    app = make_app(served, cache, offline=True)
+    async with app.run_test(size=SIZE) as pilot:
+        attention = app.screen.query_one("#attention", ResourceTable)
+        kinds = {}
+        for row in attention.visible_rows:
+            kinds.setdefault((row.payload.domain, row.payload.rule.split("/")[0]), row.payload)
+        assert {domain for domain, _ in kinds} >= {"arc", "circuits", "policy", "spend"}
+        for finding in kinds.values():
+            app.show_finding(finding)
+            await wait_for(pilot, lambda f=finding: getattr(app.screen, "PANE", None) == f.domain)
+            await pilot.pause()
+            table = pane(app).table
+            assert table.filtered_count > 0, finding
+            cursor = table.cursor_row
+            assert cursor is not None
+            if finding.subscription_id:
+                from btconsole.ui.app import _subscription_of
+
+                assert _subscription_of(cursor.payload).lower() == finding.subscription_id.lower()
+            await pilot.press("1")
+            await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "overview")
