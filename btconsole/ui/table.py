@@ -161,8 +161,20 @@ def layout_columns(columns: Sequence[Column], width: int) -> list[tuple[int, int
     else:
         spare = -excess
         flexible = [i for i in kept if columns[i].align == "left"] or kept
-        widest = max(flexible, key=lambda i: (widths[i], -i))
-        widths[widest] += spare
+        # Spread the spare width one cell at a time over the left-aligned columns, each
+        # up to twice its preferred width, most important first, so that on a wide
+        # terminal no single column swallows the screen and pushes the figures away.
+        # What is still left stays as a margin on the right.
+        order = sorted(flexible, key=lambda i: (columns[i].priority, i))
+        while spare > 0:
+            grew = False
+            for i in order:
+                if spare and widths[i] < 2 * max(1, columns[i].width):
+                    widths[i] += 1
+                    spare -= 1
+                    grew = True
+            if not grew:
+                break
     return [(i, widths[i]) for i in kept]
 
 

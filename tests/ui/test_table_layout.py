@@ -19,13 +19,24 @@ ARC = [
 ]
 
 
-def test_wide_terminal_keeps_all_and_gives_spare_to_widest_left_column() -> None:
+def test_wide_terminal_spreads_spare_width_up_to_twice_preferred() -> None:
     layout = layout_columns(ARC, 200)
     assert [i for i, _ in layout] == [0, 1, 2, 3, 4, 5]
-    assert used(layout) == 200
     widths = dict(layout)
-    assert widths[5] == 30 + 200 - (LEFT_PAD + 98 + 5 * GAP)  # FQDN is the widest left column
-    assert widths[0] == 24
+    # every left-aligned column may grow to twice its preferred width, no further
+    for index in (0, 1, 2, 4, 5):
+        assert ARC[index].width <= widths[index] <= 2 * ARC[index].width
+    assert widths[3] == 6  # right-aligned figures keep their width
+    assert used(layout) <= 200
+    # here the spare width is enough for every column to reach its cap
+    assert widths == {0: 48, 1: 28, 2: 24, 3: 6, 4: 24, 5: 60}
+
+
+def test_moderate_spare_goes_to_the_most_important_columns_first() -> None:
+    base = LEFT_PAD + 98 + 5 * GAP
+    widths = dict(layout_columns(ARC, base + 3))
+    assert widths[0] == 25 and widths[2] == 13 and widths[1] == 15  # priority 0, 0, then 1
+    assert widths[5] == 30
 
 
 def test_80_columns_shrinks_before_dropping() -> None:
