@@ -306,7 +306,7 @@ def circuit_rows(records: Sequence[CircuitRecord], *, customers: Mapping[str, st
 POLICY_COLUMNS = (
     Column("assignment", "ASSIGNMENT", 34, 24, priority=0),
     Column("subscription", "SUBSCRIPTION", 22, 16, priority=1),
-    Column("noncompliant", "NON-COMP", 8, 8, align="right", priority=0),
+    Column("noncompliant", "NON-COMP", 10, 10, align="right", priority=0),
     Column("compliance", "SUB COMPL", 9, 9, align="right", priority=1),
     Column("customer", "CUSTOMER", 18, 12, priority=2),
     Column("policies", "POLICIES", 8, 8, align="right", priority=3),
