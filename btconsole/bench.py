@@ -701,7 +701,7 @@ class Harness:
             [r["cpu_s"] for r in runs],
         )
         # insert after the warm-start rows of section 1
-        index = next(i for i, f in enumerate(self.figures) if f.key == "start_quit_wall") + 1
+        index = next(i for i, f in enumerate(self.figures) if f.key == "start_quit_cpu") + 1
         self.figures.insert(
             index,
             Figure(
@@ -824,6 +824,8 @@ def _verdict(figure: Figure) -> str:
     assert median is not None and figure.limit is not None
     if met:
         return "met"
+    if figure.unit == "x" and not figure.higher_is_better:
+        return f"**missed** ({median / figure.limit:.1f}x the target)"
     if figure.higher_is_better:
         return f"**missed** ({figure.limit / median:.1f}x short)" if median else "**missed**"
     return (
@@ -843,9 +845,10 @@ def render_markdown(results: Mapping[str, Any], analysis: str | None) -> str:
         " analysis is written by it. Reproduce with:",
         "",
         "```console",
-        "$ make bench                      # = .venv/bin/python -m btconsole.bench",
-        f"$ {meta['command']}",
+        "$ make bench          # = .venv/bin/python -m btconsole.bench [--runs N] ...",
         "```",
+        "",
+        f"This run: `{meta['command']}`.",
         "",
         f"Measured {meta['started_at']} – {meta.get('finished_at', '?')} on "
         f"{meta['cpus']} CPUs ({meta['platform']}, Python {meta['python']}), commit "
@@ -1177,6 +1180,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--work-dir", type=Path, help="keep the emulator config, cache and results here"
     )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: rewrite performance.md from the bench-results.json in "
+        "--output-dir (after a change to the report's layout or analysis)",
+    )
     return parser
 
 
@@ -1207,7 +1216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in CHILDREN:
         child = _child_parser().parse_args(argv)
         return CHILDREN[child.child](child)
-    options = options_from(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    options = options_from(args)
+    if args.render_only:
+        results = _read_json(options.output_dir / "bench-results.json")
+        report, _ = write_outputs(results, options.output_dir)
+        print(f"wrote {report}")
+        return 0
     harness = Harness(options)
     harness.run()
     results = harness.results()

@@ -67,6 +67,10 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         assert figure["label"] in report
     assert bench.ANALYSIS_MARKER in report
 
+    (out / "performance.md").unlink()
+    assert bench.main(["--render-only", "--output-dir", str(out)]) == 0
+    assert (out / "performance.md").read_text(encoding="utf-8") == report
+
 
 def test_rewriting_the_report_keeps_the_hand_written_analysis(tmp_path: Path) -> None:
     figure = bench.Figure("x", "1. Section", "a figure", "s", [0.5, 0.7, 0.6], "<= 0.6 s", 0.6)
