@@ -92,6 +92,7 @@ class PaneScreen(Screen[None]):
         if self.DEFAULT_SORT:
             self.table.sort_by(self.DEFAULT_SORT, reverse=False)
         self.reload()
+        self._resumed_once = False  # the resume right after mount needs no second build
         self.table.focus()
         self.set_interval(BARS_EVERY, self._tick_bars)  # ages keep counting between refreshes
 
@@ -100,6 +101,9 @@ class PaneScreen(Screen[None]):
             self.update_bars()
 
     def on_screen_resume(self) -> None:
+        if not getattr(self, "_resumed_once", True):
+            self._resumed_once = True
+            return
         self.reload()
 
     # ------------------------------------------------------------------ data
@@ -230,13 +234,21 @@ class OverviewScreen(PaneScreen):
         arc_all = [r for r in by_domain["arc"] if isinstance(r, ArcRecord)]
         newest = health.newest_by_kind(arc_all)
         seen = health.versions_by_kind(arc_all)
+        # one pass to split the records by customer (health would scan them all per customer)
+        grouped: dict[str, dict[str, list[Any]]] = {n: {d: [] for d in by_domain} for n in profiles}
+        for domain, records in by_domain.items():
+            for record in records:
+                bucket = grouped.get(getattr(record, "profile", ""))
+                if bucket is not None:
+                    bucket[domain].append(record)
         summaries = []
         findings: list[health.Finding] = []
         for name in profiles:
             profile = app.config.profile(name)
-            found = health.findings_for(profile, by_domain, now, newest=newest, versions_seen=seen)
+            mine = grouped[name]
+            found = health.findings_for(profile, mine, now, newest=newest, versions_seen=seen)
             findings.extend(found)
-            summaries.append(health.customer_summary(profile, by_domain, now, found))
+            summaries.append(health.customer_summary(profile, mine, now, found))
         attention = self.query_one("#attention", ResourceTable)
         attention.set_rows(
             render.attention_rows(
