@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from btconsole.azure.graph import ARC_QUERY, CIRCUITS_QUERY, POLICY_QUERY
 from btconsole.emulator.kql import KqlError, Query, error_body, parse, run_query
 
 S1 = "11111111-1111-1111-1111-111111111111"
@@ -215,27 +216,10 @@ def test_console_clusters_and_circuits_queries() -> None:
     ]
 
 
-# Verbatim from btconsole/azure/graph.py (ARC_QUERY, CIRCUITS_QUERY, POLICY_QUERY).
-CONSOLE_ARC_QUERY = """resources
-| where type in~ ('microsoft.hybridcompute/machines', 'microsoft.kubernetes/connectedclusters')
-| project id, name, type, location, tags, properties, subscriptionId, resourceGroup
-| order by id asc"""
-
-CONSOLE_CIRCUITS_QUERY = """resources
-| where type =~ 'microsoft.network/expressroutecircuits'
-| project id, name, type, location, tags, sku, properties, subscriptionId, resourceGroup
-| order by id asc"""
-
-CONSOLE_POLICY_QUERY = """policyresources
-| where type =~ 'microsoft.policyinsights/policystates'
-| extend resourceId = tolower(tostring(properties.resourceId)),
-    assignmentId = tolower(tostring(properties.policyAssignmentId)),
-    definitionId = tolower(tostring(properties.policyDefinitionId)),
-    state = tostring(properties.complianceState)
-| summarize states = make_set(state), definitions = make_set(definitionId),
-    nonCompliantDefinitions = make_set(iff(state =~ 'NonCompliant', definitionId, ''))
-    by subscriptionId, resourceId, assignmentId
-| order by subscriptionId asc, assignmentId asc, resourceId asc"""
+# The queries the console really sends (imported, so this test cannot drift from them).
+CONSOLE_ARC_QUERY = ARC_QUERY
+CONSOLE_CIRCUITS_QUERY = CIRCUITS_QUERY
+CONSOLE_POLICY_QUERY = POLICY_QUERY
 
 
 def test_console_graph_module_queries() -> None:
