@@ -133,6 +133,11 @@ _READ_SQL = (
     "failures, next_attempt_at "
     "FROM entries WHERE profile=? AND domain=? ORDER BY scope"
 )
+# The same rows without their records: for "is it stale?" questions, which must not
+# decode (for the huge estate, decoding a domain costs a good part of a second).
+_PEEK_SQL = _GET_SQL.replace("payload,", "NULL,", 1)
+_PEEK_READ_SQL = _READ_SQL.replace("payload,", "NULL,", 1)
+
 _DOMAIN_SQL = (
     "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
     "failures, next_attempt_at "
@@ -907,6 +912,24 @@ class Cache:
             ).fetchall()
         )
         return self._entry(rows[0]) if rows else None
+
+    def peek(self, key: CacheKey) -> Entry | None:
+        """Like :meth:`get` but without the records (``records == ()``): freshness only."""
+        rows = self._run(
+            lambda conn: conn.execute(_PEEK_SQL, (key.profile, key.domain, key.scope)).fetchall()
+        )
+        return self._entry(rows[0]) if rows else None
+
+    def peek_domain(self, domain: str, profiles: Iterable[str]) -> list[Entry]:
+        """Entries of ``domain`` for ``profiles`` without their records: freshness only."""
+
+        def query(conn: sqlite3.Connection) -> list[Any]:
+            rows: list[Any] = []
+            for profile in sorted(set(profiles)):
+                rows.extend(conn.execute(_PEEK_READ_SQL, (profile, domain)).fetchall())
+            return rows
+
+        return [self._entry(row) for row in self._run(query)]
 
     def read(self, profile: str, domain: str, scope: str | None = None) -> list[Entry]:
         """Entries of one profile and domain (every scope, or just ``scope``), by scope."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +14,29 @@ SECRET_MASK = "********"
 
 
 def toml_string(value: str) -> str:
-    """``value`` as a TOML basic string (JSON escapes are valid TOML escapes)."""
-    return json.dumps(value, ensure_ascii=False)
+    """``value`` as a TOML basic string, with every escape TOML requires.
+
+    (JSON's escapes are not enough: TOML also forbids a raw DEL.)
+    """
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04X}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
 
 
 def _toml_value(value: object) -> str:

@@ -304,7 +304,7 @@ class Engine:
         if outcome.status == "failed":
             # every subscription of the batch failed: each keeps its records and gets the
             # error and the batch's backoff, exactly as on the per-subscription path
-            batch = self.cache.get(batch_key)
+            batch = self.cache.peek(batch_key)
             retry_at = batch.next_attempt_at if batch is not None else None
             for key in due:
                 self.cache.put_error(
@@ -322,7 +322,7 @@ class Engine:
     # ------------------------------------------------------------------ one key
 
     def _due(self, key: CacheKey) -> bool:
-        entry = self.cache.get(key)
+        entry = self.cache.peek(key)
         if entry is None:
             return True
         now = time.time()
@@ -359,7 +359,7 @@ class Engine:
         from btconsole.azure.errors import AzureError
         from btconsole.errors import BtConsoleError
 
-        before = self.cache.get(key)
+        before = self.cache.peek(key)
         if not self.cache.claim(key, self.owner, self.lease_seconds):
             # another process is refreshing this key: wait for its result, don't repeat it
             since = before.last_result_at if before is not None else None

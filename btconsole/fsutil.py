@@ -22,12 +22,19 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private_file(path: Path, text: str, *, exclusive: bool = False) -> None:
+def write_private_file(
+    path: Path, text: str, *, exclusive: bool = False, private_parent: bool = True
+) -> None:
     """Write ``text`` to ``path`` atomically, mode 0600, in a 0700 parent.
 
-    With ``exclusive``, fail with :class:`FileExistsError` if ``path`` exists.
+    With ``exclusive``, fail with :class:`FileExistsError` if ``path`` exists. With
+    ``private_parent=False`` the parent is created if missing but its mode is left
+    alone (a directory the user chose, such as the current one).
     """
-    ensure_private_dir(path.parent)
+    if private_parent:
+        ensure_private_dir(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
     if exclusive and path.exists():
         raise FileExistsError(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

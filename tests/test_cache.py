@@ -1031,3 +1031,26 @@ if __name__ == "__main__":  # python -m tests.test_cache [DIR]
 
     with tempfile.TemporaryDirectory() as scratch:
         benchmark(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(scratch))
+
+
+def test_peek_gives_freshness_without_decoding_records(tmp_path: Path) -> None:
+    from btconsole.cache import Cache, CacheKey
+    from btconsole.records import SubscriptionRecord
+
+    key = CacheKey("p", "subscriptions", "*")
+    with Cache.open(tmp_path / "c.sqlite3") as cache:
+        cache.put(key, [SubscriptionRecord("p", "s1", "One", "Enabled")], ttl=60, now=1000.0)
+        cache.put_error(key, "boom", next_attempt_at=2000.0, now=1500.0)
+        full = cache.get(key)
+        peeked = cache.peek(key)
+        assert full is not None and peeked is not None
+        assert full.records and peeked.records == ()
+        assert (peeked.fetched_at, peeked.ttl, peeked.error, peeked.failures) == (
+            full.fetched_at,
+            full.ttl,
+            full.error,
+            full.failures,
+        )
+        assert peeked.next_attempt_at == 2000.0
+        assert [e.key for e in cache.peek_domain("subscriptions", ["p", "q"])] == [key]
+        assert cache.peek(CacheKey("p", "subscriptions", "nope")) is None

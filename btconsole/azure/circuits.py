@@ -112,11 +112,6 @@ def _dimension(series: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def _metric_url_parts(circuit_id: str) -> str:
-    subscription, _ = resource_parts(circuit_id)
-    return subscription
-
-
 async def _metrics(
     session: AzureSession,
     circuit_id: str,
@@ -129,7 +124,7 @@ async def _metrics(
 ) -> dict[str, Any]:
     end = now or datetime.now(timezone.utc)
     start = end - timedelta(minutes=minutes)
-    client = session.client("monitor", _metric_url_parts(circuit_id))
+    client = session.client("monitor", resource_parts(circuit_id)[0])
 
     async def run() -> Any:
         return await client.metrics.list(

@@ -20,8 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from btconsole.configtools import toml_string
 from btconsole.emulator.faults import FaultError, FaultSet, load_faults_file
 from btconsole.emulator.server import EmulatorServer, EmulatorStartError
+from btconsole.fsutil import write_private_file
 
 if TYPE_CHECKING:
     from btconsole.emulator.estate import Estate
@@ -45,29 +47,6 @@ class ServeError(Exception):
 
 
 # ---------------------------------------------------------------- config writing
-
-
-def toml_string(value: str) -> str:
-    """``value`` as a TOML basic string, with every needed escape."""
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def _toml_key(key: str) -> str:
@@ -147,19 +126,6 @@ def tls_dir_for(config_path: Path) -> Path:
     return config_path.with_name(config_path.name + ".d")
 
 
-def _write_0600(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Path:
     """Write the config at ``path`` and the secrets at ``PATH.env`` (both 0600).
 
@@ -183,9 +149,9 @@ def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Pa
                 )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_0600(path, render_config(estate, base_url, ca_path))
+        write_private_file(path, render_config(estate, base_url, ca_path), private_parent=False)
         env = env_path_for(path)
-        _write_0600(env, render_env(estate))
+        write_private_file(env, render_env(estate), private_parent=False)
     except OSError as exc:
         raise ServeError(f"{path}: cannot write the config ({exc.strerror or exc})") from exc
     return env

@@ -7,7 +7,6 @@ refresh runs, after that paint. Nothing here imports an Azure SDK.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -151,7 +150,7 @@ class DataSource:
 
     def due(self, domain: str, profiles: Sequence[str]) -> bool:
         """Whether any scope of ``domain`` is stale (or was never fetched)."""
-        entries = self.cache.read_domain(domain, profiles)
+        entries = self.cache.peek_domain(domain, profiles)
         if not entries:
             return True
         now = self.clock()
@@ -198,6 +197,3 @@ class DataSource:
         if self._engine is not None:
             await self._engine.close()
             self._engine = None
-
-    def today(self) -> dt.date:
-        return dt.datetime.now(dt.timezone.utc).date()

@@ -11,7 +11,6 @@ All text from Azure is shown literally (Rich ``Text``, cleaned of control charac
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -699,7 +698,3 @@ def details_screen(app: BtConsoleApp, payload: Any) -> Screen[None] | None:
     if isinstance(payload, tuple) and len(payload) == 3:
         return SpendDetails(payload)
     return None
-
-
-def today_utc() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()

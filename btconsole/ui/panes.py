@@ -29,6 +29,7 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
+from btconsole.ui.data import PANE_DOMAINS
 from btconsole.ui.table import Column, ResourceTable, Row
 from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import StatusBar, TitleBar
@@ -229,7 +230,7 @@ class OverviewScreen(PaneScreen):
     def build_rows(self, profiles: list[str]) -> list[Row]:
         app = self.bt
         now = app.now()
-        by_domain = {d: app.data.snapshot(d, profiles).records for d in render_domains()}
+        by_domain = {d: app.data.snapshot(d, profiles).records for d in PANE_DOMAINS}
         by_domain["subscriptions"] = app.data.snapshot("subscriptions", profiles).records
         arc_all = [r for r in by_domain["arc"] if isinstance(r, ArcRecord)]
         newest = health.newest_by_kind(arc_all)
@@ -271,10 +272,6 @@ class OverviewScreen(PaneScreen):
             self.bt.switch_mode("arc")
         elif isinstance(payload, health.Finding):
             self.bt.show_finding(payload)
-
-
-def render_domains() -> tuple[str, ...]:
-    return ("arc", "circuits", "policy", "spend")
 
 
 class ArcPane(PaneScreen):
@@ -370,7 +367,3 @@ PANES: dict[str, type[PaneScreen]] = {
     "policy": PolicyPane,
     "spend": SpendPane,
 }
-
-
-def pane_payload_profile(payload: Any) -> str | None:
-    return getattr(payload, "profile", None)

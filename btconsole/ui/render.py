@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from btconsole import health
@@ -22,7 +22,6 @@ from btconsole.records import (
     CostRecord,
     ForecastRecord,
     PolicyAssignmentRecord,
-    SubscriptionRecord,
 )
 from btconsole.ui.table import Column, Level, Row
 from btconsole.ui.textsafe import clean
@@ -80,10 +79,6 @@ def percent(value: float | None) -> str:
 
 def customer_names(config: Config) -> dict[str, str]:
     return {name: p.display_name for name, p in config.profiles.items()}
-
-
-def subscription_names(records: Iterable[SubscriptionRecord]) -> dict[str, str]:
-    return {r.subscription_id: r.display_name for r in records}
 
 
 def short_resource_id(resource_id: str) -> str:

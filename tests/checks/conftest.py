@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from btconsole.cli import main
+from btconsole.configtools import toml_string
 from btconsole.emulator.estate import Estate
 from btconsole.emulator.generate import generate
-from btconsole.emulator.serve import render_env, toml_string, write_config
+from btconsole.emulator.serve import render_env, write_config
 from btconsole.emulator.server import RunningEmulator, running_emulator
 
 CHECK_SCHEMA = Path(__file__).resolve().parents[2] / "docs" / "check-schema.json"

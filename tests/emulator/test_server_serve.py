@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from btconsole.configtools import toml_string
 from btconsole.emulator.generate import generate
-from btconsole.emulator.serve import main, render_config, secret_env_name, toml_string
+from btconsole.emulator.serve import main, render_config, secret_env_name
 
 if sys.version_info >= (3, 11):
     import tomllib
