@@ -57,6 +57,8 @@ def test_data_layer_imports_no_textual() -> None:
         ["btconsole.cache", "btconsole.records"],
         ["btconsole.engine", "btconsole.health", "btconsole.config", "btconsole.credentials"],
         ["btconsole.cli"],
+        # the console itself: the first screen paints from the cache with no SDK loaded
+        ["btconsole.ui.app", "btconsole.ui.launch", "btconsole.ui.details"],
     ],
 )
 def test_cache_records_engine_import_no_azure_sdk(modules: list[str]) -> None:
