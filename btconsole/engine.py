@@ -27,10 +27,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from btconsole.cache import Cache, CacheKey, Entry, default_owner
 from btconsole.config import Config, Profile
+
+if TYPE_CHECKING:
+    from btconsole.azure.session import ConnectionPools
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +110,26 @@ class Engine:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._sessions: dict[str, Any] = {}
+        self._pools: ConnectionPools | None = None  # created with the first session
         self._inflight: dict[CacheKey, asyncio.Task[Outcome]] = {}
         self._gates: dict[str, float] = {}
         self._semaphore: asyncio.Semaphore | None = None
         self.status: dict[str, EngineStatus] = {}
 
     # ------------------------------------------------------------------ sessions
+
+    @property
+    def pools(self) -> ConnectionPools:
+        """The HTTPS connection pools every profile's session shares.
+
+        One per Resource Manager host and CA bundle, at most ``refresh_concurrency``
+        connections each; closed by :meth:`close`. A ``session_factory`` may use it.
+        """
+        if self._pools is None:
+            from btconsole.azure.session import ConnectionPools
+
+            self._pools = ConnectionPools(self.config.refresh_concurrency)
+        return self._pools
 
     def session(self, profile: Profile) -> Any:
         """The profile's Azure session (created on first use)."""
@@ -123,12 +140,12 @@ class Engine:
             else:
                 from btconsole.azure.session import AzureSession
 
-                existing = AzureSession(profile, self.config)
+                existing = AzureSession(profile, self.config, pools=self.pools)
             self._sessions[profile.name] = existing
         return existing
 
     async def close(self) -> None:
-        """Cancel what runs and close every session."""
+        """Cancel what runs, close every session, then the connection pools."""
         tasks = list(self._inflight.values())
         for task in tasks:
             task.cancel()
@@ -139,6 +156,9 @@ class Engine:
         self._sessions.clear()
         for session in sessions:
             await session.close()
+        if self._pools is not None:
+            pools, self._pools = self._pools, None
+            await pools.close()
 
     async def __aenter__(self) -> Engine:
         return self

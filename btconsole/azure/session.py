@@ -1,10 +1,13 @@
-"""One session per profile: its credential, one shared HTTPS transport, SDK clients.
+"""One session per profile: its credential, an HTTPS transport, SDK clients.
 
 The async SDK clients (``azure.mgmt.*.aio``) run on the caller's event loop (Textual's
 in the console), so fanning out across hundreds of subscriptions costs coroutines, not
 threads. All clients of a profile share one aiohttp session: one connection pool, one
 TLS context (with the profile's CA bundle; verification stays on), one limit on
-connections.
+connections. The refresh engine goes further: its :class:`ConnectionPools` gives every
+profile on the same Resource Manager host and CA bundle the same pool (tokens travel
+per request, so a connection is not tied to a credential); 60 profiles with a pool each
+held hundreds of TLS connections and twice the memory (docs/performance.md).
 
 SDK retries are turned off: the refresh engine retries, so that ``Retry-After``,
 Cost Management's own retry headers and Resource Graph's quota headers are honoured
@@ -116,11 +119,96 @@ class Timeouts:
     read: float = 60.0
 
 
+def _ssl_context(bundle: str | None) -> ssl.SSLContext:
+    """The TLS context trusting ``bundle`` (or the system store): one per CA bundle.
+
+    One per bundle (and version of its file) for the process: building one loads the
+    system's CA store, ~0.1 s of CPU on the event loop, which for a 60-profile estate
+    was 6 s of every cold refresh (docs/performance.md).
+    """
+    try:
+        key = (bundle, Path(bundle).stat().st_mtime_ns if bundle else None)
+    except OSError:
+        key = None  # let load_verify_locations report the problem
+    context = _SSL_CONTEXTS.get(key) if key is not None else None
+    if context is None:
+        context = ssl.create_default_context()
+        if bundle:
+            context.load_verify_locations(cafile=bundle)
+        if key is not None:
+            _SSL_CONTEXTS[key] = context
+    return context
+
+
+def _new_transport(bundle: str | None, max_connections: int, timeouts: Timeouts) -> tuple[Any, Any]:
+    """(aiohttp session, azure-core transport on it); call inside the running loop."""
+    import aiohttp
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    connector = aiohttp.TCPConnector(
+        limit=max_connections, ssl=_ssl_context(bundle), ttl_dns_cache=300
+    )
+    # No cookies: the session may serve several tenants' profiles.
+    http = aiohttp.ClientSession(
+        connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+    )
+    # connection_verify stays True: aiohttp then uses the connector's context, which
+    # trusts the CA bundle. (A path here would make a new SSL context, and so a new
+    # connection, for every request.)
+    transport = AioHttpTransport(
+        session=http,
+        session_owner=False,
+        connection_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
+    )
+    return http, transport
+
+
+class ConnectionPools:
+    """HTTPS transports shared by profiles: one per (Resource Manager host, CA bundle).
+
+    Owned by whoever runs many profiles (the refresh engine) and closed by it; a
+    session given a pool uses its transport and never closes it. Each pool allows
+    ``max_connections`` connections (the engine's ``refresh_concurrency`` bounds the
+    requests in flight anyway). TLS verification stays on, with each pool's bundle.
+    """
+
+    def __init__(self, max_connections: int, timeouts: Timeouts | None = None) -> None:
+        self.max_connections = max_connections
+        self.timeouts = timeouts or Timeouts()
+        self._pools: dict[tuple[str, str | None, Timeouts], tuple[Any, Any]] = {}
+
+    def transport(self, profile: Profile, timeouts: Timeouts | None = None) -> Any:
+        """The transport for ``profile``'s cloud (created on first use, inside the loop)."""
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(profile.cloud.resource_manager)
+        timeouts = timeouts or self.timeouts
+        key = (f"{parts.scheme}://{parts.netloc}".lower(), profile.cloud.ca_bundle, timeouts)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = _new_transport(profile.cloud.ca_bundle, self.max_connections, timeouts)
+            self._pools[key] = pool
+        return pool[1]
+
+    def __len__(self) -> int:
+        return len(self._pools)
+
+    async def close(self) -> None:
+        """Close every pool's connections (the sessions using them must be done)."""
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for http, _transport in pools:
+            await http.close()
+
+
 class AzureSession:
     """The SDK clients of one profile, sharing a credential and a transport.
 
     Use as ``async with AzureSession(profile, config) as session:``; clients come from
-    :meth:`client` and are closed with the session.
+    :meth:`client` and are closed with the session. With ``pools`` the transport comes
+    from there (shared with other profiles, not closed here); without, the session has
+    its own connection pool and closes it.
     """
 
     def __init__(
@@ -132,6 +220,7 @@ class AzureSession:
         max_connections: int | None = None,
         timeouts: Timeouts | None = None,
         environ: Mapping[str, str] | None = None,
+        pools: ConnectionPools | None = None,
     ) -> None:
         self.profile = profile
         self.config = config
@@ -140,7 +229,8 @@ class AzureSession:
         self._owns_credential = credential is None
         self._environ = environ
         self._max_connections = max_connections or config.refresh_concurrency
-        self._timeouts = timeouts or Timeouts()
+        self._timeouts = timeouts
+        self._pools = pools
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._http: Any = None
         self._transport: Any = None
@@ -160,43 +250,17 @@ class AzureSession:
             )
         return self._credential
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        # One context per CA bundle (and version of its file) for the process: building
-        # one loads the system's CA store, ~0.1 s of CPU on the event loop, which for a
-        # 60-profile estate was 6 s of every cold refresh (docs/performance.md).
-        bundle = self.profile.cloud.ca_bundle
-        try:
-            key = (bundle, Path(bundle).stat().st_mtime_ns if bundle else None)
-        except OSError:
-            key = None  # let load_verify_locations report the problem
-        context = _SSL_CONTEXTS.get(key) if key is not None else None
-        if context is None:
-            context = ssl.create_default_context()
-            if bundle:
-                context.load_verify_locations(cafile=bundle)
-            if key is not None:
-                _SSL_CONTEXTS[key] = context
-        return context
-
     def transport(self) -> Any:
-        """The shared transport (created on first use, inside the running loop)."""
+        """The transport of every client (created on first use, inside the running loop)."""
         if self._transport is None:
-            import aiohttp
-            from azure.core.pipeline.transport import AioHttpTransport
-
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, ssl=self._ssl_context(), ttl_dns_cache=300
-            )
-            self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
-            # connection_verify stays True: aiohttp then uses the connector's context,
-            # which trusts the profile's CA bundle. (A path here would make a new SSL
-            # context, and so a new connection, for every request.)
-            self._transport = AioHttpTransport(
-                session=self._http,
-                session_owner=False,
-                connection_timeout=self._timeouts.connect,
-                read_timeout=self._timeouts.read,
-            )
+            if self._pools is not None:
+                self._transport = self._pools.transport(self.profile, self._timeouts)
+            else:
+                self._http, self._transport = _new_transport(
+                    self.profile.cloud.ca_bundle,
+                    self._max_connections,
+                    self._timeouts or Timeouts(),
+                )
         return self._transport
 
     def client(self, kind: str, subscription_id: str | None = None) -> Any:
@@ -225,7 +289,7 @@ class AzureSession:
         return client
 
     async def close(self) -> None:
-        """Close every client, the credential (if ours) and the HTTP session."""
+        """Close every client, the credential (if ours) and the HTTP session (if ours)."""
         clients = list(self._clients.values())
         self._clients.clear()
         for client in clients:
@@ -239,7 +303,7 @@ class AzureSession:
         if self._http is not None:
             await self._http.close()
             self._http = None
-            self._transport = None
+        self._transport = None
 
     async def __aenter__(self) -> AzureSession:
         return self

@@ -21,15 +21,16 @@ def cache(tmp_path: Path) -> Any:
 
 
 def make_engine(emulated: Emulated, cache: Cache, **kwargs: Any) -> Engine:
+    """The engine as the console makes it: every profile on the engine's shared pools."""
     from btconsole.azure.session import AzureSession
 
     kwargs.setdefault("today", lambda: emulated.emulator.estate.as_of)
-    return Engine(
-        emulated.config,
-        cache,
-        session_factory=lambda p: AzureSession(p, emulated.config, environ=emulated.environ),
-        **kwargs,
-    )
+
+    def session(profile: Any) -> AzureSession:
+        return AzureSession(profile, emulated.config, environ=emulated.environ, pools=engine.pools)
+
+    engine = Engine(emulated.config, cache, session_factory=session, **kwargs)
+    return engine
 
 
 async def _refresh(engine: Engine, *args: Any, **kwargs: Any) -> Any:
@@ -64,6 +65,25 @@ def test_every_domain_lands_in_the_cache(fresh: Emulated, cache: Cache) -> None:
     spend = [r for e in cache.read(name, "spend") for r in e.records]
     assert any(isinstance(r, CostRecord) for r in spend)
     assert sum(isinstance(r, ForecastRecord) for r in spend) == len(subs)
+
+
+def test_every_profile_refreshes_through_one_shared_pool(fresh: Emulated, cache: Cache) -> None:
+    names = list(fresh.config.profiles)
+    assert len(names) > 1
+
+    async def body() -> tuple[list[Any], int, Any]:
+        engine = make_engine(fresh, cache)
+        async with engine:
+            outcomes = await engine.refresh_all()
+            pools = len(engine.pools)
+            http = engine.pools.transport(fresh.profile()).session
+        return outcomes, pools, http
+
+    outcomes, pools, http = run(body)
+    assert {o.status for o in outcomes} == {"fetched"}
+    assert {o.key.profile for o in outcomes} == set(names)
+    assert pools == 1  # every profile: the same host and CA bundle
+    assert http.closed  # the engine closed it
 
 
 def test_fresh_data_is_not_fetched_again(fresh: Emulated, cache: Cache) -> None:

@@ -227,3 +227,49 @@ def test_server_errors_map_to_unavailable(fresh: Emulated) -> None:
     fresh.emulator.add_fault(kind="server_error", status=503, subscriptions=[sub])
     with pytest.raises(UnavailableError):
         run(lambda: _with_session(fresh, lambda s: arc.list_arc(s, sub)))
+
+
+def test_profiles_share_one_connection_pool_per_host_and_ca_bundle(fresh: Emulated) -> None:
+    from dataclasses import replace
+
+    from btconsole.azure.errors import AzureError
+    from btconsole.azure.session import ConnectionPools
+    from btconsole.credentials import build_credential
+
+    first, second = fresh.profile(0), fresh.profile(1)
+    # the same host, but trusting only the system's CA store: not the emulator's CA
+    untrusted = replace(first, cloud=replace(first.cloud, ca_bundle=None))
+
+    async def body() -> tuple[list[Any], int, bool, str]:
+        pools = ConnectionPools(max_connections=4)
+        try:
+            found = []
+            for profile in (first, second):
+                async with fresh.session(profile, pools=pools) as session:
+                    found.append(await subscriptions.list_subscriptions(session))
+            # closing the sessions left the shared pool open, and both used one
+            shared = pools.transport(first).session
+            still_open = not shared.closed
+            credential = build_credential(first, fresh.config, aio=True, environ=fresh.environ)
+            failure = ""
+            try:
+                async with fresh.session(untrusted, pools=pools, credential=credential) as s:
+                    await subscriptions.list_subscriptions(s)
+            except AzureError as error:
+                failure = str(error)
+            finally:
+                await credential.close()
+            return found, len(pools), still_open, failure
+        finally:
+            await pools.close()
+
+    found, pools_made, still_open, failure = run(body)
+    estate = fresh.emulator.estate
+    for records, customer in zip(found, estate.customers[:2], strict=True):
+        assert [r.subscription_id for r in records] == sorted(
+            s.lower() for s in customer.subscription_ids
+        )
+    assert still_open
+    # a profile trusting another CA gets its own pool, and verification stays on there
+    assert pools_made == 2
+    assert "certificate" in failure.lower()
