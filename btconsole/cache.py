@@ -90,6 +90,9 @@ DEFAULT_ENCODING = ENCODING_ZLIB_COLUMNS
 ZLIB_LEVEL = 1
 
 DOMAINS = ("subscriptions", "arc", "circuits", "policy", "spend")
+# Derived from the domains above by btconsole.digest; not data about freshness, so
+# left out of summary().
+DIGEST_DOMAIN = "digest"
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
@@ -982,8 +985,8 @@ class Cache:
                 "SELECT profile, domain, COUNT(*), COALESCE(SUM(record_count), 0), "
                 "MIN(fetched_at), MAX(fetched_at), SUM(fetched_at IS NULL), "
                 "SUM(error IS NOT NULL), SUM(fetched_at IS NULL OR ? - fetched_at > ttl) "
-                "FROM entries GROUP BY profile, domain ORDER BY profile, domain",
-                (at,),
+                "FROM entries WHERE domain != ? GROUP BY profile, domain ORDER BY profile, domain",
+                (at, DIGEST_DOMAIN),
             ).fetchall()
         )
         return [DomainSummary(*row) for row in rows]

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 from btconsole.cache import Cache, CacheKey, Entry, default_cache_path
 from btconsole.config import Config, Profile, format_duration, parse_duration
+from btconsole.digest import CustomerHealth, Digester, Sources, load_records, peek_sources
 from btconsole.errors import ConfigError, UsageError
 from btconsole.fsutil import ensure_private_dir, write_private_file
 from btconsole.health import (
@@ -182,6 +183,7 @@ class ProfileData:
     oldest_fetch: float | None = None
     newest_fetch: float | None = None
     problems: list[DataProblem] = field(default_factory=list)
+    sources: Sources | None = None
 
     @property
     def subscription_names(self) -> dict[str, str]:
@@ -203,6 +205,8 @@ class Snapshot:
     notes: list[str] = field(default_factory=list)
     newest_versions: dict[str, str] = field(default_factory=dict)
     versions_seen: dict[str, frozenset[str]] = field(default_factory=dict)
+    # name -> summary and findings, when read from the digests (else made from records)
+    health: dict[str, CustomerHealth] = field(default_factory=dict)
 
     @property
     def all_problems(self) -> list[DataProblem]:
@@ -255,48 +259,45 @@ def _entry_problem(
     return None
 
 
-def read_profile(cache: Cache, profile: Profile, wall: float, max_age: float | None) -> ProfileData:
-    """The profile's records from the cache, with a problem for every scope that is
-    missing, failed or older than ``max_age``.
+def read_profile(
+    cache: Cache,
+    profile: Profile,
+    wall: float,
+    max_age: float | None,
+    *,
+    sources: Sources | None = None,
+    records: bool = True,
+) -> ProfileData:
+    """The profile's records from the cache (unless ``records`` is false: then only
+    their freshness), with a problem for every scope that is missing, failed or older
+    than ``max_age``.
 
     The expected scopes are the cached subscription listing, else the profile's
-    configured ``subscriptions``, else whatever the cache holds.
+    configured ``subscriptions``, else whatever the cache holds
+    (:func:`btconsole.digest.read_sources`).
     """
-    data = ProfileData(profile)
-    fetched: list[float] = []
+    if sources is None:
+        sources = peek_sources(cache, [profile])[profile.name]
+    data = ProfileData(profile, sources=sources)
     listing_key = CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE)
-    listing = cache.get(listing_key)
-    problem = _entry_problem(listing, listing_key, wall, max_age)
+    problem = _entry_problem(sources.listing, listing_key, wall, max_age)
     if problem is not None:
         data.problems.append(problem)
-    expected: list[str] | None
-    if listing is not None and listing.fetched_at is not None:
-        data.subscriptions = tuple(r for r in listing.records if isinstance(r, SubscriptionRecord))
-        expected = [r.subscription_id for r in data.subscriptions]
-        fetched.append(listing.fetched_at)
-    elif profile.subscriptions:
-        expected = list(profile.subscriptions)
-    else:
-        expected = None
+    data.subscriptions = sources.subscriptions
+    loaded = load_records(cache, sources) if records else {}
     for domain in DOMAINS:
-        entries = {e.key.scope: e for e in cache.read(profile.name, domain)}
-        scopes = expected if expected is not None else sorted(entries)
-        records: list[Any] = []
         domain_times: list[float] = []
-        for scope in scopes:
-            entry = entries.get(scope)
+        for scope, entry in sources.entries.get(domain, ()):
             problem = _entry_problem(entry, CacheKey(profile.name, domain, scope), wall, max_age)
             if problem is not None:
                 data.problems.append(problem)
             if entry is not None and entry.fetched_at is not None:
-                records.extend(entry.records)
                 domain_times.append(entry.fetched_at)
-        data.records[domain] = records
-        fetched.extend(domain_times)
+        data.records[domain] = loaded.get(domain, [])
         # A failed Resource Graph batch leaves its error on the batch key only (the
         # engine keeps no error on the subscriptions' own keys): count it when it is
         # newer than every subscription's data of that domain.
-        batch = cache.get(CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE))
+        batch = cache.peek(CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE))
         if (
             batch is not None
             and batch.error
@@ -312,6 +313,7 @@ def read_profile(cache: Cache, profile: Profile, wall: float, max_age: float | N
                     f"{domain} refresh (Resource Graph) failed: {_one_line(batch.error)}",
                 )
             )
+    fetched = sources.fetch_times()
     data.oldest_fetch = min(fetched) if fetched else None
     data.newest_fetch = max(fetched) if fetched else None
     return data
@@ -406,10 +408,15 @@ def load_snapshot(
     timeout: float = DEFAULT_TIMEOUT,
     cache_path: Path | None = None,
     engine_options: Mapping[str, Any] | None = None,
+    records: bool = True,
+    findings: bool = False,
 ) -> Snapshot:
     """Refresh (unless ``offline``) and read the chosen profiles' data.
 
-    With ``offline`` the cache is opened read-only and nothing is fetched.
+    With ``offline`` the cache is opened read-only and nothing is fetched. ``records``:
+    decode every record (exports need them). ``findings``: each customer's summary and
+    findings from its digest (:mod:`btconsole.digest`; recomputed from the records, and
+    kept when the cache is writable, where the data changed since it was made).
 
     Raises:
         CacheError: the cache cannot be opened.
@@ -431,26 +438,36 @@ def load_snapshot(
                 )
             )
         # ages count from the start of the run: what this run fetched is fresh for it
-        datas = [read_profile(cache, profile, clock.wall, max_age) for profile in profiles]
-        # agent versions are measured against the newest seen anywhere in the cache,
-        # as the overview does, so a customer reads the same in both
-        arc = [
-            r
-            for entry in cache.read_domain("arc", config.profiles)
-            for r in entry.records
-            if isinstance(r, ArcRecord)
+        every = peek_sources(cache, list(config.profiles.values()))
+        datas = [
+            read_profile(
+                cache, profile, clock.wall, max_age, sources=every[profile.name], records=records
+            )
+            for profile in profiles
         ]
-        notes = list(cache.warnings)
-    return Snapshot(
-        profiles=datas,
-        clock=clock,
-        offline=offline,
-        max_age=max_age,
-        problems=problems,
-        notes=notes,
-        newest_versions=newest_by_kind(arc),
-        versions_seen=versions_by_kind(arc),
-    )
+        snapshot = Snapshot(
+            profiles=datas,
+            clock=clock,
+            offline=offline,
+            max_age=max_age,
+            problems=problems,
+        )
+        if records:
+            # agent versions are measured against the newest seen anywhere in the
+            # cache, as the overview does, so a customer reads the same in both
+            arc = [
+                r
+                for entry in cache.read_domain("arc", config.profiles)
+                for r in entry.records
+                if isinstance(r, ArcRecord)
+            ]
+            snapshot.newest_versions = newest_by_kind(arc)
+            snapshot.versions_seen = versions_by_kind(arc)
+        if findings:
+            digester = Digester(config, cache, clock.now)
+            snapshot.health = digester.read([p.name for p in profiles], every)
+        snapshot.notes.extend(cache.warnings)
+    return snapshot
 
 
 # --------------------------------------------------------------------------- report
@@ -540,6 +557,19 @@ def build_report(snapshot: Snapshot, previous: PreviousCheck | None) -> CheckRep
     """Findings per customer (worst first) and the changes since ``previous``."""
     customers: list[CustomerReport] = []
     for data in snapshot.profiles:
+        known = snapshot.health.get(data.profile.name)
+        if known is not None:
+            customers.append(
+                CustomerReport(
+                    profile=data.profile,
+                    summary=known.summary,
+                    findings=known.findings,
+                    subscription_names=data.subscription_names,
+                    problems=tuple(data.problems),
+                    oldest_fetch=data.oldest_fetch,
+                )
+            )
+            continue
         records = data.records_by_domain()
         findings = findings_for(
             data.profile,
@@ -1187,6 +1217,8 @@ def run_check(
         max_age=max_age,
         timeout=timeout,
         engine_options=engine_options,
+        records=False,
+        findings=True,
     )
     names = [p.name for p in profiles]
     path = state_path(names)

@@ -14,6 +14,7 @@ This module imports neither Textual nor any Azure SDK.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import math
@@ -91,9 +92,11 @@ class Finding:
         return f"{self.profile}:{self.domain}:{self.rule}:{subject}".lower()
 
 
+_SEVERITY_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
 def _severity_rank(severity: str) -> int:
-    ranks: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
-    return ranks.get(severity, len(SEVERITIES))
+    return _SEVERITY_RANKS.get(severity, len(SEVERITIES))
 
 
 def _domain_rank(domain: str) -> int:
@@ -186,6 +189,16 @@ def parse_time(text: str | None) -> dt.datetime | None:
     """
     if not text:
         return None
+    if (
+        len(text) == 20
+        and text[4] == text[7] == "-"
+        and text[10] == "T"
+        and text[13] == text[16] == ":"
+        and text[19] == "Z"
+    ):
+        # the canonical form (ours, and most of Azure's): the C parser, ~10x faster
+        with contextlib.suppress(ValueError):
+            return dt.datetime.fromisoformat(text[:19]).replace(tzinfo=dt.timezone.utc)
     match = _TIME_RE.match(text.strip())
     if match is None:
         return None

@@ -219,22 +219,26 @@ def to_plain(value: Any) -> Any:
     return value
 
 
-def from_plain(data: Any) -> Any:
+def from_plain(data: Any, extra: Mapping[str, type[Any]] | None = None) -> Any:
     """Rebuild a record from :func:`to_plain` output.
+
+    ``extra`` names dataclasses that are not records (not kept in the cache on their
+    own) but may be rebuilt here, e.g. the health summaries a digest keeps as JSON.
 
     Raises:
         ValueError: unknown record type or fields that do not fit it.
     """
     if not isinstance(data, dict) or _TYPE_KEY not in data:
         raise ValueError("not a record")
-    cls = RECORD_TYPES.get(data[_TYPE_KEY])
+    name = data[_TYPE_KEY]
+    cls = RECORD_TYPES.get(name) or (extra or {}).get(name)
     if cls is None:
-        raise ValueError(f"unknown record type {data[_TYPE_KEY]!r}")
+        raise ValueError(f"unknown record type {name!r}")
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
     for item in fields(cls):
         if item.name in data:
-            kwargs[item.name] = _rebuild(data[item.name], hints[item.name])
+            kwargs[item.name] = _rebuild(data[item.name], hints[item.name], extra)
     try:
         return cls(**kwargs)
     except TypeError as exc:
@@ -252,20 +256,20 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
     return hints
 
 
-def _rebuild(value: Any, hint: Any) -> Any:
+def _rebuild(value: Any, hint: Any, extra: Mapping[str, type[Any]] | None = None) -> Any:
     if isinstance(value, dict) and _TYPE_KEY in value:
-        return from_plain(value)
+        return from_plain(value, extra)
     if isinstance(value, list):
         origin = typing.get_origin(hint)
         args = typing.get_args(hint)
         if origin is tuple and args:
             inner = args[0]
-            return tuple(_rebuild(item, inner) for item in value)
+            return tuple(_rebuild(item, inner, extra) for item in value)
         if origin in (typing.Union, types.UnionType):
             for arg in args:
                 if typing.get_origin(arg) is tuple:
-                    return _rebuild(value, arg)
-        return tuple(_rebuild(item, Any) for item in value)
+                    return _rebuild(value, arg, extra)
+        return tuple(_rebuild(item, Any, extra) for item in value)
     return value
 
 

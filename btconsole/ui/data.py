@@ -7,6 +7,7 @@ refresh runs, after that paint. Nothing here imports an Azure SDK.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from btconsole.cache import Cache, CacheKey, Entry
 from btconsole.config import Config
+from btconsole.digest import CustomerHealth, Digester
 
 PANE_DOMAINS = ("arc", "circuits", "policy", "spend")
 
@@ -123,6 +125,15 @@ class DataSource:
             for record in entry.records:
                 names[record.subscription_id] = record.display_name
         return names
+
+    def customer_health(self, profiles: Sequence[str], now: dt.datetime) -> list[CustomerHealth]:
+        """Each customer's summary and findings, from the digests in the cache.
+
+        A digest out of date (its records changed) is made again and, unless the cache
+        is read-only, kept for the next start.
+        """
+        health = Digester(self.config, self.cache, now).read(profiles)
+        return [health[name] for name in profiles]
 
     def detail(self, key: CacheKey) -> Entry | None:
         return self.cache.get(key)

@@ -8,7 +8,7 @@ title, status bar, details on enter, copy and portal link.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.actions import SkipAction
@@ -29,7 +29,6 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
-from btconsole.ui.data import PANE_DOMAINS
 from btconsole.ui.table import Column, ResourceTable, Row
 from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import StatusBar, TitleBar
@@ -230,26 +229,10 @@ class OverviewScreen(PaneScreen):
     def build_rows(self, profiles: list[str]) -> list[Row]:
         app = self.bt
         now = app.now()
-        by_domain = {d: app.data.snapshot(d, profiles).records for d in PANE_DOMAINS}
-        by_domain["subscriptions"] = app.data.snapshot("subscriptions", profiles).records
-        arc_all = [r for r in by_domain["arc"] if isinstance(r, ArcRecord)]
-        newest = health.newest_by_kind(arc_all)
-        seen = health.versions_by_kind(arc_all)
-        # one pass to split the records by customer (health would scan them all per customer)
-        grouped: dict[str, dict[str, list[Any]]] = {n: {d: [] for d in by_domain} for n in profiles}
-        for domain, records in by_domain.items():
-            for record in records:
-                bucket = grouped.get(getattr(record, "profile", ""))
-                if bucket is not None:
-                    bucket[domain].append(record)
-        summaries = []
-        findings: list[health.Finding] = []
-        for name in profiles:
-            profile = app.config.profile(name)
-            mine = grouped[name]
-            found = health.findings_for(profile, mine, now, newest=newest, versions_seen=seen)
-            findings.extend(found)
-            summaries.append(health.customer_summary(profile, mine, now, found))
+        # from each customer's digest (btconsole.digest): the first frame does not wait
+        # for every record of the estate to be decoded and judged again
+        customers = app.data.customer_health(profiles, now)
+        findings = [f for c in customers for f in c.findings]
         attention = self.query_one("#attention", ResourceTable)
         attention.set_rows(
             render.attention_rows(
@@ -258,7 +241,7 @@ class OverviewScreen(PaneScreen):
                 now=now,
             )
         )
-        return render.overview_rows(summaries)
+        return render.overview_rows([c.summary for c in customers])
 
     def action_switch_table(self) -> None:
         attention = self.query_one("#attention", ResourceTable)

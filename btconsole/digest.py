@@ -1,0 +1,389 @@
+"""Per-customer digests: the overview row and the findings, kept in the cache.
+
+Deriving a customer's health from its records costs time in proportion to the estate
+(for the huge demo estate: decoding 134,000 records and running every rule, ~2 s), so
+the first screen and ``btconsole check --offline`` would be as slow as the estate is
+big. A *digest* is what :mod:`btconsole.health` made of one customer's records, stored
+in the cache next to them with the *basis* it was made from:
+
+- the fetch time of every cache entry it read (a refresh that lands changes it);
+- the profile's settings (thresholds, budget, names) and the rules' own code;
+- the day (month-to-date spend, anomalies and forecasts are about "today");
+- the agent versions seen across the estate (a newer agent at one customer makes the
+  others' machines "behind").
+
+A reader whose basis matches uses the digest; any difference recomputes it from the
+records (and stores it when the cache is writable), so a digest never says anything the
+records would not. Within a day only the "disconnected for N days" findings move with
+the clock: a digest keeps those machines' records and makes their findings at read time.
+
+Reading is metadata first (:meth:`btconsole.cache.Cache.peek_domain` never decodes
+records); records are decoded only for customers whose digest is missing or out of date.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from btconsole import health
+from btconsole.cache import DIGEST_DOMAIN, Cache, CacheKey, CacheReadOnlyError, Entry
+from btconsole.config import Config, Profile
+from btconsole.health import CustomerSummary, Finding
+from btconsole.records import ArcRecord, SubscriptionRecord, from_plain, record, to_plain
+
+SUBSCRIPTIONS = "subscriptions"
+ALL_SCOPE = "*"  # the subscription listing's scope, as the engine stores it
+SOURCE_DOMAINS = ("arc", "circuits", "policy", "spend")
+DIGEST_SCOPE = "customer"
+DIGEST_FORMAT = 1
+
+
+@record
+@dataclass(frozen=True)
+class DigestHeader:
+    """The first record of a digest entry; its findings and moving machines follow."""
+
+    profile: str
+    basis: str  # what the digest was made from (see the module docs)
+    estate: str  # the estate-wide agent versions it was made with
+    versions: str  # JSON: kind -> agent versions seen in this customer's records
+    summary: str  # JSON: the CustomerSummary (findings tallies as at ``computed_at``)
+    computed_at: str  # ISO time, for people reading the cache
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What a customer's health is made from, as metadata (no records decoded).
+
+    ``expected`` are the scopes a domain should have: the subscriptions of the cached
+    listing, else the profile's configured ones, else (``None``) whatever is cached.
+    ``entries`` maps a domain to ``(scope, entry or None)`` in that order.
+    """
+
+    profile: Profile
+    listing: Entry | None
+    expected: tuple[str, ...] | None
+    entries: Mapping[str, tuple[tuple[str, Entry | None], ...]]
+
+    @property
+    def subscriptions(self) -> tuple[SubscriptionRecord, ...]:
+        listing = self.listing
+        if listing is None or listing.fetched_at is None:
+            return ()
+        return tuple(r for r in listing.records if isinstance(r, SubscriptionRecord))
+
+    def fetch_times(self) -> list[float]:
+        times = [e.fetched_at for _, e in self.used() if e.fetched_at is not None]
+        if self.listing is not None and self.listing.fetched_at is not None:
+            times.append(self.listing.fetched_at)
+        return times
+
+    def used(self) -> list[tuple[str, Entry]]:
+        """(domain, entry) of every entry whose records count."""
+        return [
+            (domain, entry)
+            for domain, pairs in self.entries.items()
+            for _, entry in pairs
+            if entry is not None and entry.fetched_at is not None
+        ]
+
+
+def read_sources(cache: Cache, profile: Profile, peeked: Mapping[str, list[Entry]]) -> Sources:
+    """The profile's :class:`Sources`; ``peeked`` maps a domain to its peeked entries
+    (any profiles: the others are ignored)."""
+    listing = cache.get(CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE))  # a few records
+    expected: tuple[str, ...] | None
+    if listing is not None and listing.fetched_at is not None:
+        expected = tuple(
+            r.subscription_id for r in listing.records if isinstance(r, SubscriptionRecord)
+        )
+    elif profile.subscriptions:
+        expected = tuple(profile.subscriptions)
+    else:
+        expected = None
+    entries: dict[str, tuple[tuple[str, Entry | None], ...]] = {}
+    for domain in SOURCE_DOMAINS:
+        mine = {e.key.scope: e for e in peeked.get(domain, ()) if e.key.profile == profile.name}
+        scopes = expected if expected is not None else tuple(sorted(mine))
+        entries[domain] = tuple((scope, mine.get(scope)) for scope in scopes)
+    return Sources(profile, listing, expected, entries)
+
+
+def peek_sources(cache: Cache, profiles: Sequence[Profile]) -> dict[str, Sources]:
+    """:class:`Sources` of every profile in ``profiles``, by name."""
+    names = [p.name for p in profiles]
+    peeked = {domain: cache.peek_domain(domain, names) for domain in SOURCE_DOMAINS}
+    return {p.name: read_sources(cache, p, peeked) for p in profiles}
+
+
+def load_records(cache: Cache, sources: Sources) -> dict[str, list[Any]]:
+    """The records the sources name (domain -> records), decoded; plus the listing's."""
+    records: dict[str, list[Any]] = {SUBSCRIPTIONS: list(sources.subscriptions)}
+    name = sources.profile.name
+    for domain, pairs in sources.entries.items():
+        wanted = {scope for scope, entry in pairs if entry is not None and entry.fetched_at}
+        out: list[Any] = []
+        if wanted:
+            for entry in cache.read(name, domain):
+                if entry.key.scope in wanted and entry.fetched_at is not None:
+                    out.extend(entry.records)
+        records[domain] = out
+    return records
+
+
+# --------------------------------------------------------------------------- basis
+
+_RULES: str | None = None
+
+
+def rules_version() -> str:
+    """A hash of the code that makes findings: a new btconsole recomputes every digest."""
+    global _RULES
+    if _RULES is None:
+        from btconsole import __version__
+
+        digest = hashlib.sha256(f"{__version__}/{DIGEST_FORMAT}".encode())
+        for module in (health.__file__, __file__):
+            with contextlib.suppress(OSError):  # a frozen build: the version must do
+                digest.update(Path(module).read_bytes())
+        _RULES = digest.hexdigest()[:16]
+    return _RULES
+
+
+def basis_of(sources: Sources, today: dt.date) -> str:
+    """What a digest of ``sources`` depends on (besides the estate's agent versions)."""
+    listing = sources.listing
+    parts: list[Any] = [
+        rules_version(),
+        today.isoformat(),
+        repr(sources.profile),
+        listing.fetched_at if listing is not None else None,
+        sources.expected,
+    ]
+    for domain in SOURCE_DOMAINS:
+        parts.append(
+            [
+                (scope, entry.fetched_at if entry is not None else None)
+                for scope, entry in sources.entries.get(domain, ())
+            ]
+        )
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def estate_of(seen: Mapping[str, Iterable[str]]) -> str:
+    """A hash of the estate-wide agent versions (kind -> versions)."""
+    plain = sorted((kind, sorted(versions)) for kind, versions in seen.items())
+    return hashlib.sha256(repr(plain).encode("utf-8")).hexdigest()[:32]
+
+
+# --------------------------------------------------------------------------- digests
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A customer's health as stored: made at some ``now`` of the same day."""
+
+    header: DigestHeader
+    findings: tuple[Finding, ...]  # every finding but the moving ones
+    moving: tuple[ArcRecord, ...]  # disconnected since a known time: findings at read time
+
+    @property
+    def versions(self) -> dict[str, frozenset[str]]:
+        return {k: frozenset(v) for k, v in json.loads(self.header.versions).items()}
+
+    def records(self) -> list[Any]:
+        return [self.header, *self.findings, *self.moving]
+
+    @classmethod
+    def from_records(cls, records: Iterable[Any]) -> Digest | None:
+        items = list(records)
+        if not items or not isinstance(items[0], DigestHeader):
+            return None
+        return cls(
+            items[0],
+            tuple(r for r in items[1:] if isinstance(r, Finding)),
+            tuple(r for r in items[1:] if isinstance(r, ArcRecord)),
+        )
+
+
+# the dataclasses a CustomerSummary is made of (not records of their own)
+_SUMMARY_TYPES: dict[str, type[Any]] = {
+    cls.__name__: cls
+    for cls in (CustomerSummary, health.ArcCounts, health.CircuitCounts, health.BudgetCheck)
+}
+
+
+@dataclass(frozen=True)
+class CustomerHealth:
+    """One customer's summary and findings (in :func:`health.attention` order)."""
+
+    summary: CustomerSummary
+    findings: tuple[Finding, ...]
+    subscription_names: dict[str, str] = field(default_factory=dict)
+    from_digest: bool = True  # False: recomputed from the records by this read
+
+
+def _moves(record: ArcRecord) -> bool:
+    """Whether this record's status finding depends on the time of day."""
+    return (
+        health.arc_bucket(record.status) == "disconnected"
+        and health.parse_time(record.last_status_change) is not None
+    )
+
+
+def make_digest(
+    profile: Profile,
+    records: Mapping[str, list[Any]],
+    now: dt.datetime,
+    *,
+    basis: str,
+    newest: Mapping[str, str],
+    seen: Mapping[str, frozenset[str]],
+) -> Digest:
+    """Run the rules over one customer's records (the slow path)."""
+    findings = health.findings_for(profile, records, now, newest=newest, versions_seen=seen)
+    summary = health.customer_summary(profile, records, now, findings)
+    mine = [r for r in records.get("arc", ()) if isinstance(r, ArcRecord)]
+    moving = tuple(r for r in mine if r.profile == profile.name and _moves(r))
+    moving_ids = {r.id for r in moving}
+    kept = tuple(
+        f
+        for f in findings
+        if not (f.domain == "arc" and f.rule == "status" and f.resource_id in moving_ids)
+    )
+    own = health.versions_by_kind(r for r in mine if r.profile == profile.name)
+    header = DigestHeader(
+        profile=profile.name,
+        basis=basis,
+        estate=estate_of(seen),
+        versions=json.dumps({k: sorted(v) for k, v in own.items()}, sort_keys=True),
+        summary=json.dumps(to_plain(summary), sort_keys=True),
+        computed_at=now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    return Digest(header, kept, moving)
+
+
+def finish(digest: Digest, profile: Profile, now: dt.datetime) -> CustomerHealth:
+    """The digest at ``now``: the moving findings made, the tallies counted again."""
+    moved = [
+        f
+        for r in digest.moving
+        if (f := health.arc_status_finding(r, now, health.DISCONNECTED_CRITICAL_DAYS)) is not None
+    ]
+    findings = health.attention([*digest.findings, *moved])
+    tally = dict.fromkeys(health.SEVERITIES, 0)
+    for f in findings:
+        if f.profile == profile.name and f.severity in tally:
+            tally[f.severity] += 1
+    summary = from_plain(json.loads(digest.header.summary), _SUMMARY_TYPES)
+    if not isinstance(summary, CustomerSummary):
+        raise ValueError("digest summary is not a CustomerSummary")
+    summary = dataclasses.replace(
+        summary, critical=tally["critical"], warning=tally["warning"], info=tally["info"]
+    )
+    return CustomerHealth(summary, tuple(findings))
+
+
+def estate_versions(
+    seen_per_profile: Iterable[Mapping[str, Iterable[str]]],
+) -> dict[str, frozenset[str]]:
+    """Every agent version seen anywhere, per kind."""
+    merged: dict[str, set[str]] = {}
+    for seen in seen_per_profile:
+        for kind, versions in seen.items():
+            merged.setdefault(kind, set()).update(versions)
+    return {kind: frozenset(versions) for kind, versions in sorted(merged.items())}
+
+
+def newest_of(seen: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """The newest parsable version per kind (as :func:`health.newest_by_kind`)."""
+    newest: dict[str, str] = {}
+    for kind, versions in seen.items():
+        top = health.newest_version(versions)
+        if top is not None:
+            newest[kind] = top
+    return newest
+
+
+class Digester:
+    """Reads (and keeps up to date) the digests of a config's customers.
+
+    Agent versions are compared across every profile of ``config``, as ``btconsole
+    check`` and the overview have always done, so a customer reads the same in both.
+    """
+
+    def __init__(self, config: Config, cache: Cache, now: dt.datetime) -> None:
+        self.config = config
+        self.cache = cache
+        self.now = now
+        self.today = now.astimezone(dt.timezone.utc).date()
+        self.recomputed: list[str] = []
+        self.stored = 0
+
+    def sources(self) -> dict[str, Sources]:
+        return peek_sources(self.cache, list(self.config.profiles.values()))
+
+    def read(
+        self, names: Sequence[str], sources: Mapping[str, Sources] | None = None
+    ) -> dict[str, CustomerHealth]:
+        """Every customer in ``names``: from its digest, or recomputed (and stored)."""
+        config = self.config
+        every = sources if sources is not None else self.sources()
+        stored: dict[str, Digest] = {}
+        for entry in self.cache.read_domain(DIGEST_DOMAIN, list(config.profiles)):
+            digest = Digest.from_records(entry.records)
+            if digest is not None and digest.header.profile == entry.key.profile:
+                stored[entry.key.profile] = digest
+        bases = {name: basis_of(every[name], self.today) for name in every}
+        valid = {n: d for n, d in stored.items() if n in bases and d.header.basis == bases[n]}
+        # the estate's agent versions: from valid digests, else from the records
+        loaded: dict[str, dict[str, list[Any]]] = {}
+        seen_parts: list[Mapping[str, Iterable[str]]] = []
+        for name, src in every.items():
+            if name in valid:
+                seen_parts.append(valid[name].versions)
+            else:
+                loaded[name] = load_records(self.cache, src)
+                arc = [r for r in loaded[name]["arc"] if isinstance(r, ArcRecord)]
+                seen_parts.append(health.versions_by_kind(arc))
+        seen = estate_versions(seen_parts)
+        estate = estate_of(seen)
+        newest = newest_of(seen)
+        out: dict[str, CustomerHealth] = {}
+        for name in names:
+            src = every[name]
+            profile = src.profile
+            digest = valid.get(name)
+            current = digest is not None and digest.header.estate == estate
+            if digest is None or not current:
+                records = loaded.get(name)
+                if records is None:
+                    records = load_records(self.cache, src)
+                digest = make_digest(
+                    profile, records, self.now, basis=bases[name], newest=newest, seen=seen
+                )
+                self.recomputed.append(name)
+                self._store(name, digest)
+            health_ = finish(digest, profile, self.now)
+            names_map = {
+                s.subscription_id: s.display_name for s in src.subscriptions if s.display_name
+            }
+            out[name] = CustomerHealth(health_.summary, health_.findings, names_map, current)
+        return out
+
+    def _store(self, name: str, digest: Digest) -> None:
+        if self.cache.readonly:
+            return
+        try:
+            self.cache.put(CacheKey(name, DIGEST_DOMAIN, DIGEST_SCOPE), digest.records(), ttl=0.0)
+            self.stored += 1
+        except CacheReadOnlyError:
+            pass
