@@ -28,6 +28,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ from btconsole.cache import DIGEST_DOMAIN, Cache, CacheKey, CacheReadOnlyError, 
 from btconsole.config import Config, Profile
 from btconsole.health import CustomerSummary, Finding
 from btconsole.records import ArcRecord, SubscriptionRecord, from_plain, record, to_plain
+
+log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = "subscriptions"
 ALL_SCOPE = "*"  # the subscription listing's scope, as the engine stores it
@@ -343,18 +346,23 @@ class Digester:
             if digest is not None and digest.header.profile == entry.key.profile:
                 stored[entry.key.profile] = digest
         bases = {name: basis_of(every[name], self.today) for name in every}
-        valid = {n: d for n, d in stored.items() if n in bases and d.header.basis == bases[n]}
+        valid: dict[str, Digest] = {}
+        versions: dict[str, dict[str, frozenset[str]]] = {}
+        for name, digest in stored.items():
+            if name in bases and digest.header.basis == bases[name]:
+                try:
+                    versions[name] = digest.versions
+                except (ValueError, TypeError, AttributeError):  # damaged: made again
+                    continue
+                valid[name] = digest
         # the estate's agent versions: from valid digests, else from the records
         loaded: dict[str, dict[str, list[Any]]] = {}
-        seen_parts: list[Mapping[str, Iterable[str]]] = []
         for name, src in every.items():
-            if name in valid:
-                seen_parts.append(valid[name].versions)
-            else:
+            if name not in valid:
                 loaded[name] = load_records(self.cache, src)
                 arc = [r for r in loaded[name]["arc"] if isinstance(r, ArcRecord)]
-                seen_parts.append(health.versions_by_kind(arc))
-        seen = estate_versions(seen_parts)
+                versions[name] = health.versions_by_kind(arc)
+        seen = estate_versions(versions.values())
         estate = estate_of(seen)
         newest = newest_of(seen)
         out: dict[str, CustomerHealth] = {}
@@ -362,8 +370,13 @@ class Digester:
             src = every[name]
             profile = src.profile
             digest = valid.get(name)
-            current = digest is not None and digest.header.estate == estate
-            if digest is None or not current:
+            made: CustomerHealth | None = None
+            if digest is not None and digest.header.estate == estate:
+                try:
+                    made = finish(digest, profile, self.now)
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    log.warning("digest of %s unreadable (%s); made again", name, exc)
+            if made is None:
                 records = loaded.get(name)
                 if records is None:
                     records = load_records(self.cache, src)
@@ -372,11 +385,13 @@ class Digester:
                 )
                 self.recomputed.append(name)
                 self._store(name, digest)
-            health_ = finish(digest, profile, self.now)
+                made = finish(digest, profile, self.now)
             names_map = {
                 s.subscription_id: s.display_name for s in src.subscriptions if s.display_name
             }
-            out[name] = CustomerHealth(health_.summary, health_.findings, names_map, current)
+            out[name] = CustomerHealth(
+                made.summary, made.findings, names_map, name not in self.recomputed
+            )
         return out
 
     def _store(self, name: str, digest: Digest) -> None:

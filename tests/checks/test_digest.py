@@ -1,0 +1,209 @@
+"""Digests (btconsole.digest) against a cache the real engine filled from the emulator.
+
+A digest must never say anything the records would not: every test compares what the
+digests give with a full run of the health rules over the decoded records, at the same
+moment, and checks which customers had to be made again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from btconsole import digest, health
+from btconsole.cache import DIGEST_DOMAIN, Cache, CacheKey, default_cache_path
+from btconsole.config import Config, load_config
+from btconsole.digest import DIGEST_SCOPE, Digester, load_records, peek_sources
+from btconsole.records import ArcRecord
+from tests.checks.conftest import Run, Site
+
+
+@pytest.fixture(scope="module")
+def filled_cache(small_site: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache directory one online check filled (records and digests) for the module."""
+    home = tmp_path_factory.mktemp("digests")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(home))
+        patch.setenv("XDG_STATE_HOME", str(home / "state"))
+        for name, value in small_site.secrets.items():
+            patch.setenv(name, value)
+        patch.setenv("BTCONSOLE_TODAY", small_site.estate.as_of.isoformat())
+        small_site.emulator.reset()
+        from btconsole.cli import main
+
+        argv = ["--config", str(small_site.config), "check", "--all", "--format", "json"]
+        assert main([*argv, "--output", str(home / "check.json")]) == 2  # critical
+    return home
+
+
+@pytest.fixture
+def cache_copy(filled_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, writable copy of the filled cache (tests change it)."""
+    target = tmp_path / "xdg-cache"
+    (target / "btconsole").mkdir(parents=True, mode=0o700)
+    source = filled_cache / "btconsole" / "cache.sqlite3"
+    with Cache.open(source, readonly=True) as cache:
+        cache._conn.execute("VACUUM INTO ?", (str(target / "btconsole" / "cache.sqlite3"),))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(target))
+    return default_cache_path()
+
+
+def noon(site: Site) -> dt.datetime:
+    day = site.estate.as_of
+    return dt.datetime(day.year, day.month, day.day, 12, tzinfo=dt.timezone.utc)
+
+
+def recomputed(config: Config, cache: Cache, now: dt.datetime) -> dict[str, Any]:
+    """Every customer's (summary, findings) from the records, as before digests."""
+    sources = peek_sources(cache, list(config.profiles.values()))
+    records = {name: load_records(cache, src) for name, src in sources.items()}
+    arc = [r for recs in records.values() for r in recs["arc"] if isinstance(r, ArcRecord)]
+    newest, seen = health.newest_by_kind(arc), health.versions_by_kind(arc)
+    out = {}
+    for name, profile in config.profiles.items():
+        findings = health.findings_for(
+            profile, records[name], now, newest=newest, versions_seen=seen
+        )
+        out[name] = (health.customer_summary(profile, records[name], now, findings), findings)
+    return out
+
+
+def assert_same(got: dict[str, digest.CustomerHealth], want: dict[str, Any]) -> None:
+    assert sorted(got) == sorted(want)
+    for name, (summary, findings) in want.items():
+        assert got[name].summary == summary, name
+        assert list(got[name].findings) == findings, name
+
+
+def test_an_online_check_leaves_digests_that_match_the_records(
+    small: Site, cache_copy: Path
+) -> None:
+    config = load_config(small.config)
+    now = noon(small)
+    with Cache.open(cache_copy) as cache:
+        stored = cache.read_domain(DIGEST_DOMAIN, config.profiles)
+        assert sorted(e.key.profile for e in stored) == sorted(config.profiles)
+        digester = Digester(config, cache, now)
+        got = digester.read(list(config.profiles))
+        assert digester.recomputed == [] and digester.stored == 0
+        assert all(c.from_digest for c in got.values())
+        assert_same(got, recomputed(config, cache, now))
+        # later the same day: the "disconnected for N" findings move with the clock
+        later = now + dt.timedelta(hours=11, minutes=59)
+        digester = Digester(config, cache, later)
+        got = digester.read(list(config.profiles))
+        assert digester.recomputed == []
+        want = recomputed(config, cache, later)
+        assert_same(got, want)
+        titles_then = {f.title for c in recomputed(config, cache, now).values() for f in c[1]}
+        titles_later = {f.title for c in want.values() for f in c[1]}
+        assert titles_then != titles_later, "the estate has machines disconnected for hours"
+
+
+def test_what_changes_a_digest(small: Site, cache_copy: Path) -> None:
+    config = load_config(small.config)
+    names = list(config.profiles)
+    first, second = names[0], names[1]
+    now = noon(small)
+    with Cache.open(cache_copy) as cache:
+        # a refresh that lands (same records, new fetch time): that customer only
+        key = next(e.key for e in cache.peek_domain("circuits", [second]))
+        entry = cache.get(key)
+        assert entry is not None
+        cache.put(key, entry.records, ttl=entry.ttl, now=(entry.fetched_at or 0) + 60)
+        digester = Digester(config, cache, now)
+        got = digester.read(names)
+        assert digester.recomputed == [second] and digester.stored == 1
+        assert not got[second].from_digest and got[first].from_digest
+        assert_same(got, recomputed(config, cache, now))
+        again = Digester(config, cache, now)  # and it was kept
+        assert {n: (c.summary, c.findings) for n, c in again.read(names).items()} == {
+            n: (c.summary, c.findings) for n, c in got.items()
+        }
+        assert again.recomputed == []
+
+        # another day: every customer (month to date, anomalies, forecasts)
+        digester = Digester(config, cache, now + dt.timedelta(days=1))
+        digester.read(names)
+        assert sorted(digester.recomputed) == sorted(names)
+
+        # the profile's settings: a budget
+        changed = dataclasses.replace(config.profiles[first], monthly_budget=1.0)
+        config2 = dataclasses.replace(config, profiles={**config.profiles, first: changed})
+        digester = Digester(config2, cache, now + dt.timedelta(days=1))
+        got = digester.read(names)
+        assert digester.recomputed == [first]
+        assert got[first].summary.budget.budget == 1.0
+        assert_same(got, recomputed(config2, cache, now + dt.timedelta(days=1)))
+
+
+def test_a_newer_agent_anywhere_remakes_every_customer(small: Site, cache_copy: Path) -> None:
+    config = load_config(small.config)
+    names = list(config.profiles)
+    now = noon(small)
+    with Cache.open(cache_copy) as cache:
+        Digester(config, cache, now).read(names)
+        entry = next(
+            e
+            for e in cache.read_domain("arc", [names[-1]])
+            if any(isinstance(r, ArcRecord) and r.kind == "machine" for r in e.records)
+        )
+        records = list(entry.records)
+        index = next(
+            i for i, r in enumerate(records) if isinstance(r, ArcRecord) and r.kind == "machine"
+        )
+        records[index] = dataclasses.replace(records[index], agent_version="9.99.0")
+        cache.put(entry.key, records, ttl=entry.ttl)
+        digester = Digester(config, cache, now)
+        got = digester.read(names)
+        assert sorted(digester.recomputed) == sorted(names)
+        assert_same(got, recomputed(config, cache, now))
+        behind = [f for c in got.values() for f in c.findings if f.rule == "agent-version"]
+        assert {c.profile for c in behind} == set(names)
+        assert all("newest seen 9.99.0" in f.detail for f in behind)
+
+
+def test_read_only_cache_and_damaged_digests(small: Site, cache_copy: Path) -> None:
+    config = load_config(small.config)
+    names = list(config.profiles)
+    now = noon(small)
+    with Cache.open(cache_copy) as cache:
+        key = CacheKey(names[0], DIGEST_DOMAIN, DIGEST_SCOPE)
+        entry = cache.get(key)
+        assert entry is not None
+        header = entry.records[0]
+        broken = dataclasses.replace(header, summary=json.dumps({"__record__": "Nope"}))
+        cache.put(key, [broken, *entry.records[1:]], ttl=0.0)
+        # a digest entry without its header (another version's layout, say)
+        cache.put(CacheKey(names[1], DIGEST_DOMAIN, DIGEST_SCOPE), entry.records[1:], ttl=0.0)
+    with Cache.open(cache_copy, readonly=True) as cache:
+        digester = Digester(config, cache, now)
+        got = digester.read(names)
+        assert sorted(digester.recomputed) == sorted(names[:2]) and digester.stored == 0
+        assert_same(got, recomputed(config, cache, now))
+    with Cache.open(cache_copy) as cache:
+        digester = Digester(config, cache, now)
+        digester.read(names)
+        assert sorted(digester.recomputed) == sorted(names[:2]) and digester.stored == 2
+        assert cache.summary() and all(s.domain != DIGEST_DOMAIN for s in cache.summary())
+
+
+def test_check_offline_reads_the_same_with_and_without_digests(
+    small: Site, cache_copy: Path, cli: Run
+) -> None:
+    code, with_digests, _ = cli(small, "check", "--all", "--offline", "--format", "json")
+    with Cache.open(cache_copy) as cache:
+        for name in load_config(small.config).profiles:
+            cache.delete_scopes(name, DIGEST_DOMAIN, keep=())
+    code2, without, _ = cli(small, "check", "--all", "--offline", "--format", "json")
+    assert code == code2 == 2
+    first, second = json.loads(with_digests), json.loads(without)
+    for report in (first, second):
+        report.pop("checked_at", None)
+        report.pop("changes", None)
+    assert first == second
