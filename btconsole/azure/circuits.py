@@ -21,6 +21,7 @@ from btconsole.azure.common import (
     number,
     resource_parts,
     rest_dict,
+    rest_json,
     text,
 )
 from btconsole.azure.session import AzureSession
@@ -39,6 +40,8 @@ from btconsole.records import (
 AVAILABILITY_METRICS = ("BgpAvailability", "ArpAvailability")
 TRAFFIC_METRICS = ("BitsInPerSecond", "BitsOutPerSecond")
 DEVICES = ("primary", "secondary")
+# What azure-mgmt-monitor's metrics.list sends (its client has no one version).
+METRICS_API_VERSION = "2024-02-01"
 
 
 def peering_record(data: Mapping[str, Any]) -> PeeringRecord:
@@ -124,20 +127,24 @@ async def _metrics(
 ) -> dict[str, Any]:
     end = now or datetime.now(timezone.utc)
     start = end - timedelta(minutes=minutes)
-    client = session.client("monitor", resource_parts(circuit_id)[0])
+    # The REST JSON through the SDK client's pipeline, not the Response model: building
+    # it (and undoing it with rest_dict) cost more CPU than the request.
+    client = session.client("monitor")
+    params = {
+        "timespan": f"{iso(start)}/{iso(end)}",
+        "interval": "PT1M",
+        "metricnames": ",".join(names),
+        "aggregation": aggregation,
+        "$filter": dimension_filter,
+        "api-version": METRICS_API_VERSION,
+    }
 
     async def run() -> Any:
-        return await client.metrics.list(
-            circuit_id,
-            timespan=f"{iso(start)}/{iso(end)}",
-            interval="PT1M",
-            metricnames=",".join(names),
-            aggregation=aggregation,
-            filter=dimension_filter,
-        )
+        url = f"{circuit_id}/providers/Microsoft.Insights/metrics"
+        return await rest_json(client, "GET", url, params=params)
 
     response = await call(f"reading metrics of {circuit_id.rsplit('/', 1)[-1]}", run)
-    return rest_dict(response)
+    return response if isinstance(response, dict) else {}
 
 
 async def availability(
@@ -157,6 +164,11 @@ async def availability(
         aggregation="Average",
         now=now,
     )
+    return latest_availability(data)
+
+
+def latest_availability(data: Mapping[str, Any]) -> tuple[DeviceAvailability, ...]:
+    """The last BGP and ARP values per peering and device, from a metrics answer's JSON."""
     latest: dict[tuple[str, str], dict[str, float | None]] = {}
     for metric in get(data, "value") or []:
         name = text(get(metric, "name", "value")) or ""

@@ -111,6 +111,43 @@ def resource_parts(resource_id: str) -> tuple[str, str]:
     return subscription, group
 
 
+async def rest_json(
+    client: Any,
+    method: str,
+    url: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    body: Any = None,
+) -> Any:
+    """One request through ``client``'s own pipeline; its answer as decoded REST JSON.
+
+    ``client`` is an SDK client (its ``_client`` is the ARM pipeline client, with the
+    same credential, transport, policies and rate-limit observer as the SDK's own
+    operations) or that pipeline client itself. Instead of an SDK model, which costs
+    more CPU to build (and for :func:`rest_dict` to undo) than the request itself
+    (docs/performance.md), the JSON is returned as decoded by the pipeline's
+    ``ContentDecodePolicy`` (once: not again by ``response.json()``). ``url`` is a
+    path under the client's base URL or an absolute link (a ``nextLink``).
+
+    Raises:
+        azure.core.exceptions.HttpResponseError: a non-2xx answer (the response kept,
+            for :func:`btconsole.azure.errors.map_exception`).
+        azure.core.exceptions.DecodeError / AzureError subclasses: as the SDK would.
+    """
+    from azure.core.exceptions import HttpResponseError
+    from azure.core.rest import HttpRequest
+
+    pipeline_client = getattr(client, "_client", client)
+    request = HttpRequest(
+        method, pipeline_client.format_url(url), params=dict(params or {}), json=body
+    )
+    answer = await pipeline_client._pipeline.run(request, stream=False)
+    response = answer.http_response
+    if not 200 <= response.status_code < 300:
+        raise HttpResponseError(response=response)
+    return answer.context.get("deserialized_data")
+
+
 async def collect(pager: AsyncIterable[T]) -> list[T]:
     """Every item of an async pager."""
     return [item async for item in pager]

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from btconsole.azure import arc, circuits, graph, policy, spend, subscriptions
-from btconsole.azure.errors import ForbiddenError, ThrottledError, UnavailableError
+from btconsole.azure.common import iso, rest_dict
+from btconsole.azure.errors import (
+    BadResponseError,
+    ForbiddenError,
+    ThrottledError,
+    UnavailableError,
+)
 from btconsole.records import ArcRecord, CircuitRecord
 from tests.azure.conftest import Emulated, run
 
@@ -140,6 +146,66 @@ def test_policy_summary_and_drill_down(fresh: Emulated) -> None:
     assert len({s.resource_id.lower() for s in states}) == worst.non_compliant_resources
     assert all(s.compliance_state == "NonCompliant" for s in states)
     assert all(s.assignment_id == worst.assignment_id for s in states)
+
+
+def test_policy_and_metrics_json_give_the_records_of_the_sdk_models(fresh: Emulated) -> None:
+    """summarize and availability read REST JSON; the SDK's models must agree with them."""
+    from datetime import datetime, timedelta, timezone
+
+    index, sub = _circuit_customer(fresh)
+    profile = fresh.profile(index)
+    now = datetime.now(timezone.utc)
+    timespan = f"{iso(now - timedelta(minutes=15))}/{iso(now)}"  # as availability asks
+
+    async def body(session: Any) -> Any:
+        monitor = session.client("monitor", sub)
+        insights = session.client("policyinsights", sub)
+        pairs = []
+        for circuit in await circuits.list_circuits(session, sub, with_availability=False):
+            ours = await circuits.availability(session, circuit.id, now=now)
+            model = await monitor.metrics.list(
+                circuit.id,
+                timespan=timespan,
+                interval="PT1M",
+                metricnames=",".join(circuits.AVAILABILITY_METRICS),
+                aggregation="Average",
+                filter="PeeringType eq '*' and Peer eq '*'",
+            )
+            pairs.append((ours, circuits.latest_availability(rest_dict(model))))
+        summary = await policy.summarize(session, sub)
+        model = await insights.policy_states.summarize_for_subscription("latest", sub)
+        return pairs, summary, policy.summary_records(profile.name, sub, rest_dict(model))
+
+    pairs, summary, from_model = run(lambda: _with_session(fresh, body, profile=profile))
+    assert pairs and any(ours for ours, _ in pairs)
+    for ours, theirs in pairs:
+        assert ours == theirs
+    assert summary == from_model
+    assert summary[0].total_resources > 0 and summary[1]
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("forbidden", ForbiddenError), ("throttle", ThrottledError), ("malformed", BadResponseError)],
+)
+@pytest.mark.parametrize("wrapper", ["summarize", "availability"])
+def test_json_wrappers_map_errors_as_the_sdk_did(
+    fresh: Emulated, kind: str, error: type[Exception], wrapper: str
+) -> None:
+    index, sub = _circuit_customer(fresh)
+    circuit_id = next(iter(fresh.emulator.estate.circuits_in(sub))).id
+
+    async def body(session: Any) -> Any:
+        if wrapper == "summarize":
+            return await policy.summarize(session, sub)
+        return await circuits.availability(session, circuit_id)
+
+    extra = {"retry_after": 3} if kind == "throttle" else {}
+    fresh.emulator.add_fault(kind=kind, subscriptions=[sub], **extra)
+    with pytest.raises(error) as info:
+        run(lambda: _with_session(fresh, body, profile=fresh.profile(index)))
+    if kind == "throttle":
+        assert getattr(info.value, "retry_after", None) == 3
 
 
 def test_spend(fresh: Emulated) -> None:
