@@ -321,44 +321,77 @@ class Digester:
 
     Agent versions are compared across every profile of ``config``, as ``btconsole
     check`` and the overview have always done, so a customer reads the same in both.
+    ``memo`` (name -> digest) keeps what this process made, for a read-only cache.
     """
 
-    def __init__(self, config: Config, cache: Cache, now: dt.datetime) -> None:
+    def __init__(
+        self,
+        config: Config,
+        cache: Cache,
+        now: dt.datetime,
+        *,
+        memo: dict[str, Digest] | None = None,
+    ) -> None:
         self.config = config
         self.cache = cache
         self.now = now
         self.today = now.astimezone(dt.timezone.utc).date()
-        self.recomputed: list[str] = []
+        self.memo = memo if memo is not None else {}
+        self.recomputed: list[str] = []  # made again from the records by this reader
+        self.outdated: list[str] = []  # shown from an out-of-date digest (``stale_ok``)
         self.stored = 0
 
     def sources(self) -> dict[str, Sources]:
         return peek_sources(self.cache, list(self.config.profiles.values()))
 
-    def read(
-        self, names: Sequence[str], sources: Mapping[str, Sources] | None = None
-    ) -> dict[str, CustomerHealth]:
-        """Every customer in ``names``: from its digest, or recomputed (and stored)."""
-        config = self.config
-        every = sources if sources is not None else self.sources()
-        stored: dict[str, Digest] = {}
-        for entry in self.cache.read_domain(DIGEST_DOMAIN, list(config.profiles)):
+    def _candidates(self) -> dict[str, Digest]:
+        found: dict[str, Digest] = {}
+        for entry in self.cache.read_domain(DIGEST_DOMAIN, list(self.config.profiles)):
             digest = Digest.from_records(entry.records)
             if digest is not None and digest.header.profile == entry.key.profile:
-                stored[entry.key.profile] = digest
+                found[entry.key.profile] = digest
+        return found
+
+    def read(
+        self,
+        names: Sequence[str],
+        sources: Mapping[str, Sources] | None = None,
+        *,
+        stale_ok: bool = False,
+    ) -> dict[str, CustomerHealth]:
+        """Every customer in ``names``: from its digest, or made again (and stored).
+
+        With ``stale_ok`` a customer whose digest is out of date is shown from it (the
+        last known truth, listed in :attr:`outdated`, ``from_digest`` false) instead of
+        decoding its records now: the caller makes it again off the event loop. Only a
+        customer without any digest is made at once.
+        """
+        every = sources if sources is not None else self.sources()
         bases = {name: basis_of(every[name], self.today) for name in every}
+        stored = self._candidates()
+        for name, digest in self.memo.items():
+            if name in bases and digest.header.basis == bases[name]:
+                stored[name] = digest
         valid: dict[str, Digest] = {}
+        stale: dict[str, Digest] = {}
         versions: dict[str, dict[str, frozenset[str]]] = {}
         for name, digest in stored.items():
-            if name in bases and digest.header.basis == bases[name]:
-                try:
-                    versions[name] = digest.versions
-                except (ValueError, TypeError, AttributeError):  # damaged: made again
-                    continue
+            if name not in bases:
+                continue
+            try:
+                versions[name] = digest.versions
+            except (ValueError, TypeError, AttributeError):  # damaged: made again
+                continue
+            if digest.header.basis == bases[name]:
                 valid[name] = digest
-        # the estate's agent versions: from valid digests, else from the records
+            elif stale_ok:
+                stale[name] = digest
+            else:
+                del versions[name]
+        # the estate's agent versions: from the digests, else from the records
         loaded: dict[str, dict[str, list[Any]]] = {}
         for name, src in every.items():
-            if name not in valid:
+            if name not in versions:
                 loaded[name] = load_records(self.cache, src)
                 arc = [r for r in loaded[name]["arc"] if isinstance(r, ArcRecord)]
                 versions[name] = health.versions_by_kind(arc)
@@ -369,28 +402,39 @@ class Digester:
         for name in names:
             src = every[name]
             profile = src.profile
-            digest = valid.get(name)
             made: CustomerHealth | None = None
-            if digest is not None and digest.header.estate == estate:
+            use: Digest | None = valid.get(name)
+            shown_stale = False
+            if use is None or use.header.estate != estate:
+                use = stale.get(name) or (use if stale_ok else None)
+                shown_stale = use is not None
+            if use is not None:
                 try:
-                    made = finish(digest, profile, self.now)
+                    made = finish(use, profile, self.now)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     log.warning("digest of %s unreadable (%s); made again", name, exc)
+                    shown_stale = False
             if made is None:
                 records = loaded.get(name)
                 if records is None:
                     records = load_records(self.cache, src)
-                digest = make_digest(
+                fresh = make_digest(
                     profile, records, self.now, basis=bases[name], newest=newest, seen=seen
                 )
                 self.recomputed.append(name)
-                self._store(name, digest)
-                made = finish(digest, profile, self.now)
+                self.memo[name] = fresh
+                self._store(name, fresh)
+                made = finish(fresh, profile, self.now)
+            if shown_stale:
+                self.outdated.append(name)
             names_map = {
                 s.subscription_id: s.display_name for s in src.subscriptions if s.display_name
             }
             out[name] = CustomerHealth(
-                made.summary, made.findings, names_map, name not in self.recomputed
+                made.summary,
+                made.findings,
+                names_map,
+                from_digest=name not in self.recomputed and not shown_stale,
             )
         return out
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from btconsole.cache import Cache, CacheKey, Entry
 from btconsole.config import Config
-from btconsole.digest import CustomerHealth, Digester
+from btconsole.digest import CustomerHealth, Digest, Digester
 
 PANE_DOMAINS = ("arc", "circuits", "policy", "spend")
 
@@ -61,6 +61,7 @@ class DataSource:
         self._listeners: list[Callable[[CacheKey], None]] = []
         self.clock = clock
         self.refreshing: set[str] = set()
+        self._digests: dict[str, Digest] = {}  # made here: kept even if the cache is read-only
 
     # ------------------------------------------------------------------ reading
 
@@ -126,14 +127,29 @@ class DataSource:
                 names[record.subscription_id] = record.display_name
         return names
 
-    def customer_health(self, profiles: Sequence[str], now: dt.datetime) -> list[CustomerHealth]:
-        """Each customer's summary and findings, from the digests in the cache.
+    def customer_health(
+        self, profiles: Sequence[str], now: dt.datetime, *, stale_ok: bool = False
+    ) -> tuple[list[CustomerHealth], list[str]]:
+        """Each customer's summary and findings from the digests in the cache, and the
+        customers shown from an out-of-date digest (only with ``stale_ok``).
 
-        A digest out of date (its records changed) is made again and, unless the cache
-        is read-only, kept for the next start.
+        A digest out of date (its records changed, or a new day) is made again from
+        the records and, unless the cache is read-only, kept for the next start; with
+        ``stale_ok`` that is left to :meth:`remake_health` (in a worker thread).
         """
-        health = Digester(self.config, self.cache, now).read(profiles)
-        return [health[name] for name in profiles]
+        digester = Digester(self.config, self.cache, now, memo=self._digests)
+        health = digester.read(profiles, stale_ok=stale_ok)
+        return [health[name] for name in profiles], digester.outdated
+
+    def remake_health(self, profiles: Sequence[str], now: dt.datetime) -> int:
+        """Make the digests of ``profiles`` current (slow: decodes their records).
+
+        Safe in a worker thread (the cache serialises its calls). Returns how many
+        customers were made again.
+        """
+        digester = Digester(self.config, self.cache, now, memo=self._digests)
+        digester.read(profiles)
+        return len(digester.recomputed)
 
     def detail(self, key: CacheKey) -> Entry | None:
         return self.cache.get(key)

@@ -8,6 +8,7 @@ title, status bar, details on enter, copy and portal link.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -231,7 +232,9 @@ class OverviewScreen(PaneScreen):
         now = app.now()
         # from each customer's digest (btconsole.digest): the first frame does not wait
         # for every record of the estate to be decoded and judged again
-        customers = app.data.customer_health(profiles, now)
+        customers, outdated = app.data.customer_health(profiles, now, stale_ok=True)
+        if outdated:
+            self._remake(outdated)
         findings = [f for c in customers for f in c.findings]
         attention = self.query_one("#attention", ResourceTable)
         attention.set_rows(
@@ -242,6 +245,38 @@ class OverviewScreen(PaneScreen):
             )
         )
         return render.overview_rows([c.summary for c in customers])
+
+    _remaking = False
+
+    def _remake(self, profiles: list[str]) -> None:
+        """Make out-of-date customers current off the event loop, then show them.
+
+        Until then they show their last digest: the last known truth, not a blank.
+        """
+        if self._remaking:
+            return
+        self._remaking = True
+        app = self.bt
+        app.data.refreshing.add("health")
+        now = app.now()
+
+        def work() -> None:
+            ok = False
+            try:
+                app.data.remake_health(profiles, now)
+                ok = True
+            except Exception:  # the cache failed: keep showing the last digests
+                logging.getLogger(__name__).exception("making digests again failed")
+            finally:
+                app.call_from_thread(self._remade, ok)
+
+        self.run_worker(work, thread=True, group="digests", exit_on_error=False)
+
+    def _remade(self, ok: bool) -> None:
+        self.bt.data.refreshing.discard("health")
+        if ok and self.is_running:
+            self._remaking = False
+            self.reload()  # (after a failure _remaking stays set: no retry loop)
 
     def action_switch_table(self) -> None:
         attention = self.query_one("#attention", ResourceTable)

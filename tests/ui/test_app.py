@@ -765,3 +765,33 @@ async def test_every_kind_of_finding_opens_a_row_not_an_empty_table(
                 assert _subscription_of(cursor.payload).lower() == finding.subscription_id.lower()
             await pilot.press("1")
             await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "overview")
+
+
+# --------------------------------------------------------------------------- digests
+
+
+async def test_overview_shows_the_last_digests_at_once_then_makes_them_current(
+    served: Served, cache: Cache
+) -> None:
+    import datetime as dt
+
+    from btconsole.digest import Digester
+    from btconsole.health import CustomerSummary
+    from tests.ui.conftest import FIXED_NOW
+
+    names = list(served.config.profiles)
+    Digester(served.config, cache, FIXED_NOW - dt.timedelta(days=1)).read(names)  # yesterday's
+    before = Digester(served.config, cache, FIXED_NOW)
+    before.read(names, stale_ok=True)
+    assert before.outdated == names and before.recomputed == []
+    app = make_app(served, cache, offline=True, clock=lambda: FIXED_NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.table.total_count == len(names))
+        await wait_for(pilot, lambda: "health" not in app.data.refreshing)
+        await pilot.pause()
+        shown = [row.payload for row in app.screen.table._set.rows]
+    after = Digester(served.config, cache, FIXED_NOW)
+    current = after.read(names)
+    assert after.recomputed == [] and after.outdated == []  # the worker kept them
+    assert all(isinstance(s, CustomerSummary) for s in shown)
+    assert {s.profile: s for s in shown} == {n: c.summary for n, c in current.items()}
