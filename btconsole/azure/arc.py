@@ -12,6 +12,7 @@ from btconsole.azure.common import (
     iso,
     resource_parts,
     rest_dict,
+    rest_items,
     text,
 )
 from btconsole.azure.session import AzureSession
@@ -74,57 +75,44 @@ def sort_key(record: ArcRecord) -> tuple[str, str]:
     return (record.kind, record.id.lower())
 
 
-async def _rest_list(client: Any, path: str) -> list[Any]:
-    """Every item of an ARM list, as REST JSON, through ``client``'s own pipeline.
-
-    Not the SDK's pager: its models cost ~2 ms of CPU a machine to build (and rest_dict
-    as much to undo), which made a 20,000-machine cold refresh CPU-bound
-    (docs/performance.md). The records are made from the JSON either way.
-    """
-    from azure.core.rest import HttpRequest
-
-    url: str | None = path
-    params: dict[str, str] | None = {"api-version": client._config.api_version}
-    items: list[Any] = []
-    while url:
-        response = await client.send_request(HttpRequest("GET", url, params=params))
-        response.raise_for_status()
-        page = response.json()
-        items.extend(page.get("value") or [])
-        next_link = page.get("nextLink")
-        url, params = (str(next_link), None) if next_link else (None, None)
-    return items
-
-
 async def list_arc(session: AzureSession, subscription_id: str) -> list[ArcRecord]:
     """Arc machines and clusters of one subscription.
 
     Raises:
         AzureError: either listing failed.
     """
+    # REST JSON through the SDK clients' pipelines, not their pagers: the Machine models
+    # cost ~2 ms of CPU a machine to build (and rest_dict as much to undo), which made a
+    # 20,000-machine cold refresh CPU-bound (docs/performance.md). The URL names the
+    # subscription, so one client of each kind serves every subscription.
     profile = session.profile.name
-    machines_client = session.client("hybridcompute", subscription_id)
-    clusters_client = session.client("kubernetes", subscription_id)
+    machines_client = session.client("hybridcompute")
+    clusters_client = session.client("kubernetes")
+    scope = f"/subscriptions/{subscription_id}/providers"
 
     async def machines() -> list[Any]:
-        return await _rest_list(
+        return await rest_items(
             machines_client,
-            f"/subscriptions/{subscription_id}/providers/Microsoft.HybridCompute/machines",
+            f"{scope}/Microsoft.HybridCompute/machines",
+            machines_client._config.api_version,
         )
 
     async def clusters() -> list[Any]:
-        return await _rest_list(
+        return await rest_items(
             clusters_client,
-            f"/subscriptions/{subscription_id}/providers/Microsoft.Kubernetes/connectedClusters",
+            f"{scope}/Microsoft.Kubernetes/connectedClusters",
+            clusters_client._config.api_version,
         )
 
     found = [
-        machine_record(profile, rest_dict(m))
+        machine_record(profile, m)
         for m in await call(f"listing Arc machines in {subscription_id}", machines)
+        if isinstance(m, Mapping)
     ]
     found += [
-        cluster_record(profile, rest_dict(c))
+        cluster_record(profile, c)
         for c in await call(f"listing Arc clusters in {subscription_id}", clusters)
+        if isinstance(c, Mapping)
     ]
     return sorted(found, key=sort_key)
 

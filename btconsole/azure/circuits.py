@@ -14,13 +14,13 @@ from typing import Any
 
 from btconsole.azure.common import (
     call,
-    collect,
     get,
     integer,
     iso,
     number,
     resource_parts,
     rest_dict,
+    rest_items,
     rest_json,
     text,
 )
@@ -40,8 +40,10 @@ from btconsole.records import (
 AVAILABILITY_METRICS = ("BgpAvailability", "ArpAvailability")
 TRAFFIC_METRICS = ("BitsInPerSecond", "BitsOutPerSecond")
 DEVICES = ("primary", "secondary")
-# What azure-mgmt-monitor's metrics.list sends (its client has no one version).
+# What azure-mgmt-monitor's metrics.list and azure-mgmt-network's circuit listing send
+# (neither client has one api-version for all its operations).
 METRICS_API_VERSION = "2024-02-01"
+NETWORK_API_VERSION = "2026-03-01"
 
 
 def peering_record(data: Mapping[str, Any]) -> PeeringRecord:
@@ -204,13 +206,16 @@ async def list_circuits(
     Raises:
         AzureError: the circuit listing failed.
     """
-    client = session.client("network", subscription_id)
+    # REST JSON through the SDK client's pipeline, not its pager and models (a network
+    # client per subscription was the most expensive SDK client to build).
+    client = session.client("network")
 
     async def run() -> list[Any]:
-        return await collect(client.express_route_circuits.list_all())
+        url = f"/subscriptions/{subscription_id}/providers/Microsoft.Network/expressRouteCircuits"
+        return await rest_items(client, url, NETWORK_API_VERSION)
 
-    found = [rest_dict(c) for c in await call(f"listing circuits in {subscription_id}", run)]
-    records = [circuit_record(session.profile.name, data) for data in found]
+    found = await call(f"listing circuits in {subscription_id}", run)
+    records = [circuit_record(session.profile.name, c) for c in found if isinstance(c, Mapping)]
     if with_availability and records:
         records = list(
             await asyncio.gather(*(with_latest_availability(session, r) for r in records))

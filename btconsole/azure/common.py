@@ -33,6 +33,9 @@ def rest_dict(model: Any) -> dict[str, Any]:
     raise TypeError(f"cannot turn {type(model).__name__} into a dict")
 
 
+_MISSING = object()
+
+
 def get(data: Mapping[str, Any] | None, *path: str) -> Any:
     """``data[path[0]][path[1]]...``, None where anything is missing.
 
@@ -40,10 +43,14 @@ def get(data: Mapping[str, Any] | None, *path: str) -> Any:
     """
     current: Any = data
     for key in path:
-        if not isinstance(current, Mapping):
+        # plain dicts (REST JSON) first: isinstance against the Mapping ABC is slow, and
+        # this runs for every field of every record
+        if type(current) is dict or isinstance(current, Mapping):
+            found = current.get(key, _MISSING)
+        else:
             return None
-        if key in current:
-            current = current[key]
+        if found is not _MISSING:
+            current = found
             continue
         lowered = key.lower()
         for candidate, value in current.items():
@@ -138,14 +145,38 @@ async def rest_json(
     from azure.core.rest import HttpRequest
 
     pipeline_client = getattr(client, "_client", client)
+    # Newer (TypeSpec) clients keep "{endpoint}" as their pipeline's base URL and fill it
+    # from their configuration, as their own send_request does; older ones have the URL.
+    endpoint = getattr(getattr(client, "_config", None), "base_url", None)
+    fill = {"endpoint": endpoint} if endpoint else {}
     request = HttpRequest(
-        method, pipeline_client.format_url(url), params=dict(params or {}), json=body
+        method, pipeline_client.format_url(url, **fill), params=dict(params or {}), json=body
     )
     answer = await pipeline_client._pipeline.run(request, stream=False)
     response = answer.http_response
     if not 200 <= response.status_code < 300:
         raise HttpResponseError(response=response)
     return answer.context.get("deserialized_data")
+
+
+async def rest_items(client: Any, path: str, api_version: str) -> list[Any]:
+    """Every item of an ARM list (``value``, following ``nextLink``), as REST JSON.
+
+    Through ``client``'s pipeline with :func:`rest_json`, not the SDK's pager and
+    models. A ``nextLink`` is followed as given (it carries its own api-version).
+
+    Raises:
+        as :func:`rest_json`.
+    """
+    url: str | None = path
+    params: dict[str, str] | None = {"api-version": api_version}
+    items: list[Any] = []
+    while url:
+        page = await rest_json(client, "GET", url, params=params)
+        items.extend(get(page, "value") or [])
+        next_link = get(page, "nextLink")
+        url, params = (str(next_link), None) if next_link else (None, None)
+    return items
 
 
 async def collect(pager: AsyncIterable[T]) -> list[T]:

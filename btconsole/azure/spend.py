@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from btconsole.azure.common import call, collect, get, number, rest_dict, text
+from btconsole.azure.common import call, get, number, rest_items, rest_json, text
 from btconsole.azure.session import AzureSession
 from btconsole.records import BudgetRecord, CostRecord, ForecastRecord
 
@@ -46,8 +46,6 @@ async def _query_pages(
     session: AzureSession, operation: str, subscription_id: str, body: dict[str, Any]
 ) -> list[Mapping[str, Any]]:
     """Every page of a Cost Management query/forecast (properties of each)."""
-    from azure.core.rest import HttpRequest
-
     client = session.client("costmanagement")
     scope = _scope(subscription_id)
 
@@ -57,9 +55,7 @@ async def _query_pages(
         # the rest of the query (docs/performance.md).
         url = f"{scope}/providers/Microsoft.CostManagement/{operation}"
         params = {"api-version": client._config.api_version}
-        response = await client.send_request(HttpRequest("POST", url, params=params, json=body))
-        response.raise_for_status()
-        return response.json()
+        return await rest_json(client, "POST", url, params=params, body=body)
 
     pages = [get(await call(f"cost {operation} of {subscription_id}", first), "properties") or {}]
     seen = 0
@@ -67,9 +63,7 @@ async def _query_pages(
         seen += 1
 
         async def next_page(url: str = str(link)) -> Any:
-            response = await client.send_request(HttpRequest("POST", url, json=body))
-            response.raise_for_status()
-            return response.json()
+            return await rest_json(client, "POST", url, body=body)
 
         pages.append(
             get(
@@ -195,11 +189,18 @@ async def budgets(session: AzureSession, subscription_id: str) -> list[BudgetRec
     Raises:
         AzureError: the listing failed.
     """
-    client = session.client("consumption", subscription_id)
+    # REST JSON through the SDK client's pipeline, not its pager and Budget models; the
+    # URL names the subscription, so one client serves them all.
+    client = session.client("consumption")
 
     async def run() -> list[Any]:
-        return await collect(client.budgets.list(_scope(subscription_id)))
+        url = f"{_scope(subscription_id)}/providers/Microsoft.Consumption/budgets"
+        return await rest_items(client, url, client._config.api_version)
 
     found = await call(f"listing budgets of {subscription_id}", run)
-    records = [budget_record(session.profile.name, subscription_id, rest_dict(b)) for b in found]
+    records = [
+        budget_record(session.profile.name, subscription_id, b)
+        for b in found
+        if isinstance(b, Mapping)
+    ]
     return sorted(records, key=lambda r: r.name)

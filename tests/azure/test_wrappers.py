@@ -61,6 +61,22 @@ def test_arc_paging_with_small_pages(fresh: Emulated) -> None:
     assert len(records) == len(list(estate.machines_in(sub))) + len(list(estate.clusters_in(sub)))
 
 
+def test_circuits_and_budgets_follow_next_links(fresh: Emulated) -> None:
+    index, sub = _circuit_customer(fresh)
+
+    async def body(session: Any) -> Any:
+        found = await circuits.list_circuits(session, sub, with_availability=False)
+        return found, await spend.budgets(session, sub)
+
+    whole = run(lambda: _with_session(fresh, body, profile=fresh.profile(index)))
+    fresh.emulator.set_settings(page_size=1)
+    paged = run(lambda: _with_session(fresh, body, profile=fresh.profile(index)))
+    estate = fresh.emulator.estate
+    assert len(whole[0]) == len(list(estate.circuits_in(sub))) > 1
+    assert len(whole[1]) == len(list(estate.budgets_in(sub))) >= 1
+    assert paged == whole
+
+
 def test_machine_extensions(fresh: Emulated) -> None:
     sub = _subs(fresh)[0]
 
