@@ -93,6 +93,7 @@ class Finding:
 
 
 _SEVERITY_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
+_DOMAIN_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(DOMAIN_ORDER)}
 
 
 def _severity_rank(severity: str) -> int:
@@ -100,12 +101,11 @@ def _severity_rank(severity: str) -> int:
 
 
 def _domain_rank(domain: str) -> int:
-    try:
-        return DOMAIN_ORDER.index(domain)
-    except ValueError:
-        return len(DOMAIN_ORDER)
+    return _DOMAIN_RANKS.get(domain, len(DOMAIN_ORDER))
 
 
+# a finding's rank is asked once per sort: the digest's own and the overview's (cached)
+@functools.lru_cache(maxsize=1 << 16)
 def _since_rank(since: str | None) -> tuple[int, float]:
     """Newest first; findings without a parsable ``since`` after those with one."""
     moment = parse_time(since)

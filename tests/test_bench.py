@@ -36,6 +36,7 @@ FIGURES = {
     "overview_rss",
     "arc_rss",
     "arc_switch",
+    "refresh_digests",
 }
 
 
@@ -58,6 +59,11 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     assert figures["refresh_requests"]["median"] > 0
     assert figures["arc_rss"]["note"]  # how many rows the Arc pane showed
     assert results["raw"]["cold_refresh"][0]["failed"] == 0
+    # the refresh leaves every customer's digest, which the warm start then reads
+    assert (
+        results["raw"]["cold_refresh"][0]["digests_made"]
+        == results["raw"]["cold_refresh"][0]["profiles"]
+    )
     assert results["raw"]["warm_start"][0]["azure_imported"] is False
 
     report = (out / "performance.md").read_text(encoding="utf-8")

@@ -514,11 +514,12 @@ def attention_rows(
     findings: Sequence[health.Finding], *, customers: Mapping[str, str], now: dt.datetime
 ) -> list[Row]:
     rows = []
+    short = {"critical": "CRIT", "warning": "WARN"}
     for index, f in enumerate(findings):
         since = since_seconds(f.since, now) if f.since and "T" in f.since else None
         level = SEVERITY_LEVEL.get(f.severity, "info")
         cells = (
-            {"critical": "CRIT", "warning": "WARN"}.get(f.severity, "info"),
+            short.get(f.severity, "info"),
             f.domain,
             clean(customers.get(f.profile, f.profile)),
             clean(f.title),
