@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from datetime import date, datetime, timezone
@@ -139,7 +140,9 @@ async def rest_json(
     Raises:
         azure.core.exceptions.HttpResponseError: a non-2xx answer (the response kept,
             for :func:`btconsole.azure.errors.map_exception`).
-        azure.core.exceptions.DecodeError / AzureError subclasses: as the SDK would.
+        azure.core.exceptions.DecodeError or ValueError: an answer that is not JSON.
+        azure.core.exceptions.ServiceRequestError / ServiceResponseError: no answer.
+        (Run it inside :func:`call`, which maps all of these to ``AzureError``.)
     """
     from azure.core.exceptions import HttpResponseError
     from azure.core.rest import HttpRequest
@@ -156,7 +159,10 @@ async def rest_json(
     response = answer.http_response
     if not 200 <= response.status_code < 300:
         raise HttpResponseError(response=response)
-    return answer.context.get("deserialized_data")
+    data = answer.context.get("deserialized_data")
+    if isinstance(data, str):  # served without a JSON content type: decode it anyway
+        return json.loads(data) if data.strip() else None
+    return data
 
 
 async def rest_items(client: Any, path: str, api_version: str) -> list[Any]:

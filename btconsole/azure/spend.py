@@ -101,19 +101,31 @@ async def daily_costs(
         },
     }
     records: list[CostRecord] = []
+    profile = session.profile.name
+    dates: dict[Any, str] = {}  # a page repeats each day once per service and group
     for page in await _query_pages(session, "query", subscription_id, body):
         columns = _columns(page)
         cost = _cost_column(columns)
+        day, service, group, currency = (
+            columns["usagedate"],
+            columns["servicename"],
+            columns["resourcegroupname"],
+            columns["currency"],
+        )
         for row in get(page, "rows") or []:
+            raw = row[day]
+            date = dates.get(raw)
+            if date is None:
+                date = dates[raw] = _usage_date(raw)
             records.append(
                 CostRecord(
-                    profile=session.profile.name,
+                    profile=profile,
                     subscription_id=subscription_id,
-                    date=_usage_date(row[columns["usagedate"]]),
-                    service=str(row[columns["servicename"]] or ""),
-                    resource_group=str(row[columns["resourcegroupname"]] or "").lower(),
+                    date=date,
+                    service=str(row[service] or ""),
+                    resource_group=str(row[group] or "").lower(),
                     amount=float(row[cost] or 0.0),
-                    currency=str(row[columns["currency"]] or ""),
+                    currency=str(row[currency] or ""),
                 )
             )
     return sorted(records, key=lambda r: (r.date, r.service, r.resource_group))
