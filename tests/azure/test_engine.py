@@ -188,6 +188,73 @@ def test_broken_answers_fail_only_their_scope(fresh: Emulated, cache: Cache, kin
     assert all(by_scope[s] == "fetched" for s in subs[:-1])
 
 
+def test_request_slots_serve_started_scopes_first() -> None:
+    from btconsole.engine import RequestSlots
+
+    async def body() -> list[str]:
+        slots = RequestSlots(1)
+        order: list[str] = []
+
+        async def request(name: str, *, first: bool) -> None:
+            await slots.acquire(first=first)
+            order.append(name)
+            await asyncio.sleep(0)
+            slots.release()
+
+        await slots.acquire(first=True)  # a request in flight
+        waiting = [
+            asyncio.ensure_future(request("b-first", first=True)),
+            asyncio.ensure_future(request("c-first", first=True)),
+        ]
+        await asyncio.sleep(0)
+        cancelled = asyncio.ensure_future(request("gone", first=False))
+        later = asyncio.ensure_future(request("a-next", first=False))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        slots.release()
+        await asyncio.gather(*waiting, later)
+        # every slot came back: two acquire at once without waiting
+        await asyncio.wait_for(slots.acquire(first=True), 1)
+        return order
+
+    assert run(body) == ["a-next", "b-first", "c-first"]
+
+
+def test_a_scope_lands_before_every_other_scope_has_started(fresh: Emulated, cache: Cache) -> None:
+    """One request at a time: a started scope's next requests go first, so its records
+    land early instead of after every other scope's first request."""
+    from dataclasses import replace
+
+    from btconsole.azure.session import AzureSession
+
+    profile = fresh.profile(1)
+    assert len(fresh.emulator.estate.customers[1].subscription_ids) > 2
+    config = replace(fresh.config, refresh_concurrency=1)
+    landed: list[int] = []  # requests answered when each spend scope landed
+
+    async def body() -> int:
+        def listener(key: CacheKey) -> None:
+            if key.domain == "spend":
+                landed.append(engine.session(profile).limits.requests)
+
+        engine = Engine(
+            config,
+            cache,
+            session_factory=lambda p: AzureSession(p, config, environ=fresh.environ),
+            today=lambda: fresh.emulator.estate.as_of,
+            listener=listener,
+        )
+        async with engine:
+            outcomes = await engine.refresh_domain(profile.name, "spend")
+            assert {o.status for o in outcomes} == {"fetched"}
+            return int(engine.session(profile).limits.requests)
+
+    total = run(body)
+    assert len(landed) >= 3
+    # (with a plain FIFO semaphore the first scope landed after 19 of 25 requests; now 11)
+    assert landed[0] < 0.6 * total, (landed, total)
+
+
 def test_concurrent_callers_share_one_refresh(fresh: Emulated, cache: Cache) -> None:
     name, subs = _first(fresh)
     fresh.emulator.add_fault(kind="latency", ms=200)
