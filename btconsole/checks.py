@@ -38,7 +38,16 @@ from typing import Any, TextIO
 
 from btconsole.cache import Cache, CacheKey, Entry, default_cache_path
 from btconsole.config import Config, Profile, format_duration, parse_duration
-from btconsole.digest import CustomerHealth, Digester, Sources, load_records, peek_sources
+from btconsole.digest import (
+    ALL_SCOPE,
+    SOURCE_DOMAINS,
+    SUBSCRIPTIONS,
+    CustomerHealth,
+    Digester,
+    Sources,
+    load_records,
+    peek_sources,
+)
 from btconsole.errors import ConfigError, UsageError
 from btconsole.fsutil import ensure_private_dir, write_private_file
 from btconsole.health import (
@@ -59,9 +68,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "btconsole.check/1"
 STATE_SCHEMA = "btconsole.check-state/1"
-DOMAINS = ("arc", "circuits", "policy", "spend")
-SUBSCRIPTIONS = "subscriptions"
-ALL_SCOPE = "*"
+DOMAINS = SOURCE_DOMAINS
 
 EXIT_ALL_CLEAR = 0
 EXIT_WARNING = 1

@@ -123,8 +123,11 @@ def read_sources(cache: Cache, profile: Profile, peeked: Mapping[str, list[Entry
 def peek_sources(cache: Cache, profiles: Sequence[Profile]) -> dict[str, Sources]:
     """:class:`Sources` of every profile in ``profiles``, by name."""
     names = [p.name for p in profiles]
-    peeked = {domain: cache.peek_domain(domain, names) for domain in SOURCE_DOMAINS}
-    return {p.name: read_sources(cache, p, peeked) for p in profiles}
+    grouped: dict[str, dict[str, list[Entry]]] = {n: {} for n in names}
+    for domain in SOURCE_DOMAINS:
+        for entry in cache.peek_domain(domain, names):
+            grouped[entry.key.profile].setdefault(domain, []).append(entry)
+    return {p.name: read_sources(cache, p, grouped[p.name]) for p in profiles}
 
 
 def load_records(cache: Cache, sources: Sources) -> dict[str, list[Any]]:
@@ -234,14 +237,6 @@ class CustomerHealth:
     from_digest: bool = True  # False: recomputed from the records by this read
 
 
-def _moves(record: ArcRecord) -> bool:
-    """Whether this record's status finding depends on the time of day."""
-    return (
-        health.arc_bucket(record.status) == "disconnected"
-        and health.parse_time(record.last_status_change) is not None
-    )
-
-
 def make_digest(
     profile: Profile,
     records: Mapping[str, list[Any]],
@@ -254,15 +249,17 @@ def make_digest(
     """Run the rules over one customer's records (the slow path)."""
     findings = health.findings_for(profile, records, now, newest=newest, versions_seen=seen)
     summary = health.customer_summary(profile, records, now, findings)
-    mine = [r for r in records.get("arc", ()) if isinstance(r, ArcRecord)]
-    moving = tuple(r for r in mine if r.profile == profile.name and _moves(r))
+    mine = [
+        r for r in records.get("arc", ()) if isinstance(r, ArcRecord) and r.profile == profile.name
+    ]
+    moving = tuple(r for r in mine if health.status_moves_with_clock(r))
     moving_ids = {r.id for r in moving}
     kept = tuple(
         f
         for f in findings
         if not (f.domain == "arc" and f.rule == "status" and f.resource_id in moving_ids)
     )
-    own = health.versions_by_kind(r for r in mine if r.profile == profile.name)
+    own = health.versions_by_kind(mine)
     header = DigestHeader(
         profile=profile.name,
         basis=basis,
@@ -282,10 +279,7 @@ def finish(digest: Digest, profile: Profile, now: dt.datetime) -> CustomerHealth
         if (f := health.arc_status_finding(r, now, health.DISCONNECTED_CRITICAL_DAYS)) is not None
     ]
     findings = health.attention([*digest.findings, *moved])
-    tally = dict.fromkeys(health.SEVERITIES, 0)
-    for f in findings:
-        if f.profile == profile.name and f.severity in tally:
-            tally[f.severity] += 1
+    tally = health.severity_counts(findings, profile.name)
     summary = from_plain(json.loads(digest.header.summary), _SUMMARY_TYPES)
     if not isinstance(summary, CustomerSummary):
         raise ValueError("digest summary is not a CustomerSummary")
@@ -304,16 +298,6 @@ def estate_versions(
         for kind, versions in seen.items():
             merged.setdefault(kind, set()).update(versions)
     return {kind: frozenset(versions) for kind, versions in sorted(merged.items())}
-
-
-def newest_of(seen: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """The newest parsable version per kind (as :func:`health.newest_by_kind`)."""
-    newest: dict[str, str] = {}
-    for kind, versions in seen.items():
-        top = health.newest_version(versions)
-        if top is not None:
-            newest[kind] = top
-    return newest
 
 
 class Digester:
@@ -397,7 +381,7 @@ class Digester:
                 versions[name] = health.versions_by_kind(arc)
         seen = estate_versions(versions.values())
         estate = estate_of(seen)
-        newest = newest_of(seen)
+        newest = health.newest_of_versions(seen)
         out: dict[str, CustomerHealth] = {}
         for name in names:
             src = every[name]

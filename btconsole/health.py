@@ -429,8 +429,13 @@ def versions_by_kind(records: Iterable[ArcRecord]) -> dict[str, frozenset[str]]:
 
 def newest_by_kind(records: Iterable[ArcRecord]) -> dict[str, str]:
     """The newest parsable agent version seen, per kind."""
+    return newest_of_versions(versions_by_kind(records))
+
+
+def newest_of_versions(seen: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """The newest parsable version per kind, of versions seen per kind."""
     result: dict[str, str] = {}
-    for kind, versions in versions_by_kind(records).items():
+    for kind, versions in seen.items():
         newest = newest_version(versions)
         if newest is not None:
             result[kind] = newest
@@ -567,6 +572,15 @@ def arc_status_finding(
         resource_id=record.id,
         detail=detail,
         since=since,
+    )
+
+
+def status_moves_with_clock(record: ArcRecord) -> bool:
+    """Whether :func:`arc_status_finding` for ``record`` depends on ``now`` (a
+    disconnected resource with a known time: "disconnected for 3h", critical after
+    :data:`DISCONNECTED_CRITICAL_DAYS`); every other status finding is fixed."""
+    return arc_bucket(record.status) == "disconnected" and (
+        parse_time(record.last_status_change) is not None
     )
 
 
@@ -1153,6 +1167,15 @@ def findings_for(
     return attention(findings)
 
 
+def severity_counts(findings: Iterable[Finding], profile: str) -> dict[str, int]:
+    """How many of ``profile``'s findings are critical, warning and info."""
+    tally: dict[str, int] = dict.fromkeys(SEVERITIES, 0)
+    for f in findings:
+        if f.profile == profile and f.severity in tally:
+            tally[f.severity] += 1
+    return tally
+
+
 @dataclass(frozen=True)
 class CustomerSummary:
     """One customer's row in the overview and in ``btconsole check``."""
@@ -1198,10 +1221,7 @@ def customer_summary(
     forecast = forecast_total(records.forecasts, today)
     if findings is None:
         findings = findings_for(profile, records_by_domain, now)
-    tally = dict.fromkeys(SEVERITIES, 0)
-    for f in findings:
-        if f.profile == profile.name and f.severity in tally:
-            tally[f.severity] += 1
+    tally = severity_counts(findings, profile.name)
     return CustomerSummary(
         profile=profile.name,
         display_name=profile.display_name,
