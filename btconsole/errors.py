@@ -16,11 +16,34 @@ EXIT_SOFTWARE = 70  # EX_SOFTWARE: an internal error (a bug)
 EXIT_INTERRUPTED = 130
 
 
+# Reason classes: what kind of failure left a scope without fresh data. The cache keeps
+# one per failed scope; coverage (the overview, the status bar, ``check``) groups by it.
+REASONS = (
+    "credential",  # no secret, unusable keyring, a credential that cannot be built
+    "sign-in",  # the token endpoint refused us: tenant not found, bad secret, expired login
+    "unreachable",  # DNS, connection refused or reset, no route: the endpoint is not there
+    "tls",  # the server's certificate is not trusted (CA bundle)
+    "access",  # 403: the identity lacks a role
+    "not-found",  # 404: the subscription or resource is gone or not visible
+    "throttled",  # 429 and the retries ran out
+    "service",  # 5xx, time-outs, broken answers from a reachable service
+    "bad-response",  # an answer that is not what the API promises
+    "request",  # 400: the service refused what we sent (a bug or an unsupported query)
+    "timeout",  # the run's own deadline passed first
+    "config",  # the configuration does not allow it
+    "internal",  # a bug in btconsole: an unexpected exception
+)
+
+
 class BtConsoleError(Exception):
-    """Base class: a user-facing error with a title and an exit code."""
+    """Base class: a user-facing error with a title and an exit code.
+
+    ``reason`` is its reason class (one of :data:`REASONS`).
+    """
 
     title = "Error"
     exit_code = EXIT_SOFTWARE
+    reason = "internal"
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
@@ -37,6 +60,7 @@ class UsageError(BtConsoleError):
 
     title = "Usage error"
     exit_code = EXIT_USAGE
+    reason = "config"
 
 
 class ConfigError(BtConsoleError):
@@ -48,6 +72,7 @@ class ConfigError(BtConsoleError):
 
     title = "Configuration error"
     exit_code = EXIT_USAGE
+    reason = "config"
 
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         super().__init__(message)
@@ -59,6 +84,7 @@ class SecretError(BtConsoleError):
 
     title = "Secret not available"
     exit_code = EXIT_USAGE
+    reason = "credential"
 
 
 class KeyringUnavailableError(SecretError):
@@ -73,6 +99,7 @@ class CredentialError(BtConsoleError):
 
     title = "Credential error"
     exit_code = EXIT_USAGE
+    reason = "credential"
 
 
 class NotAvailableYetError(BtConsoleError):

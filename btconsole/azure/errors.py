@@ -24,6 +24,7 @@ class AzureError(BtConsoleError):
     """A call to Azure failed. ``retry_after`` is seconds to wait, when known."""
 
     title = "Azure error"
+    reason = "service"
     exit_code = EXIT_UNAVAILABLE
     retryable = False
 
@@ -47,24 +48,28 @@ class AuthError(AzureError):
     """Sign-in failed or the login expired."""
 
     title = "Sign-in needed"
+    reason = "sign-in"
 
 
 class ForbiddenError(AzureError):
     """The identity lacks a role on the scope."""
 
     title = "Missing role"
+    reason = "access"
 
 
 class NotFoundError(AzureError):
     """The resource or subscription does not exist (or is not visible)."""
 
     title = "Not found"
+    reason = "not-found"
 
 
 class ThrottledError(AzureError):
     """Azure asked us to slow down (429)."""
 
     title = "Throttled"
+    reason = "throttled"
     retryable = True
 
 
@@ -72,6 +77,7 @@ class UnavailableError(AzureError):
     """The service failed (5xx), timed out, or the connection broke."""
 
     title = "Service unavailable"
+    reason = "service"
     retryable = True
 
 
@@ -79,6 +85,7 @@ class BadResponseError(AzureError):
     """The service answered with something that is not what its API promises."""
 
     title = "Bad response"
+    reason = "bad-response"
     retryable = True
 
 
@@ -86,6 +93,7 @@ class RequestError(AzureError):
     """The service refused the request as malformed (400) — a bug or an unsupported query."""
 
     title = "Request refused"
+    reason = "request"
 
 
 _COST_RETRY = re.compile(r"^x-ms-ratelimit-microsoft\.costmanagement-.*retry-after$", re.I)
