@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 APP_NAME = "btconsole"
 CACHE_FILENAME = "cache.sqlite3"
 APPLICATION_ID = 0x42544331  # "BTC1"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: entries.error_kind
 SIDE_SUFFIXES = ("-wal", "-shm")
 BUSY_TIMEOUT_MS = 5000
 MAX_ERROR_CHARS = 2000
@@ -110,6 +110,7 @@ CREATE TABLE entries (
     error_at REAL,
     failures INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL,
+    error_kind TEXT,  -- the error's reason class (btconsole.errors.REASONS)
     payload BLOB,  -- last: reading the small columns never walks its overflow pages
     PRIMARY KEY (profile, domain, scope)
 );
@@ -128,12 +129,12 @@ _TABLES = frozenset({"entries", "leases"})
 # Entry rows, always these columns in this order (see ``Cache._entry``).
 _GET_SQL = (
     "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
-    "failures, next_attempt_at "
+    "failures, next_attempt_at, error_kind "
     "FROM entries WHERE profile=? AND domain=? AND scope=?"
 )
 _READ_SQL = (
     "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
-    "failures, next_attempt_at "
+    "failures, next_attempt_at, error_kind "
     "FROM entries WHERE profile=? AND domain=? ORDER BY scope"
 )
 # The same rows without their records: for "is it stale?" questions, which must not
@@ -143,7 +144,7 @@ _PEEK_READ_SQL = _READ_SQL.replace("payload,", "NULL,", 1)
 
 _DOMAIN_SQL = (
     "SELECT profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at, "
-    "failures, next_attempt_at "
+    "failures, next_attempt_at, error_kind "
     "FROM entries WHERE domain=? ORDER BY profile, scope"
 )
 
@@ -196,6 +197,8 @@ class Entry:
     error_at: float | None = None
     failures: int = 0
     next_attempt_at: float | None = None
+    # the reason class of ``error`` (btconsole.errors.REASONS)
+    error_kind: str | None = None
 
     def age(self, now: float | None = None) -> float | None:
         """Seconds since the last successful fetch, or ``None`` if there was none."""
@@ -481,6 +484,14 @@ def _from_columns(runs: list[Any]) -> tuple[Any, ...]:
         else:
             out.extend(plan.cls(*row) for row in rows)
     return tuple(out)
+
+
+def error_kind(error: str | BaseException) -> str:
+    """The reason class of ``error``: its own for a project error, ``internal`` for any
+    other exception (a bug), ``service`` for a bare message."""
+    if isinstance(error, BtConsoleError):
+        return error.reason
+    return "internal" if isinstance(error, BaseException) else "service"
 
 
 def _error_text(error: str | BaseException) -> str:
@@ -881,7 +892,7 @@ class Cache:
 
     def _entry(self, row: Sequence[Any]) -> Entry:
         (profile, domain, scope, payload, encoding, fetched_at, ttl, error, error_at) = row[:9]
-        failures, next_attempt_at = row[9], row[10]
+        failures, next_attempt_at, error_kind = row[9], row[10], row[11]
         key = CacheKey(profile, domain, scope)
         try:
             records = decode_records(payload, encoding)
@@ -898,6 +909,7 @@ class Cache:
             error_at=error_at,
             failures=failures,
             next_attempt_at=next_attempt_at,
+            error_kind=error_kind if error is not None else None,
         )
 
     def _entries(self, rows: Iterable[Sequence[Any]]) -> list[Entry]:
@@ -1009,7 +1021,7 @@ class Cache:
             "ON CONFLICT (profile, domain, scope) DO UPDATE SET payload=excluded.payload, "
             "encoding=excluded.encoding, record_count=excluded.record_count, "
             "fetched_at=excluded.fetched_at, ttl=excluded.ttl, error=NULL, error_at=NULL, "
-            "failures=0, next_attempt_at=NULL",
+            "failures=0, next_attempt_at=NULL, error_kind=NULL",
             (key.profile, key.domain, key.scope, blob, self.encoding, count, at, ttl),
         )
 
@@ -1053,6 +1065,7 @@ class Cache:
         next_attempt_at: float | None = None,
         ttl: float = 0.0,
         now: float | None = None,
+        kind: str | None = None,
     ) -> int:
         """Record a failed refresh; keep the records. Return the consecutive failures.
 
@@ -1062,15 +1075,17 @@ class Cache:
         """
         at = time.time() if now is None else now
         text = _error_text(error)
+        if kind is None:
+            kind = error_kind(error)
 
         def op(conn: sqlite3.Connection) -> int:
             conn.execute(
                 "INSERT INTO entries (profile, domain, scope, ttl, error, error_at, failures, "
-                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?) "
+                "next_attempt_at, error_kind) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) "
                 "ON CONFLICT (profile, domain, scope) DO UPDATE SET error=excluded.error, "
                 "error_at=excluded.error_at, failures=entries.failures + 1, "
-                "next_attempt_at=excluded.next_attempt_at",
-                (key.profile, key.domain, key.scope, ttl, text, at, next_attempt_at),
+                "next_attempt_at=excluded.next_attempt_at, error_kind=excluded.error_kind",
+                (key.profile, key.domain, key.scope, ttl, text, at, next_attempt_at, kind),
             )
             row = conn.execute(
                 "SELECT failures FROM entries WHERE profile=? AND domain=? AND scope=?",

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 from btconsole.cache import Cache, CacheKey, Entry, default_cache_path
 from btconsole.config import Config, Profile, format_duration, parse_duration
+from btconsole.coverage import NEVER, STATES, CustomerCoverage, ScopeState, customer_coverage
 from btconsole.digest import (
     ALL_SCOPE,
     SOURCE_DOMAINS,
@@ -47,6 +48,7 @@ from btconsole.digest import (
     Sources,
     load_records,
     peek_sources,
+    with_coverage,
 )
 from btconsole.errors import ConfigError, UsageError
 from btconsole.fsutil import ensure_private_dir, write_private_file
@@ -169,7 +171,10 @@ def select_profiles(config: Config, names: Sequence[str] | None, all_: bool) -> 
 class DataProblem:
     """Why some of the data is missing, failed or too old.
 
-    ``kind`` is ``never-fetched``, ``refresh-failed``, ``too-old`` or ``timeout``.
+    ``kind`` is ``never-fetched``, ``refresh-failed``, ``too-old`` or ``timeout``;
+    ``reason`` the failure's reason class (:data:`btconsole.errors.REASONS`), if any.
+    ``scope`` is ``*`` for every subscription of the profile (the subscription listing,
+    or a domain none of whose subscriptions could be named).
     """
 
     profile: str
@@ -178,6 +183,7 @@ class DataProblem:
     kind: str
     message: str
     fetched_at: float | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -191,6 +197,7 @@ class ProfileData:
     newest_fetch: float | None = None
     problems: list[DataProblem] = field(default_factory=list)
     sources: Sources | None = None
+    coverage: CustomerCoverage | None = None
 
     @property
     def subscription_names(self) -> dict[str, str]:
@@ -238,10 +245,16 @@ def _entry_problem(
     entry: Entry | None, key: CacheKey, wall: float, max_age: float | None
 ) -> DataProblem | None:
     label = "subscription listing" if key.domain == SUBSCRIPTIONS else key.domain
+    kind = entry.error_kind if entry is not None and entry.error else None
     if entry is None or entry.fetched_at is None:
         reason = f": {_one_line(entry.error)}" if entry is not None and entry.error else ""
         return DataProblem(
-            key.profile, key.domain, key.scope, "never-fetched", f"{label} never fetched{reason}"
+            key.profile,
+            key.domain,
+            key.scope,
+            "never-fetched",
+            f"{label} never fetched{reason}",
+            reason=kind,
         )
     age = entry.age(wall) or 0.0
     if entry.error:
@@ -253,6 +266,7 @@ def _entry_problem(
             f"{label} refresh failed: {_one_line(entry.error)} (using data from "
             f"{format_age(age)} ago)",
             entry.fetched_at,
+            reason=kind,
         )
     if max_age is not None and age > max_age:
         return DataProblem(
@@ -290,6 +304,20 @@ def read_profile(
     problem = _entry_problem(sources.listing, listing_key, wall, max_age)
     if problem is not None:
         data.problems.append(problem)
+    data.coverage = customer_coverage(sources, wall)
+    for domain, covered in data.coverage.domains.items():
+        blocked = covered.blocked
+        if blocked is not None:  # no subscription of it can be named: all unknown
+            data.problems.append(
+                DataProblem(
+                    profile.name,
+                    domain,
+                    ALL_SCOPE,
+                    "never-fetched",
+                    f"{domain} not read: {_blocked_text(blocked, data.coverage)}",
+                    reason=blocked.reason,
+                )
+            )
     data.subscriptions = sources.subscriptions
     loaded = load_records(cache, sources) if records else {}
     for domain in DOMAINS:
@@ -324,6 +352,14 @@ def read_profile(
     data.oldest_fetch = min(fetched) if fetched else None
     data.newest_fetch = max(fetched) if fetched else None
     return data
+
+
+def _blocked_text(blocked: ScopeState, coverage: CustomerCoverage) -> str:
+    if blocked is not coverage.listing:
+        return blocked.why  # the listing read, but no subscription in it
+    if blocked.state == NEVER and not blocked.message:
+        return "no subscription is known (the subscription listing was never read)"
+    return "no subscription is known (the subscription listing failed)"
 
 
 def _stale_pairs(
@@ -490,6 +526,21 @@ class CustomerReport:
     subscription_names: dict[str, str]
     problems: tuple[DataProblem, ...]
     oldest_fetch: float | None
+    coverage: CustomerCoverage | None = None
+
+    @property
+    def unknown(self) -> bool:
+        """Nothing at all could be read of this customer."""
+        return self.coverage is not None and self.coverage.unknown
+
+    @property
+    def status(self) -> str:
+        """``unknown``, ``incomplete`` or the worst severity (``ok`` for none)."""
+        if self.unknown:
+            return "unknown"
+        if self.problems:
+            return "incomplete"
+        return self.summary.worst or "ok"
 
 
 @dataclass(frozen=True)
@@ -574,6 +625,7 @@ def build_report(snapshot: Snapshot, previous: PreviousCheck | None) -> CheckRep
                     subscription_names=data.subscription_names,
                     problems=tuple(data.problems),
                     oldest_fetch=data.oldest_fetch,
+                    coverage=known.coverage or data.coverage,
                 )
             )
             continue
@@ -585,14 +637,19 @@ def build_report(snapshot: Snapshot, previous: PreviousCheck | None) -> CheckRep
             newest=snapshot.newest_versions,
             versions_seen=snapshot.versions_seen,
         )
+        summary = customer_summary(data.profile, records, snapshot.clock.now, findings)
+        every: tuple[Finding, ...] = tuple(findings)
+        if data.coverage is not None:
+            summary, every = with_coverage(summary, findings, data.coverage)
         customers.append(
             CustomerReport(
                 profile=data.profile,
-                summary=customer_summary(data.profile, records, snapshot.clock.now, findings),
-                findings=tuple(findings),
+                summary=summary,
+                findings=every,
                 subscription_names=data.subscription_names,
                 problems=tuple(data.problems),
                 oldest_fetch=data.oldest_fetch,
+                coverage=data.coverage,
             )
         )
     current = [f for c in customers for f in c.findings]
@@ -759,8 +816,24 @@ def _money(pairs: Iterable[tuple[str, float]]) -> str:
     return ", ".join(f"{c} {a:,.2f}" for c, a in pairs) or "none"
 
 
-def summary_line(summary: CustomerSummary) -> str:
-    """The overview figures of one customer, on one line."""
+def summary_line(summary: CustomerSummary, coverage: CustomerCoverage | None = None) -> str:
+    """The overview figures of one customer, on one line; a domain that could not be
+    read at all shows as ``?`` (unknown), never as zero."""
+    unknown = set(coverage.unknown_domains) if coverage is not None else set()
+    line = _summary_parts(summary)
+    labels = {
+        "arc": "arc ?",
+        "circuits": "circuits ?",
+        "policy": "compliance ?",
+        "spend": "spend ?",
+    }
+    return " | ".join(
+        labels[domain] if domain in unknown else part
+        for domain, part in zip(DOMAINS, line, strict=True)
+    )
+
+
+def _summary_parts(summary: CustomerSummary) -> list[str]:
     arc = summary.arc
     parts = [f"arc {arc.connected}/{arc.total} connected" if arc.total else "no arc resources"]
     extra = [
@@ -800,7 +873,7 @@ def summary_line(summary: CustomerSummary) -> str:
     if summary.forecast:
         spend += f", forecast {_money(summary.forecast)}"
     parts.append(spend)
-    return " | ".join(parts)
+    return parts
 
 
 def _counts_text(counts: Mapping[str, int]) -> str:
@@ -893,20 +966,31 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
         out.append(f"note: {clean(note)}")
     for customer in report.customers:
         s = customer.summary
-        counts = {"critical": s.critical, "warning": s.warning, "info": s.info}
-        state = _counts_text(counts) if customer.findings else "all clear"
-        if customer.problems:
-            state += ", data incomplete"
         out.append("")
+        state = customer_state(customer)
         out.append(
-            f"== {clean(customer.profile.display_name)} [{clean(customer.profile.name)}]: {state}"
+            f"== {clean(customer.profile.display_name)} [{clean(customer.profile.name)}]: "
+            f"{style(state, 'bad') if customer.problems else state}"
         )
-        out.append(f"   {clean(summary_line(s))}")
+        out.append(f"   {clean(summary_line(s, customer.coverage))}")
         for finding in customer.findings:
             out.extend(_text_finding(finding, customer.subscription_names, style))
     out.append("")
     out.extend(_text_changes(report, style))
     return "\n".join(out) + "\n"
+
+
+def customer_state(customer: CustomerReport) -> str:
+    """``UNKNOWN: <why>``, or the finding counts (``all clear`` only with complete data),
+    with ``data incomplete`` when some of it could not be read."""
+    if customer.unknown and customer.coverage is not None:
+        cause = customer.coverage.cause
+        return f"UNKNOWN: {clean(cause.why) if cause is not None else 'no data'}"
+    s = customer.summary
+    counts = {"critical": s.critical, "warning": s.warning, "info": s.info}
+    if customer.problems:
+        return f"{_counts_text(counts)}, data incomplete"
+    return _counts_text(counts) if customer.findings else "all clear"
 
 
 def _text_finding(finding: Finding, names: Mapping[str, str], style: _Style) -> list[str]:
@@ -1052,8 +1136,33 @@ def problem_json(p: DataProblem) -> dict[str, Any]:
         "domain": None if p.domain == "*" else p.domain,
         "scope": None if p.scope == ALL_SCOPE else p.scope,
         "kind": p.kind,
+        "reason": p.reason,
         "message": p.message,
         "fetched_at": iso_time(p.fetched_at) if p.fetched_at is not None else None,
+    }
+
+
+def coverage_json(coverage: CustomerCoverage | None) -> dict[str, Any] | None:
+    """Per domain: its state (``known``, ``partial``, ``unknown``) and scope counts."""
+    if coverage is None:
+        return None
+    domains: dict[str, Any] = {}
+    for name, d in coverage.domains.items():
+        cause = d.cause
+        domains[name] = {
+            "state": "unknown" if d.unknown else "partial" if d.partial else "known",
+            "scopes": {state: d.count(state) for state in STATES},
+            "reason": cause.reason if cause is not None and not cause.ok else None,
+            "why": clean(cause.why) if cause is not None and not cause.ok else None,
+        }
+    listing = coverage.listing
+    return {
+        "listing": {
+            "state": listing.state,
+            "reason": listing.reason,
+            "why": clean(listing.why) if not listing.ok else None,
+        },
+        "domains": domains,
     }
 
 
@@ -1110,6 +1219,8 @@ def report_json(report: CheckReport) -> dict[str, Any]:
                 "worst": c.summary.worst,
                 "counts": {s: getattr(c.summary, s) for s in SEVERITIES},
                 "complete": not c.problems,
+                "status": c.status,
+                "coverage": coverage_json(c.coverage),
                 "oldest_fetch": iso_time(c.oldest_fetch) if c.oldest_fetch is not None else None,
                 "summary": _summary_json(c.summary),
                 "findings": [finding_json(f, c.subscription_names) for f in c.findings],

@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Any
 from btconsole import health
 from btconsole.cache import DIGEST_DOMAIN, Cache, CacheKey, CacheReadOnlyError, Entry
 from btconsole.config import Config, Profile
+from btconsole.coverage import CustomerCoverage, coverage_findings, customer_coverage
 from btconsole.health import CustomerSummary, Finding
 from btconsole.records import ArcRecord, SubscriptionRecord, from_plain, record, to_plain
 
@@ -235,6 +237,20 @@ class CustomerHealth:
     findings: tuple[Finding, ...]
     subscription_names: dict[str, str] = field(default_factory=dict)
     from_digest: bool = True  # False: recomputed from the records by this read
+    coverage: CustomerCoverage | None = None  # what is known, and why not (not stored)
+
+
+def with_coverage(
+    summary: CustomerSummary, findings: Iterable[Finding], coverage: CustomerCoverage
+) -> tuple[CustomerSummary, tuple[Finding, ...]]:
+    """The findings with the coverage's own (no data, partial data), in attention
+    order, and the summary's tallies counted again over them."""
+    every = health.attention([*findings, *coverage_findings(coverage)])
+    tally = health.severity_counts(every, summary.profile)
+    summary = dataclasses.replace(
+        summary, critical=tally["critical"], warning=tally["warning"], info=tally["info"]
+    )
+    return summary, tuple(every)
 
 
 def make_digest(
@@ -315,8 +331,11 @@ class Digester:
         now: dt.datetime,
         *,
         memo: dict[str, Digest] | None = None,
+        wall: float | None = None,
     ) -> None:
         self.config = config
+        # coverage ages count on the real clock, even when ``now`` is pinned
+        self.wall = time.time() if wall is None else wall
         self.cache = cache
         self.now = now
         self.today = now.astimezone(dt.timezone.utc).date()
@@ -414,11 +433,14 @@ class Digester:
             names_map = {
                 s.subscription_id: s.display_name for s in src.subscriptions if s.display_name
             }
+            coverage = customer_coverage(src, self.wall)
+            summary, findings = with_coverage(made.summary, made.findings, coverage)
             out[name] = CustomerHealth(
-                made.summary,
-                made.findings,
+                summary,
+                findings,
                 names_map,
                 from_digest=name not in self.recomputed and not shown_stale,
+                coverage=coverage,
             )
         return out
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from btconsole.cache import Cache, CacheKey, Entry, default_owner
 from btconsole.config import Config, Profile
+from btconsole.errors import BtConsoleError
 
 if TYPE_CHECKING:
     from btconsole.azure.session import ConnectionPools
@@ -56,6 +57,7 @@ class Outcome:
     status: str  # "fetched", "failed", "skipped" (fresh or backing off), "shared"
     records: int = 0
     error: str | None = None
+    kind: str | None = None  # the error's reason class (btconsole.errors.REASONS)
 
 
 @dataclass
@@ -112,6 +114,14 @@ class RequestSlots:
                     waiter.set_result(None)
                     return
         self._free += 1
+
+
+def internal_error(exc: BaseException) -> BtConsoleError:
+    """An unexpected exception as a scope's error: its type and first line (a bug)."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0][:300] if lines else ""
+    text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return BtConsoleError(f"internal error: {text} (a bug in btconsole; see the log)")
 
 
 def backoff_seconds(failures: int, *, base: float = 30.0, cap: float = 900.0) -> float:
@@ -375,11 +385,17 @@ class Engine:
             retry_at = batch.next_attempt_at if batch is not None else None
             for key in due:
                 self.cache.put_error(
-                    key, outcome.error or "refresh failed", next_attempt_at=retry_at, ttl=ttl
+                    key,
+                    outcome.error or "refresh failed",
+                    next_attempt_at=retry_at,
+                    ttl=ttl,
+                    kind=outcome.kind,
                 )
                 self._notify(key)
         if outcome.status != "fetched":
-            return skipped + [Outcome(key, outcome.status, error=outcome.error) for key in due]
+            return skipped + [
+                Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind) for key in due
+            ]
         self.cache.delete_scopes(profile.name, batch_key.domain, keep=())  # clear old errors
         self.cache.put_many([(key, results.get(key.scope, [])) for key in due], ttl=ttl)
         for key in due:
@@ -424,7 +440,6 @@ class Engine:
         self, key: CacheKey, fetch: Fetch, ttl: float, *, store: bool
     ) -> Outcome:
         from btconsole.azure.errors import AzureError
-        from btconsole.errors import BtConsoleError
 
         before = self.cache.peek(key)
         if not self.cache.claim(key, self.owner, self.lease_seconds):
@@ -435,7 +450,7 @@ class Engine:
             )
             if entry is not None:
                 self._notify(key)
-                return Outcome(key, "shared", len(entry.records), entry.error)
+                return Outcome(key, "shared", len(entry.records), entry.error, entry.error_kind)
             return Outcome(key, "skipped")
         profile = self.config.profile(key.profile)
         status = self._status(profile.name)
@@ -444,14 +459,18 @@ class Engine:
             records = await self._with_retries(profile, key, fetch)
             if store:  # store before the lease goes, so a waiter finds the result
                 self.cache.put(key, records, ttl=ttl)
-        except (AzureError, BtConsoleError) as error:
+        except Exception as exc:  # every failure stays on its own scope
+            error = exc if isinstance(exc, (AzureError, BtConsoleError)) else internal_error(exc)
+            if error is not exc:  # a bug, not Azure: keep the traceback in the log
+                log.error("refresh of %s failed unexpectedly", key, exc_info=exc)
+            else:
+                log.warning("refresh of %s failed: %s", key, error)
             failures = (before.failures if before is not None else 0) + 1
             wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
             wait *= 1.0 + self._rng.uniform(0.0, 0.2)  # jitter: scopes don't retry in step
             self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
-            log.warning("refresh of %s failed: %s", key, error)
             self._notify(key)
-            return Outcome(key, "failed", error=str(error))
+            return Outcome(key, "failed", error=str(error), kind=error.reason)
         finally:
             status.in_flight -= 1
             self.cache.release(key, self.owner)

@@ -117,9 +117,11 @@ def _since_rank(since: str | None) -> tuple[int, float]:
 def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> list[Finding]:
     """Findings worst first, at ``min_severity`` or worse (``info``: all of them).
 
-    Order: severity (critical, warning, info); then domain (arc, circuits, policy,
-    spend); then newest ``since`` first, findings without a time last; then profile,
-    subscription, title and key, so the order is total and deterministic.
+    Order: severity (critical, warning, info); then missing data (a customer or
+    domain that could not be read, :mod:`btconsole.coverage`); then domain (arc,
+    circuits, policy, spend); then newest ``since`` first, findings without a time
+    last; then profile, subscription, title and key, so the order is total and
+    deterministic.
     """
     # "info" keeps everything, even a severity this version does not know (sorted last)
     limit = len(SEVERITIES) if min_severity == "info" else _severity_rank(min_severity)
@@ -128,6 +130,7 @@ def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> l
         kept,
         key=lambda f: (
             _severity_rank(f.severity),
+            f.rule != "coverage",  # a customer or domain without data: first
             _domain_rank(f.domain),
             _since_rank(f.since),
             f.profile,

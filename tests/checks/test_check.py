@@ -118,10 +118,13 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
     code, out, err = cli(clean, "check", "--all")
     assert code == 3, out + err
     head = out.splitlines()[0]
-    assert "DATA INCOMPLETE (no problems in the data that could be read)" in head
-    assert "ALL CLEAR" not in out
+    assert "DATA INCOMPLETE" in head and "ALL CLEAR" not in head
     assert f"contoso-retail {sub}: arc never fetched: " in out and "access denied" in out
-    assert "== Contoso Retail [contoso-retail]: all clear, data incomplete" in out
+    # its only subscription could not be read: the customer is unknown, never all clear
+    assert "== Contoso Retail [contoso-retail]: UNKNOWN: listing Arc machines in " in out
+    assert "   arc ? | circuits ? | compliance ? | spend ?\n" in out
+    assert "CRIT all      no data: listing Arc machines in " in out
+    assert "== Fabrikam Logistics [fabrikam-logistics]: all clear" in out
 
     # the next run still cannot get it (and backs off): still 3, with the reason
     code, out, _ = cli(clean, "check", "--all", "--format", "json")
@@ -131,7 +134,20 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
     assert report["status"] == "incomplete" and report["data"]["complete"] is False
     kinds = {(p["domain"], p["scope"], p["kind"]) for p in report["data"]["problems"]}
     assert ("arc", sub, "never-fetched") in kinds
-    assert report["customers"][0]["complete"] is False and report["customers"][1]["complete"]
+    reasons = {p["reason"] for p in report["data"]["problems"] if p["scope"] == sub}
+    assert reasons == {"access"}
+    first, second = report["customers"]
+    assert first["complete"] is False and second["complete"]
+    assert first["status"] == "unknown" and second["status"] == "ok"
+    assert first["coverage"]["domains"]["arc"] == {
+        "state": "unknown",
+        "scopes": {"fresh": 0, "stale": 0, "failed": 1, "never": 0},
+        "reason": "access",
+        "why": first["coverage"]["domains"]["arc"]["why"],
+    }
+    assert [(f["domain"], f["rule"], f["severity"]) for f in first["findings"]] == [
+        ("all", "coverage", "critical")
+    ]
 
 
 def test_incomplete_wins_over_critical(small: Site, cli: Run) -> None:
