@@ -38,7 +38,14 @@ from typing import Any, TextIO
 
 from btconsole.cache import Cache, CacheKey, Entry, default_cache_path
 from btconsole.config import Config, Profile, format_duration, parse_duration
-from btconsole.coverage import NEVER, STATES, CustomerCoverage, ScopeState, customer_coverage
+from btconsole.coverage import (
+    COVERAGE_RULE,
+    NEVER,
+    STATES,
+    CustomerCoverage,
+    ScopeState,
+    customer_coverage,
+)
 from btconsole.digest import (
     ALL_SCOPE,
     SOURCE_DOMAINS,
@@ -606,9 +613,19 @@ class CheckReport:
         word = {0: "ALL CLEAR", 1: "WARNINGS", 2: "CRITICAL"}[self.severity_code]
         if self.complete:
             return word
-        if self.severity_code == EXIT_ALL_CLEAR:
-            return "DATA INCOMPLETE (no problems in the data that could be read)"
-        return f"DATA INCOMPLETE, {word} in the data that could be read"
+        unknown = sum(1 for c in self.customers if c.unknown)
+        head = "DATA INCOMPLETE"
+        if unknown:
+            head += f" ({unknown} of {len(self.customers)} customers UNKNOWN)"
+        # what the data that could be read shows: the findings about missing data aside
+        read = [f for f in self.findings if not f.rule.startswith(COVERAGE_RULE)]
+        worst = next((s for s in SEVERITIES if any(f.severity == s for f in read)), None)
+        if unknown == len(self.customers):
+            return head
+        if worst is None:
+            return f"{head}, no problems in the data that could be read"
+        word = {"critical": "CRITICAL", "warning": "WARNINGS"}.get(worst, "ALL CLEAR")
+        return f"{head}, {word} in the data that could be read"
 
 
 def build_report(snapshot: Snapshot, previous: PreviousCheck | None) -> CheckReport:

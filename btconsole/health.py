@@ -94,6 +94,7 @@ class Finding:
 
 _SEVERITY_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
 _DOMAIN_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(DOMAIN_ORDER)}
+_DOMAIN_RANKS["all"] = -1  # a finding about every domain of a customer (no data at all)
 
 
 def _severity_rank(severity: str) -> int:

@@ -120,6 +120,20 @@ class DataSource:
             )
         return states
 
+    def listing_state(self, profiles: Sequence[str]) -> tuple[int, int]:
+        """(failed subscription listings, customers none of whose subscriptions can be
+        named: no listing ever read and none configured), from metadata only."""
+        listings = {e.key.profile: e for e in self.cache.peek_domain("subscriptions", profiles)}
+        failed = sum(1 for e in listings.values() if e.error)
+        unknown = 0
+        for name in profiles:
+            entry = listings.get(name)
+            profile = self.config.profiles.get(name)
+            configured = profile is not None and bool(profile.subscriptions)
+            if entry is not None and entry.fetched_at is None and entry.error and not configured:
+                unknown += 1
+        return failed, unknown
+
     def subscription_names(self, profiles: Sequence[str]) -> dict[str, str]:
         names: dict[str, str] = {}
         for entry in self.cache.read_domain("subscriptions", profiles):

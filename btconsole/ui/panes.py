@@ -129,9 +129,12 @@ class PaneScreen(Screen[None]):
         # from the cache's summary: decoding every record on each filter keystroke cost
         # ~0.2 s with 50,000 machines
         states = app.data.domain_states(("arc", "circuits", "policy", "spend"), profiles)
+        listing_errors, unknown = app.data.listing_state(profiles)
         self.query_one(StatusBar).show(
             scope,
             states,
+            listing_errors=listing_errors,
+            unknown=unknown,
             refreshing=bool(app.data.refreshing) or app.data.in_flight() > 0,
             throttled=app.data.throttled(),
             offline=app.data.offline,
@@ -244,7 +247,9 @@ class OverviewScreen(PaneScreen):
                 now=now,
             )
         )
-        return render.overview_rows([c.summary for c in customers])
+        return render.overview_rows(
+            [c.summary for c in customers], {c.summary.profile: c.coverage for c in customers}
+        )
 
     _remaking = False
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from btconsole import health
 from btconsole.config import Config
+from btconsole.coverage import CustomerCoverage
 from btconsole.records import (
     ArcRecord,
     BudgetRecord,
@@ -459,24 +460,39 @@ OVERVIEW_COLUMNS = (
 )
 
 
-def overview_rows(summaries: Sequence[health.CustomerSummary]) -> list[Row]:
+UNKNOWN = "?"  # a figure that could not be read: never shown as zero
+
+
+def overview_rows(
+    summaries: Sequence[health.CustomerSummary],
+    coverage: Mapping[str, CustomerCoverage | None] | None = None,
+) -> list[Row]:
+    """One row per customer. A domain none of whose subscriptions could be read
+    (:mod:`btconsole.coverage`) shows ``?`` and makes the row critical: unknown is
+    never zeros, never healthy."""
     rows = []
     for s in summaries:
         arc = s.arc
         c = s.circuits
         level: Level = SEVERITY_LEVEL.get(s.worst or "", "ok") if s.worst != "info" else "ok"
+        covered = (coverage or {}).get(s.profile)
+        unknown = set(covered.unknown_domains) if covered is not None else set()
+        if unknown:
+            level = "critical"
         budget = s.budget
         spend = ", ".join(money(amount, cur) for cur, amount in s.spend_mtd) or "-"
         forecast = ", ".join(money(amount, cur) for cur, amount in s.forecast) or "-"
         cells = (
             clean(s.display_name),
-            f"{arc.connected}/{arc.disconnected}/{arc.expired}/{arc.error}",
-            f"{c.healthy}/{c.degraded}/{c.down}",
-            percent(s.compliance_percent),
-            spend,
+            UNKNOWN
+            if "arc" in unknown
+            else f"{arc.connected}/{arc.disconnected}/{arc.expired}/{arc.error}",
+            UNKNOWN if "circuits" in unknown else f"{c.healthy}/{c.degraded}/{c.down}",
+            UNKNOWN if "policy" in unknown else percent(s.compliance_percent),
+            UNKNOWN if "spend" in unknown else spend,
             money(budget.budget, budget.currency) if budget.budget is not None else "-",
             f"{s.critical}/{s.warning}",
-            forecast,
+            UNKNOWN if "spend" in unknown else forecast,
         )
         rows.append(
             Row(

@@ -61,10 +61,17 @@ class StatusBar(Static):
         throttled: bool,
         offline: bool,
         keys_hint: str = "? help",
+        listing_errors: int = 0,
+        unknown: int = 0,
     ) -> None:
+        """``listing_errors``: failed subscription listings (the level above every
+        domain), counted with the domains' failures in ``err``; ``unknown``: customers
+        none of whose subscriptions can be named (no listing was ever read)."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(clean(scope), style="bold")
-        errors = stale = 0
+        errors, stale = listing_errors, 0
+        if unknown:
+            text.append(f"  {unknown} unknown", style="bold red")
         for state in states:
             text.append("  ")
             age = "never" if state.oldest_age is None else age_text(state.oldest_age)
