@@ -1,0 +1,387 @@
+"""Loading a snapshot: refresh (unless offline), then read every chosen profile's
+cached data with its coverage and problems."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from btconsole.cache import Cache, CacheKey, Entry
+from btconsole.checks.format import format_age
+from btconsole.checks.options import DEFAULT_TIMEOUT, DOMAINS, Clock
+from btconsole.config import Config, Profile, format_duration
+from btconsole.coverage import (
+    NEVER,
+    CustomerCoverage,
+    ScopeState,
+    customer_coverage,
+)
+from btconsole.digest import (
+    ALL_SCOPE,
+    SUBSCRIPTIONS,
+    CustomerHealth,
+    Digester,
+    Sources,
+    load_records,
+    peek_sources,
+)
+from btconsole.health import (
+    newest_by_kind,
+    versions_by_kind,
+)
+from btconsole.records import ArcRecord, SubscriptionRecord
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataProblem:
+    """Why some of the data is missing, failed or too old.
+
+    ``kind`` is ``never-fetched``, ``refresh-failed``, ``too-old`` or ``timeout``;
+    ``reason`` the failure's reason class (:data:`btconsole.errors.REASONS`), if any.
+    ``scope`` is ``*`` for every subscription of the profile (the subscription listing,
+    or a domain none of whose subscriptions could be named).
+    """
+
+    profile: str
+    domain: str
+    scope: str
+    kind: str
+    message: str
+    fetched_at: float | None = None
+    reason: str | None = None
+
+
+@dataclass
+class ProfileData:
+    """One customer's cached records (of the expected scopes) and their freshness."""
+
+    profile: Profile
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
+    records: dict[str, list[Any]] = field(default_factory=dict)
+    oldest_fetch: float | None = None
+    newest_fetch: float | None = None
+    problems: list[DataProblem] = field(default_factory=list)
+    sources: Sources | None = None
+    coverage: CustomerCoverage | None = None
+
+    @property
+    def subscription_names(self) -> dict[str, str]:
+        return {s.subscription_id: s.display_name for s in self.subscriptions}
+
+    def records_by_domain(self) -> dict[str, list[Any]]:
+        return {SUBSCRIPTIONS: list(self.subscriptions), **self.records}
+
+
+@dataclass
+class Snapshot:
+    """What a check or export works on: the data of every chosen profile."""
+
+    profiles: list[ProfileData]
+    clock: Clock
+    offline: bool
+    max_age: float | None
+    problems: list[DataProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    newest_versions: dict[str, str] = field(default_factory=dict)
+    versions_seen: dict[str, frozenset[str]] = field(default_factory=dict)
+    # name -> summary and findings, when read from the digests (else made from records)
+    health: dict[str, CustomerHealth] = field(default_factory=dict)
+
+    @property
+    def all_problems(self) -> list[DataProblem]:
+        return [*self.problems, *(p for data in self.profiles for p in data.problems)]
+
+    @property
+    def complete(self) -> bool:
+        return not self.all_problems
+
+    @property
+    def oldest_fetch(self) -> float | None:
+        times = [d.oldest_fetch for d in self.profiles if d.oldest_fetch is not None]
+        return min(times) if times else None
+
+
+def _one_line(text: str | None, limit: int = 200) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _entry_problem(
+    entry: Entry | None, key: CacheKey, wall: float, max_age: float | None
+) -> DataProblem | None:
+    label = "subscription listing" if key.domain == SUBSCRIPTIONS else key.domain
+    kind = entry.error_kind if entry is not None and entry.error else None
+    if entry is None or entry.fetched_at is None:
+        reason = f": {_one_line(entry.error)}" if entry is not None and entry.error else ""
+        return DataProblem(
+            key.profile,
+            key.domain,
+            key.scope,
+            "never-fetched",
+            f"{label} never fetched{reason}",
+            reason=kind,
+        )
+    age = entry.age(wall) or 0.0
+    if entry.error:
+        return DataProblem(
+            key.profile,
+            key.domain,
+            key.scope,
+            "refresh-failed",
+            f"{label} refresh failed: {_one_line(entry.error)} (using data from "
+            f"{format_age(age)} ago)",
+            entry.fetched_at,
+            reason=kind,
+        )
+    if max_age is not None and age > max_age:
+        return DataProblem(
+            key.profile,
+            key.domain,
+            key.scope,
+            "too-old",
+            f"{label} data is {format_age(age)} old (--max-age {format_duration(max_age)})",
+            entry.fetched_at,
+        )
+    return None
+
+
+def read_profile(
+    cache: Cache,
+    profile: Profile,
+    wall: float,
+    max_age: float | None,
+    *,
+    sources: Sources | None = None,
+    records: bool = True,
+) -> ProfileData:
+    """The profile's records from the cache (unless ``records`` is false: then only
+    their freshness), with a problem for every scope that is missing, failed or older
+    than ``max_age``.
+
+    The expected scopes are the cached subscription listing, else the profile's
+    configured ``subscriptions``, else whatever the cache holds
+    (:func:`btconsole.digest.read_sources`).
+    """
+    if sources is None:
+        sources = peek_sources(cache, [profile])[profile.name]
+    data = ProfileData(profile, sources=sources)
+    listing_key = CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE)
+    problem = _entry_problem(sources.listing, listing_key, wall, max_age)
+    if problem is not None:
+        data.problems.append(problem)
+    data.coverage = customer_coverage(sources, wall)
+    for domain, covered in data.coverage.domains.items():
+        blocked = covered.blocked
+        if blocked is not None:  # no subscription of it can be named: all unknown
+            data.problems.append(
+                DataProblem(
+                    profile.name,
+                    domain,
+                    ALL_SCOPE,
+                    "never-fetched",
+                    f"{domain} not read: {_blocked_text(blocked, data.coverage)}",
+                    reason=blocked.reason,
+                )
+            )
+    data.subscriptions = sources.subscriptions
+    loaded = load_records(cache, sources) if records else {}
+    for domain in DOMAINS:
+        domain_times: list[float] = []
+        for scope, entry in sources.entries.get(domain, ()):
+            problem = _entry_problem(entry, CacheKey(profile.name, domain, scope), wall, max_age)
+            if problem is not None:
+                data.problems.append(problem)
+            if entry is not None and entry.fetched_at is not None:
+                domain_times.append(entry.fetched_at)
+        data.records[domain] = loaded.get(domain, [])
+        # A failed Resource Graph batch leaves its error on the batch key only (the
+        # engine keeps no error on the subscriptions' own keys): count it when it is
+        # newer than every subscription's data of that domain.
+        batch = cache.peek(CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE))
+        if (
+            batch is not None
+            and batch.error
+            and batch.error_at is not None
+            and (not domain_times or batch.error_at > max(domain_times))
+        ):
+            data.problems.append(
+                DataProblem(
+                    profile.name,
+                    domain,
+                    ALL_SCOPE,
+                    "refresh-failed",
+                    f"{domain} refresh (Resource Graph) failed: {_one_line(batch.error)}",
+                )
+            )
+    fetched = sources.fetch_times()
+    data.oldest_fetch = min(fetched) if fetched else None
+    data.newest_fetch = max(fetched) if fetched else None
+    return data
+
+
+def _blocked_text(blocked: ScopeState, coverage: CustomerCoverage) -> str:
+    if blocked is not coverage.listing:
+        return blocked.why  # the listing read, but no subscription in it
+    if blocked.state == NEVER and not blocked.message:
+        return "no subscription is known (the subscription listing was never read)"
+    return "no subscription is known (the subscription listing failed)"
+
+
+def _stale_pairs(
+    cache: Cache, profiles: Sequence[Profile], wall: float, max_age: float
+) -> set[tuple[str, str]]:
+    """(profile, domain) pairs holding data older than ``max_age``: refreshed by force.
+
+    The domain ``subscriptions`` stands for the profile's subscription listing.
+    """
+    pairs: set[tuple[str, str]] = set()
+    for profile in profiles:
+        listing = cache.get(CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE))
+        age = listing.age(wall) if listing is not None else None
+        if age is not None and age > max_age:
+            pairs.add((profile.name, SUBSCRIPTIONS))
+        for domain in DOMAINS:
+            for entry in cache.read(profile.name, domain):
+                age = entry.age(wall)
+                if age is not None and age > max_age:
+                    pairs.add((profile.name, domain))
+                    break
+    return pairs
+
+
+async def refresh(
+    config: Config,
+    cache: Cache,
+    profiles: Sequence[Profile],
+    today: dt.date,
+    *,
+    max_age: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    engine_options: Mapping[str, Any] | None = None,
+) -> list[DataProblem]:
+    """Refresh the profiles' stale data through the engine; problems it could not log
+    on a scope (a timeout) are returned.
+
+    Data older than ``max_age`` is refreshed even when its TTL says it is fresh.
+    """
+    import asyncio
+
+    from btconsole.engine import Engine
+
+    force = _stale_pairs(cache, profiles, time.time(), max_age) if max_age is not None else set()
+    options: dict[str, Any] = {"respect_backoff": False, **dict(engine_options or {})}
+    engine = Engine(config, cache, today=lambda: today, **options)
+
+    async def one(profile: Profile) -> None:
+        if (profile.name, SUBSCRIPTIONS) in force:
+            await engine.subscriptions(profile.name, force=True)
+        await asyncio.gather(
+            *(
+                engine.refresh_domain(profile.name, domain, force=(profile.name, domain) in force)
+                for domain in DOMAINS
+            )
+        )
+
+    async def body() -> None:
+        await asyncio.gather(*(one(profile) for profile in profiles))
+
+    try:
+        async with engine:
+            await asyncio.wait_for(body(), timeout)
+    except Exception as exc:  # the engine maps Azure errors per scope; this is a bug
+        if not isinstance(exc, asyncio.TimeoutError):
+            log.exception("refresh failed")
+            reason = _one_line(f"{type(exc).__name__}: {exc}")
+            return [DataProblem("*", "*", ALL_SCOPE, "refresh-failed", f"refresh failed: {reason}")]
+        return [
+            DataProblem(
+                "*",
+                "*",
+                ALL_SCOPE,
+                "timeout",
+                f"the refresh did not finish within {format_duration(timeout)}; "
+                "what it had not fetched is from the cache",
+            )
+        ]
+    return []
+
+
+def load_snapshot(
+    config: Config,
+    profiles: Sequence[Profile],
+    *,
+    offline: bool,
+    clock: Clock,
+    max_age: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    cache_path: Path | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    records: bool = True,
+    findings: bool = False,
+) -> Snapshot:
+    """Refresh (unless ``offline``) and read the chosen profiles' data.
+
+    With ``offline`` the cache is opened read-only and nothing is fetched. ``records``:
+    decode every record (exports need them). ``findings``: each customer's summary and
+    findings from its digest (:mod:`btconsole.digest`; recomputed from the records, and
+    kept when the cache is writable, where the data changed since it was made).
+
+    Raises:
+        CacheError: the cache cannot be opened.
+    """
+    problems: list[DataProblem] = []
+    with Cache.open(cache_path, readonly=offline) as cache:
+        if not offline:
+            import asyncio
+
+            problems = asyncio.run(
+                refresh(
+                    config,
+                    cache,
+                    profiles,
+                    clock.today,
+                    max_age=max_age,
+                    timeout=timeout,
+                    engine_options=engine_options,
+                )
+            )
+        # ages count from the start of the run: what this run fetched is fresh for it
+        every = peek_sources(cache, list(config.profiles.values()))
+        datas = [
+            read_profile(
+                cache, profile, clock.wall, max_age, sources=every[profile.name], records=records
+            )
+            for profile in profiles
+        ]
+        snapshot = Snapshot(
+            profiles=datas,
+            clock=clock,
+            offline=offline,
+            max_age=max_age,
+            problems=problems,
+        )
+        if records:
+            # agent versions are measured against the newest seen anywhere in the
+            # cache, as the overview does, so a customer reads the same in both
+            arc = [
+                r
+                for entry in cache.read_domain("arc", config.profiles)
+                for r in entry.records
+                if isinstance(r, ArcRecord)
+            ]
+            snapshot.newest_versions = newest_by_kind(arc)
+            snapshot.versions_seen = versions_by_kind(arc)
+        if findings:
+            digester = Digester(config, cache, clock.now)
+            snapshot.health = digester.read([p.name for p in profiles], every)
+        snapshot.notes.extend(cache.warnings)
+    return snapshot
