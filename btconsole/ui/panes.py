@@ -212,6 +212,9 @@ class OverviewScreen(PaneScreen):
     PANE = "overview"
     TITLE_TEXT = "Overview"
     COLUMNS = render.OVERVIEW_COLUMNS
+    # worst first: critical findings, a customer without data among them (its 'no
+    # data' finding is critical), then warnings
+    DEFAULT_SORT = "findings"
 
     DEFAULT_CSS = """
     OverviewScreen #table { height: auto; max-height: 45%; }

@@ -506,7 +506,8 @@ def overview_rows(
                     s.compliance_percent if s.compliance_percent is not None else 101.0,
                     -(sum(a for _, a in s.spend_mtd)),
                     -(budget.budget or 0.0),
-                    -(s.critical * 100000 + s.warning),
+                    # a customer with a domain nobody could read first: it may hide anything
+                    -(s.critical * 100000 + s.warning) - (10**12 if unknown else 0),
                     -(sum(a for _, a in s.forecast)),
                 ),
                 payload=s,
