@@ -1,36 +1,44 @@
 # Two entry points matter (see README): `make demo` and `make test`.
-# Both create the virtual environment on first use.
+# Both create the virtual environment on first use; the demo installs only what the
+# console needs, the tests add the developer tools (ruff, mypy, pytest).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+APP_STAMP := $(VENV)/.installed-app
+DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: demo test lint typecheck pytest install clean bench
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(APP_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(APP_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP) $(APP_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-demo: $(STAMP)
+demo: $(APP_STAMP)
 	$(BIN)/btconsole demo
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check btconsole tests
 	$(BIN)/ruff format --check btconsole tests
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python -m btconsole.bench $(BENCH_ARGS)
 
 clean:
