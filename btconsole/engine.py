@@ -116,6 +116,17 @@ class RequestSlots:
         self._free += 1
 
 
+def _log_refresh(profile: str, domain: str, outcomes: Sequence[Outcome], seconds: float) -> None:
+    """One INFO line per refresh of a profile's domain (the SDK's own logs are quiet)."""
+    if not outcomes or all(o.status == "skipped" for o in outcomes):
+        return
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    text = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    log.info("refresh %s/%s: %s in %.1fs", profile, domain, text, seconds)
+
+
 def internal_error(exc: BaseException) -> BtConsoleError:
     """An unexpected exception as a scope's error: its type and first line (a bug)."""
     lines = str(exc).strip().splitlines()
@@ -283,16 +294,20 @@ class Engine:
             self.cache.delete_scopes(profile.name, domain, keep=set(subs))
         ttl = profile.ttl.for_domain(domain)
         keys = [CacheKey(profile.name, domain, sub) for sub in subs]
+        started = time.monotonic()
         if domain in GRAPH_DOMAINS and len(subs) > self.graph_threshold:
-            return await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
-        return list(
-            await asyncio.gather(
-                *(
-                    self._run(key, self._fetcher(domain, key.scope), ttl, force=force)
-                    for key in keys
+            outcomes = await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
+        else:
+            outcomes = list(
+                await asyncio.gather(
+                    *(
+                        self._run(key, self._fetcher(domain, key.scope), ttl, force=force)
+                        for key in keys
+                    )
                 )
             )
-        )
+        _log_refresh(profile.name, domain, outcomes, time.monotonic() - started)
+        return outcomes
 
     async def detail(
         self,

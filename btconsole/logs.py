@@ -169,6 +169,18 @@ def log_level_from_env(environ: dict[str, str] | None = None) -> tuple[int, str 
     return DEFAULT_LEVEL, f"{LOG_LEVEL_ENV}={raw!r} is not a log level; using INFO"
 
 
+#: The Azure SDK's chatty loggers: every HTTP request and response, every token, at INFO
+#: (~1 MB of log per 15 minutes of console). Kept at WARNING unless the level is DEBUG.
+SDK_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "azure.identity")
+
+
+def quiet_sdk_loggers(level: int) -> None:
+    """Let the SDK's request/response and token logs through only at ``DEBUG``."""
+    sdk_level = logging.DEBUG if level <= logging.DEBUG else logging.WARNING
+    for name in SDK_LOGGERS:
+        logging.getLogger(name).setLevel(sdk_level)
+
+
 def default_log_path() -> Path:
     """The log file in the platform's user log directory."""
     from platformdirs import user_log_path
@@ -212,6 +224,7 @@ def setup_logging(
     install_redaction()
     root.addHandler(handler)
     root.setLevel(level)
+    quiet_sdk_loggers(root.level)
     if problem:
         logging.getLogger(__name__).warning("%s", problem)
     return log_path
