@@ -432,8 +432,9 @@ class _Termination:
     While a command runs, SIGTERM calls the SIGINT handler in force: inside
     ``asyncio.run`` (a ``check`` or ``export`` refresh, the console) that is asyncio's
     own, which cancels the main task, so every ``finally`` runs (the engine releases
-    its cache leases, sessions close) before ``KeyboardInterrupt`` ends the command;
-    elsewhere ``KeyboardInterrupt`` is raised at once. ``main`` then exits 143.
+    its cache leases, sessions close) before ``KeyboardInterrupt`` ends the command
+    (the console's app instead closes and returns); elsewhere ``KeyboardInterrupt``
+    is raised at once. ``main`` then exits 143.
     """
 
     def __init__(self) -> None:
@@ -461,6 +462,14 @@ class _Termination:
                 signal.signal(signal.SIGTERM, previous)
 
 
+def _interrupted(termination: _Termination) -> int:
+    if termination.received:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"{PROG}: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
     parser = build_parser()
@@ -469,16 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with termination.installed():
             args = parser.parse_args(argv)
             handler: Handler = args.handler
-            return handler(args)
+            code = handler(args)
+        # the console's app closes and returns on SIGTERM, but it was ended all the same
+        return _interrupted(termination) if termination.received else code
     except BtConsoleError as error:
         _report(error)
         return error.exit_code
     except KeyboardInterrupt:
-        if termination.received:
-            print(f"{PROG}: terminated", file=sys.stderr)
-            return EXIT_TERMINATED
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(termination)
     except BrokenPipeError:
         # the reader went away (``btconsole check | head``): stop quietly, like SIGPIPE
         with contextlib.suppress(OSError):

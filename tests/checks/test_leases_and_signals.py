@@ -11,8 +11,11 @@ emulator's fault counter, the cache's lease rows) against a generous deadline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,22 +76,22 @@ def _until(what: str, condition: Callable[[], bool], proc: subprocess.Popen[str]
         time.sleep(0.05)
 
 
-@pytest.fixture
-def started(clean: Site, isolated_home: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """A ``check --all`` of the clean estate stuck in its spend refresh (the budgets
-    route hangs), holding the spend leases under its own pid."""
-    clean.emulator.add_fault(kind="hang", route="budgets.list")
+@contextlib.contextmanager
+def _stuck(site: Site, home: Path, *argv: str) -> Iterator[subprocess.Popen[str]]:
+    """The installed ``btconsole *argv`` stuck in its spend refresh (the budgets route
+    hangs), holding the spend leases under its own pid."""
+    site.emulator.add_fault(kind="hang", route="budgets.list")
     proc = subprocess.Popen(
-        [str(_command()), "--config", str(clean.config), "check", "--all", "--format", "json"],
-        env=_env(clean, isolated_home),
+        [str(_command()), "--config", str(site.config), *argv],
+        env=_env(site, home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     owner = f"{socket.gethostname()}:{proc.pid}:"
-    path = _cache_path(isolated_home)
+    path = _cache_path(home)
     try:
-        _until("a request hang", lambda: clean.emulator.stats()["faults"].get("hang", 0) > 0, proc)
+        _until("a request hang", lambda: site.emulator.stats()["faults"].get("hang", 0) > 0, proc)
         _until(
             "the spend leases",
             lambda: any(
@@ -101,6 +104,13 @@ def started(clean: Site, isolated_home: Path, tmp_path: Path) -> Iterator[subpro
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=DEADLINE)
+
+
+@pytest.fixture
+def started(clean: Site, isolated_home: Path) -> Iterator[subprocess.Popen[str]]:
+    """A ``check --all`` of the clean estate stuck in its spend refresh."""
+    with _stuck(clean, isolated_home, "check", "--all", "--format", "json") as proc:
+        yield proc
 
 
 def _second_check(site: Site, home: Path) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -153,6 +163,15 @@ def test_sigint_releases_the_leases_too(
     out, err = started.communicate(timeout=DEADLINE)
     assert started.returncode == 130, (out, err)
     assert err.strip().splitlines()[-1] == "btconsole: interrupted"
+    assert _leases(_cache_path(isolated_home)) == []
+
+
+def test_export_on_sigterm_releases_its_leases(clean: Site, isolated_home: Path) -> None:
+    with _stuck(clean, isolated_home, "export", "spend", "--all", "--format", "csv") as proc:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 143, (out, err)
+    assert err.strip().splitlines()[-1] == "btconsole: terminated"
     assert _leases(_cache_path(isolated_home)) == []
 
 
@@ -223,3 +242,53 @@ def test_offline_with_an_unreadable_cache_file_is_exit_69(
         code, _, err = cli(clean, *argv)
         assert code == 69, (argv, err)
         assert len(err.strip().splitlines()) == 1 and "Permission denied" in err
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@pytest.mark.timeout(240)
+def test_the_console_on_sigterm_releases_its_leases_and_restores_the_terminal(
+    clean: Site, isolated_home: Path, tmp_path: Path
+) -> None:
+    """The installed console in a real terminal (a private tmux server), its spend
+    refresh stuck on a hanging route, ended with SIGTERM: it exits 143, its leases
+    are gone and the terminal is back in cooked mode."""
+    clean.emulator.add_fault(kind="hang", route="budgets.list")
+    env = _env(clean, isolated_home) | {"TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
+    exit_file, stty_file = tmp_path / "exit-code", tmp_path / "stty"
+    command = (
+        f"env -i {assignments} {shlex.quote(str(_command()))} "
+        f"--config {shlex.quote(str(clean.config))}; echo $? > {exit_file}; "
+        f"stty -a > {stty_file}"
+    )
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", "e2e", "-x", "100", "-y", "30", command],
+        check=True,
+        timeout=30,
+    )
+    path = _cache_path(isolated_home)
+    mine = f"{socket.gethostname()}:"
+    try:
+        end = time.monotonic() + DEADLINE
+        held: list[str] = []
+        while not held:
+            assert time.monotonic() < end, "the console never held a spend lease"
+            assert not exit_file.exists(), f"the console ended: {exit_file.read_text()}"
+            held = [
+                who
+                for key, who, _ in _leases(path)
+                if key.domain == "spend" and who.startswith(mine)
+            ]
+            time.sleep(0.05)
+        pid = int(held[0].split(":")[1])
+        os.kill(pid, signal.SIGTERM)
+        while not (stty_file.exists() and stty_file.read_text().strip()):
+            assert time.monotonic() < end, "the console did not end on SIGTERM"
+            time.sleep(0.05)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
+    assert exit_file.read_text().strip() == "143"
+    assert _leases(path) == []
+    modes = stty_file.read_text().split()
+    assert "icanon" in modes and "echo" in modes  # not -icanon/-echo: Textual let go
