@@ -78,7 +78,8 @@ def build_parser() -> Parser:
         description="Keyboard-driven operations console for managed Azure estates: Arc "
         "servers and clusters, ExpressRoute circuits, policy compliance and spend.",
         epilog="Run 'btconsole COMMAND --help' for a command's options. Exit codes: 0 ok, "
-        "64 usage or configuration error, 69 a needed service is unavailable.",
+        "64 usage or configuration error, 69 a needed service is unavailable, 130 "
+        "interrupted (Ctrl+C), 143 terminated (SIGTERM); both release cache leases.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _config_option(parser, top=True)

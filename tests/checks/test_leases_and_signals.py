@@ -292,3 +292,13 @@ def test_the_console_on_sigterm_releases_its_leases_and_restores_the_terminal(
     assert _leases(path) == []
     modes = stty_file.read_text().split()
     assert "icanon" in modes and "echo" in modes  # not -icanon/-echo: Textual let go
+
+
+def test_a_hanging_sign_in_is_given_up_at_timeout(clean: Site, cli: Run) -> None:
+    """The token request goes through no thread either: --timeout ends it."""
+    clean.emulator.add_fault(kind="hang", route="entra.token")
+    began = time.monotonic()
+    code, out, _ = cli(clean, "check", "--all", "--timeout", "2s")
+    assert time.monotonic() - began < 30
+    assert code == 3, out
+    assert "did not finish within 2s" in out
