@@ -194,8 +194,6 @@ def test_a_lease_held_on_another_host_is_waited_for_no_longer_than_timeout(
     """Another host's holder cannot be seen to be gone: its lease is waited out, but
     never past ``--timeout`` (the wait used to run in a thread that outlived it)."""
     name = clean.profiles[0]
-    code, _, _ = cli(clean, "check", "-p", name)
-    assert code == 0
     with Cache.open(_cache_path(isolated_home)) as cache:
         for sub in clean.subscriptions(0):
             assert cache.claim(CacheKey(name, "spend", sub), "elsewhere:4242:feedbeef", 300)
