@@ -251,6 +251,38 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def holder_alive(owner: str) -> bool | None:
+    """Whether the process that took a lease as ``owner`` still runs.
+
+    ``False`` only when it surely does not: the id is of :func:`default_owner`'s form,
+    names this host, and no process (or only a zombie, killed but not yet reaped) has
+    that pid. ``True`` for a live process, ``None`` when it cannot be known here
+    (another host, another form of id, not POSIX). A pid reused by an unrelated
+    process reads as alive: its lease is then waited out, never stolen.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text, sep, _ = rest.partition(":")
+    if not sep or host != socket.gethostname() or not pid_text.isdigit() or os.name != "posix":
+        return None
+    pid = int(pid_text)
+    if pid <= 0:
+        return None
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    try:  # Linux: a zombie still answers kill(0)
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    fields = state.rpartition(")")[2].split()
+    return not (fields and fields[0] in ("Z", "X"))
+
+
 # --------------------------------------------------------------------------- blobs
 
 
@@ -689,6 +721,55 @@ def _memory_cache() -> sqlite3.Connection:
 # --------------------------------------------------------------------------- the cache
 
 
+HOLDER_CHECK_SECONDS = 1.0  # how often a waiter asks whether the holder still lives
+
+
+class _UpdateWatch:
+    """One waiter's state in :meth:`Cache.wait_for_update`: each :meth:`look` is a
+    cheap poll that says whether the wait is over, and with which entry."""
+
+    def __init__(self, cache: Cache, key: CacheKey, since: float | None) -> None:
+        self.cache, self.key, self.since = cache, key, since
+        self.seen_version: int | None = None
+        self.lease_expires: float | None = None
+        self.lease_gone = False
+        self.next_holder_check = 0.0
+
+    def look(self) -> tuple[bool, Entry | None]:
+        """``(True, entry)`` when a result came, ``(True, None)`` when no live holder
+        remains, ``(False, None)`` to keep waiting."""
+        cache, key = self.cache, self.key
+        version = cache._data_version()
+        clock = time.monotonic()
+        if not (
+            version != self.seen_version
+            or self.lease_gone
+            or (self.lease_expires is not None and time.time() >= self.lease_expires)
+            or clock >= self.next_holder_check
+        ):
+            return False, None
+        self.seen_version = version
+        self.next_holder_check = clock + HOLDER_CHECK_SECONDS
+        if cache._result_time(key, self.since):
+            entry = cache.get(key)
+            if entry is not None:
+                return True, entry
+        lease = cache.lease(key)
+        if lease is not None and holder_alive(lease[0]) is False:
+            log.info("lease on %s: its holder %s is gone; not waiting for it", key, lease[0])
+            return True, None
+        if lease is None:
+            if self.lease_gone:
+                return True, None
+            # One more look after a poll interval: a holder that releases just
+            # before it stores is not taken for one that gave up.
+            self.lease_gone = True
+        else:
+            self.lease_gone = False
+            self.lease_expires = lease[1]
+        return False, None
+
+
 class Cache:
     """The cache file: read entries, put records or errors, lease refreshes.
 
@@ -743,7 +824,10 @@ class Cache:
 
     def _open(self) -> sqlite3.Connection:
         if self.readonly:
-            return self._open_readonly()
+            try:
+                return self._open_readonly()
+            except OSError as exc:  # a directory or an unreadable file in its place
+                raise CacheError(f"cannot open the cache {self.path}: {exc}") from exc
         for warning in _make_private_dir(self.path.parent):
             self._warn(warning)
         try:
@@ -1141,23 +1225,45 @@ class Cache:
     ) -> bool:
         """Take (or renew) the refresh lease on ``key`` for ``lease_seconds``.
 
-        True if ``owner`` now holds it: it was free, expired, or already ``owner``'s.
-        One atomic statement, so of two processes claiming at once exactly one wins.
+        True if ``owner`` now holds it: it was free, expired, already ``owner``'s, or
+        held by a process of this host that is gone (killed, crashed: see
+        :func:`holder_alive`), which is taken over at once rather than waited out. A
+        holder on another host, or with an owner id not of :func:`default_owner`'s
+        form, is waited out until its lease expires.
+
+        One write transaction, so of two processes claiming at once exactly one wins.
         Raises :class:`CacheReadOnlyError` on a read-only cache.
         """
         at = time.time() if now is None else now
-        return self._write(
-            lambda conn: (
+        until = at + lease_seconds
+        where = (key.profile, key.domain, key.scope)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            taken = conn.execute(
+                "INSERT INTO leases (profile, domain, scope, owner, expires_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (profile, domain, scope) DO UPDATE SET "
+                "owner=excluded.owner, expires_at=excluded.expires_at "
+                "WHERE leases.owner=excluded.owner OR leases.expires_at <= ?",
+                (*where, owner, until, at),
+            ).rowcount
+            if taken == 1:
+                return True
+            row = conn.execute(
+                "SELECT owner FROM leases WHERE profile=? AND domain=? AND scope=?", where
+            ).fetchone()
+            if row is None or holder_alive(str(row[0])) is not False:
+                return False
+            log.info("lease on %s: its holder %s is gone; taking it over", key, row[0])
+            return bool(
                 conn.execute(
-                    "INSERT INTO leases (profile, domain, scope, owner, expires_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (profile, domain, scope) DO UPDATE SET "
-                    "owner=excluded.owner, expires_at=excluded.expires_at "
-                    "WHERE leases.owner=excluded.owner OR leases.expires_at <= ?",
-                    (key.profile, key.domain, key.scope, owner, at + lease_seconds, at),
+                    "UPDATE leases SET owner=?, expires_at=? "
+                    "WHERE profile=? AND domain=? AND scope=? AND owner=?",
+                    (owner, until, *where, row[0]),
                 ).rowcount
                 == 1
             )
-        )
+
+        return self._write(op)
 
     def release(self, key: CacheKey, owner: str) -> None:
         """Give up ``owner``'s lease on ``key`` (nothing happens if another holds it)."""
@@ -1179,6 +1285,16 @@ class Cache:
             ).fetchall()
         )
         return (str(rows[0][0]), float(rows[0][1])) if rows else None
+
+    def leases(self) -> list[tuple[CacheKey, str, float]]:
+        """Every lease row, live or expired, as (key, owner, expires_at), by key."""
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT profile, domain, scope, owner, expires_at FROM leases "
+                "ORDER BY profile, domain, scope"
+            ).fetchall()
+        )
+        return [(CacheKey(p, d, s), str(o), float(e)) for p, d, s, o, e in rows]
 
     def _result_time(self, key: CacheKey, since: float | None) -> bool:
         """True if ``key`` has a result (records or error) newer than ``since``."""
@@ -1207,43 +1323,46 @@ class Cache:
         ``fetched_at`` alone, which an older error would already pass.
 
         Returns ``None`` when ``timeout`` seconds pass, or when no live lease remains on
-        ``key`` and no new result came (the holder gave up or died): the caller may then
-        claim the key itself. A holder should store its result before it releases (one
-        extra poll interval is allowed for one that releases first).
+        ``key`` and no new result came (the holder gave up, died, or its process on
+        this host is gone): the caller may then :meth:`claim` the key itself. A holder
+        should store its result before it releases (one extra poll interval is allowed
+        for one that releases first).
 
         Polls ``PRAGMA data_version`` every ``interval`` seconds and reads the row
-        only after some other connection committed, or when the lease runs out.
+        only after some other connection committed, when the lease runs out, or every
+        :data:`HOLDER_CHECK_SECONDS` to see whether the holder's process still lives.
+        Blocks the calling thread: in a coroutine use :meth:`wait_for_update_async`,
+        which a cancellation (a ``--timeout``, SIGTERM) ends at once.
         """
+        watch = _UpdateWatch(self, key, since)
         deadline = time.monotonic() + timeout
-        seen_version: int | None = None
-        lease_expires: float | None = None
-        lease_gone = False
         while True:
-            version = self._data_version()
-            if (
-                version != seen_version
-                or lease_gone
-                or (lease_expires is not None and time.time() >= lease_expires)
-            ):
-                seen_version = version
-                if self._result_time(key, since):
-                    entry = self.get(key)
-                    if entry is not None:
-                        return entry
-                lease = self.lease(key)
-                if lease is None:
-                    if lease_gone:
-                        return None
-                    # One more look after a poll interval: a holder that releases just
-                    # before it stores is not taken for one that gave up.
-                    lease_gone = True
-                else:
-                    lease_gone = False
-                    lease_expires = lease[1]
+            done, entry = watch.look()
+            if done:
+                return entry
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
             time.sleep(min(interval, remaining))
+
+    async def wait_for_update_async(
+        self, key: CacheKey, since: float | None, timeout: float, *, interval: float = 0.05
+    ) -> Entry | None:
+        """:meth:`wait_for_update` for a coroutine: it polls between ``asyncio.sleep``
+        calls, so cancelling the awaiting task ends the wait at once (no thread is
+        left behind to keep the process alive)."""
+        import asyncio
+
+        watch = _UpdateWatch(self, key, since)
+        deadline = time.monotonic() + timeout
+        while True:
+            done, entry = watch.look()
+            if done:
+                return entry
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            await asyncio.sleep(min(interval, remaining))
 
     # ------------------------------------------------------------------ upkeep
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import NoReturn, TextIO
 
 from btconsole import __version__
@@ -31,6 +34,7 @@ from btconsole.errors import (
 
 PROG = "btconsole"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated command
 SIZES = ("small", "medium", "large", "huge")
 DOMAIN_CHOICES = ("arc", "circuits", "policy", "spend")
 
@@ -74,7 +78,8 @@ def build_parser() -> Parser:
         description="Keyboard-driven operations console for managed Azure estates: Arc "
         "servers and clusters, ExpressRoute circuits, policy compliance and spend.",
         epilog="Run 'btconsole COMMAND --help' for a command's options. Exit codes: 0 ok, "
-        "64 usage or configuration error, 69 a needed service is unavailable.",
+        "64 usage or configuration error, 69 a needed service is unavailable, 130 "
+        "interrupted (Ctrl+C), 143 terminated (SIGTERM); both release cache leases.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _config_option(parser, top=True)
@@ -422,19 +427,66 @@ def _report(error: BtConsoleError) -> None:
     print(f"{PROG}: {error.message}", file=sys.stderr)
 
 
+class _Termination:
+    """SIGTERM (what ``timeout``, ``kill`` and systemd send) taken the way of Ctrl+C.
+
+    While a command runs, SIGTERM calls the SIGINT handler in force: inside
+    ``asyncio.run`` (a ``check`` or ``export`` refresh, the console) that is asyncio's
+    own, which cancels the main task, so every ``finally`` runs (the engine releases
+    its cache leases, sessions close) before ``KeyboardInterrupt`` ends the command
+    (the console's app instead closes and returns); elsewhere ``KeyboardInterrupt``
+    is raised at once. ``main`` then exits 143.
+    """
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received = True
+        handler = signal.getsignal(signal.SIGINT)
+        if callable(handler) and handler is not signal.default_int_handler:
+            handler(signal.SIGINT, frame)  # asyncio's: cancel the main task
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGTERM for the block (only the main thread can take signals)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGTERM, self)
+        try:
+            yield
+        finally:
+            if previous is not None:  # None: set outside Python, nothing to put back
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(termination: _Termination) -> int:
+    if termination.received:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"{PROG}: interrupted", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code."""
     parser = build_parser()
+    termination = _Termination()
     try:
-        args = parser.parse_args(argv)
-        handler: Handler = args.handler
-        return handler(args)
+        with termination.installed():
+            args = parser.parse_args(argv)
+            handler: Handler = args.handler
+            code = handler(args)
+        # the console's app closes and returns on SIGTERM, but it was ended all the same
+        return _interrupted(termination) if termination.received else code
     except BtConsoleError as error:
         _report(error)
         return error.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _interrupted(termination)
     except BrokenPipeError:
         # the reader went away (``btconsole check | head``): stop quietly, like SIGPIPE
         with contextlib.suppress(OSError):

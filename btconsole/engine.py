@@ -458,15 +458,18 @@ class Engine:
 
         before = self.cache.peek(key)
         if not self.cache.claim(key, self.owner, self.lease_seconds):
-            # another process is refreshing this key: wait for its result, don't repeat it
+            # another process is refreshing this key: wait for its result, don't repeat it.
+            # The wait polls on this loop, so a cancellation (check --timeout, SIGTERM)
+            # ends it at once.
             since = before.last_result_at if before is not None else None
-            entry = await asyncio.to_thread(
-                self.cache.wait_for_update, key, since, self.lease_seconds
-            )
+            entry = await self.cache.wait_for_update_async(key, since, self.lease_seconds)
             if entry is not None:
                 self._notify(key)
                 return Outcome(key, "shared", len(entry.records), entry.error, entry.error_kind)
-            return Outcome(key, "skipped")
+            # no result and no live holder (it gave up, or its process is gone): ours
+            if not self.cache.claim(key, self.owner, self.lease_seconds):
+                return Outcome(key, "skipped")
+            before = self.cache.peek(key)
         profile = self.config.profile(key.profile)
         status = self._status(profile.name)
         status.in_flight += 1

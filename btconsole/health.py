@@ -226,7 +226,10 @@ def parse_time(text: str | None) -> dt.datetime | None:
         )
     except ValueError:
         return None
-    return moment.astimezone(dt.timezone.utc)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:  # past year 9999 in UTC (9999-12-31T23:00-05:00): as far as goes
+        return dt.datetime.max.replace(tzinfo=dt.timezone.utc)
 
 
 def _utc(now: dt.datetime) -> dt.datetime:
@@ -237,6 +240,32 @@ def _utc(now: dt.datetime) -> dt.datetime:
 
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: A time at most this far ahead of now reads as now (clocks differ a little); a time
+#: further ahead reads as future (``in 3h``), never as ``0s`` ago.
+FUTURE_SLACK_SECONDS = 60.0
+
+_AGE_UNITS = (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60))
+
+
+def age_text(seconds: float) -> str:
+    """How long ago, in its largest whole unit: ``45s``, ``12m``, ``3h``, ``2d``, ``3y``.
+
+    A time ahead of now by more than :data:`FUTURE_SLACK_SECONDS` reads as such:
+    ``in 7974y`` (a status change dated in year 9999), never as ``0s`` ago. The one
+    age format of the console, ``check`` and the findings.
+    """
+    if seconds < -FUTURE_SLACK_SECONDS:
+        return f"in {_largest_unit(-seconds)}"
+    return _largest_unit(max(0.0, seconds))
+
+
+def _largest_unit(seconds: float) -> str:
+    for unit, size in _AGE_UNITS:
+        if seconds >= size:
+            return f"{math.floor(seconds / size)}{unit}"
+    return f"{math.floor(seconds)}s"
 
 
 def _days(delta: dt.timedelta) -> str:
@@ -547,6 +576,13 @@ def arc_status_finding(
         if since_time is None:
             title = f"{record.name}: {label} {status.lower()}"
             detail = "last status change unknown"
+        elif (_utc(now) - since_time).total_seconds() < -FUTURE_SLACK_SECONDS:
+            ahead = age_text((_utc(now) - since_time).total_seconds())
+            title = f"{record.name}: {label} {status.lower()}, status change dated {ahead}"
+            detail = (
+                f"{status} since {since}, a time in the future: the clock of Azure "
+                "or of the resource is wrong"
+            )
         else:
             age = _utc(now) - since_time
             title = f"{record.name}: {label} {status.lower()} for {_days(age)}"

@@ -18,6 +18,7 @@ from btconsole.health import (
     SEVERITIES,
     CustomerSummary,
     Finding,
+    age_text,
     parse_time,
 )
 
@@ -72,11 +73,9 @@ def utc_text(epoch: float) -> str:
 
 
 def format_age(seconds: float) -> str:
-    """``45s``, ``12m``, ``3h``, ``2d``: an age rounded down to its largest unit."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{math.floor(seconds / size)}{unit}"
-    return f"{max(0, math.floor(seconds))}s"
+    """``45s``, ``12m``, ``3h``, ``2d``, ``in 3h`` (ahead of now): as the console shows
+    ages (:func:`btconsole.health.age_text`)."""
+    return age_text(seconds)
 
 
 def since_text(since: str | None) -> str | None:

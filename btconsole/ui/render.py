@@ -31,17 +31,11 @@ SEVERITY_LEVEL: dict[str, Level] = {"critical": "critical", "warning": "warning"
 
 
 def age_text(seconds: float | None) -> str:
-    """A compact age: ``45s``, ``12m``, ``3h``, ``5d``; ``-`` when unknown."""
+    """A compact age (:func:`btconsole.health.age_text`: ``45s``, ``5d``, ``in 3h`` for
+    a time ahead of now); ``-`` when unknown."""
     if seconds is None:
         return "-"
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
+    return health.age_text(seconds)
 
 
 def since_seconds(timestamp: str | None, now: dt.datetime) -> float | None:
