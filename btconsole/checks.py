@@ -755,8 +755,13 @@ def since_text(since: str | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _amount(currency: str, amount: float) -> str:
+    """``GBP 1,234.50``; an amount that is not a number is ``GBP unknown``, never inf."""
+    return f"{currency} {amount:,.2f}" if math.isfinite(amount) else f"{currency} unknown"
+
+
 def _money(pairs: Iterable[tuple[str, float]]) -> str:
-    return ", ".join(f"{c} {a:,.2f}" for c, a in pairs) or "none"
+    return ", ".join(_amount(c, a) for c, a in pairs) or "none"
 
 
 def summary_line(summary: CustomerSummary) -> str:
@@ -797,8 +802,12 @@ def summary_line(summary: CustomerSummary) -> str:
     budget = summary.budget
     if budget.budget is not None:
         spend += f" of {budget.currency} {budget.budget:,.2f} budget ({budget.status})"
-    if summary.forecast:
-        spend += f", forecast {_money(summary.forecast)}"
+    known = dict(summary.forecast)
+    # spent in a currency with no (complete) forecast: Azure gave none, so unknown
+    unknown = [f"{c} unknown" for c, _ in summary.spend_mtd if c not in known]
+    forecast = [_amount(c, a) for c, a in summary.forecast] + unknown
+    if forecast:
+        spend += ", forecast " + ", ".join(forecast)
     parts.append(spend)
     return " | ".join(parts)
 

@@ -1036,6 +1036,13 @@ class TestCustomer:
                 "budget-currency",
                 "Contoso: spend in other currencies cannot be compared",
             ),
+            # EUR spent, but the forecast answer was in GBP only: EUR forecast unknown
+            (
+                "info",
+                "spend",
+                "forecast-unknown/EUR",
+                "subscription Production: forecast unknown",
+            ),
         ]
         assert findings == attention(findings)
 
@@ -1069,7 +1076,7 @@ class TestCustomer:
         assert s.budget.status == "forecast over"
         assert s.budget.used_percent == pytest.approx(70.0)
         assert s.budget.uncompared == {"EUR": 30.0}
-        assert (s.critical, s.warning, s.info) == (5, 4, 1)
+        assert (s.critical, s.warning, s.info) == (5, 4, 2)
         assert s.worst == "critical"
 
 

@@ -156,7 +156,9 @@ def test_resolved_findings_are_listed() -> None:
         ("+1", "'+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tx", "'\tx"),
+        ("\tx", "' x"),  # the tab is a control character: a space, still guarded
+        (" =1+1", "' =1+1"),
+        ("\x1b]52;c;ZXZpbA==\x07=cmd", "]52;c;ZXZpbA===cmd"),  # OSC 52 made inert
         ("plain", "plain"),
         (-12.5, "-12.5"),
         (Decimal("-3.10"), "-3.10"),
