@@ -894,6 +894,12 @@ def forecast_gap_findings(
 REJECTED_SHOWN = 3
 
 
+def _rejected_text(r: RejectedAmountRecord) -> str:
+    where = " ".join(part for part in (r.date, r.service) if part)
+    amount = f"{r.value} {r.currency}".strip()
+    return f"{where + ': ' if where else ''}{amount} ({r.reason})"
+
+
 def rejected_amount_findings(
     rejected: Iterable[RejectedAmountRecord], names: Mapping[str, str] | None = None
 ) -> list[Finding]:
@@ -909,12 +915,10 @@ def rejected_amount_findings(
     findings = []
     for (profile, sub, kind), items in sorted(grouped.items()):
         items.sort(key=lambda r: (r.date, r.service, r.value))
-        shown = []
-        for r in items[:REJECTED_SHOWN]:
-            where = " ".join(part for part in (r.date, r.service) if part)
-            shown.append(f"{where + ': ' if where else ''}{r.value} {r.currency}".strip())
-            shown[-1] += f" ({r.reason})"
-        more = f"; {len(items) - REJECTED_SHOWN} more" if len(items) > REJECTED_SHOWN else ""
+        texts = [_rejected_text(r) for r in items]
+        shown = list(dict.fromkeys(texts))[:REJECTED_SHOWN]  # the same row once
+        rest = sum(1 for text in texts if text not in shown)
+        more = f"; {rest} more" if rest else ""
         what = {"cost": "cost row", "forecast": "forecast row", "budget": "budget"}.get(
             kind, f"{kind} row"
         )

@@ -7,7 +7,8 @@ Built from the healthy two-customer estate of tests/checks/conftest.py:
 - ``fabrikam-logistics`` bills in EUR while its profile's fallback ``currency`` says
   GBP; its first subscription has no usage at all (Cost Management answers ``204``),
   its second has a refund (a day of Storage nets to ``REFUND``) and a service whose
-  name carries terminal control characters and a bidi override (:data:`EVIL_SERVICE`).
+  name carries terminal control characters and a bidi override (:data:`EVIL_SERVICE`);
+- the first machine's status and OS name carry the same (for the Arc export).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def spend_estate() -> Estate:
             series.daily[refund_day] = REFUND
         if series.subscription_id == refunded and series.service_name == "Azure Arc":
             series.service_name = EVIL_SERVICE
+    machine = estate.machines[0]
+    machine.status = EVIL_SERVICE
+    machine.os_sku = "\x1b]8;;https://e.example\x07link\x1b]8;;\x07\u202e"
     for cached in ("_indexes", "memo"):  # lookups indexed while generating
         estate.__dict__.pop(cached, None)
     return estate
