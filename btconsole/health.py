@@ -849,7 +849,13 @@ def forecast_gaps(
     """
     month = _month(today)
     forecast = {(f.subscription_id, f.currency) for f in forecasts if f.month == month}
-    spent = {(r.subscription_id, r.currency) for r in costs if _in_month(r, today)}
+    # ISO dates compare as text: _in_month's test, without a call per row (100,000 rows)
+    last = today.isoformat()
+    spent = {
+        (r.subscription_id, r.currency)
+        for r in costs
+        if r.date[:7] == month and r.date[:10] <= last
+    }
     return sorted(spent - forecast)
 
 

@@ -272,3 +272,30 @@ def test_the_engine_keeps_every_scope_and_health_names_the_dropped_rows(
     assert [r.subscription_id for r in rows if isinstance(r, ForecastRecord)] == [
         refunded_subscription(est)
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+        (float("-inf"), "not a finite number"),
+        (1e308, "beyond 1e+15 either way"),
+        (-2e15, "beyond 1e+15 either way"),
+        ("12,50", "not a number"),
+        (True, "not a number"),
+        ([1], "not a number"),
+    ],
+)
+def test_amounts_that_are_not_believed(value: Any, reason: str) -> None:
+    with pytest.raises(spend._Rejected) as info:
+        spend.amount(value)
+    assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, 0.0), (-500, -500.0), ("12.5", 12.5), (1e15, 1e15), (-1e15, -1e15), (0, 0.0)],
+)
+def test_amounts_that_are(value: Any, expected: float) -> None:
+    assert spend.amount(value) == expected
