@@ -117,8 +117,21 @@ def _cell(row: Any, index: int | None) -> Any:
     return row[index]
 
 
+def _rows(page: Mapping[str, Any], what: str) -> list[Any]:
+    """The rows of a page (an array of arrays).
+
+    Raises:
+        BadResponseError: ``rows`` or one of them is not an array.
+    """
+    rows = get(page, "rows") or []
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise BadResponseError(f"{what}: the Cost Management rows are not arrays")
+    return rows
+
+
 def _usage_date(value: Any) -> str:
-    raw = str(int(value)) if isinstance(value, (int, float)) else str(value)
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    raw = str(int(value)) if whole else str(value)
     if len(raw) == 8 and raw.isdigit():
         return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
     return raw[:10]
@@ -130,6 +143,10 @@ async def _query_pages(
     """Every page of a Cost Management query/forecast (properties of each).
 
     A ``204 No Content`` answer (no usage data in the scope) gives no pages.
+
+    Raises:
+        AzureError: a request failed; BadResponseError for an answer that is not a
+            Cost Management result.
     """
     client = session.client("costmanagement")
     scope = _scope(subscription_id)
@@ -142,9 +159,12 @@ async def _query_pages(
         params = {"api-version": client._config.api_version}
         return await rest_json(client, "POST", url, params=params, body=body)
 
-    answer = await call(f"cost {operation} of {subscription_id}", first)
+    what = f"cost {operation} of {subscription_id}"
+    answer = await call(what, first)
     if answer is None:  # 204 No Content: the scope has no usage data
         return []
+    if not isinstance(answer, Mapping):
+        raise BadResponseError(f"{what}: the answer is not a Cost Management result")
     pages = [get(answer, "properties") or {}]
     seen = 0
     while (link := get(pages[-1], "nextLink")) and seen < 1000:
@@ -197,7 +217,7 @@ async def daily_costs(
     profile = session.profile.name
     dates: dict[Any, str] = {}  # a page repeats each day once per service and group
     for page in await _query_pages(session, "query", subscription_id, body):
-        rows = get(page, "rows") or []
+        rows = _rows(page, what)
         if not rows:
             continue
         columns = _columns(page)
@@ -281,7 +301,7 @@ async def month_forecast(
     projected: dict[str, list[float]] = {}
     rejected: list[RejectedAmountRecord] = []
     for page in await _query_pages(session, "forecast", subscription_id, body):
-        rows = get(page, "rows") or []
+        rows = _rows(page, what)
         if not rows:
             continue
         columns = _columns(page)
