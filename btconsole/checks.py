@@ -801,7 +801,7 @@ def summary_line(summary: CustomerSummary) -> str:
     spend = f"spend MTD {_money(summary.spend_mtd)}"
     budget = summary.budget
     if budget.budget is not None:
-        spend += f" of {budget.currency} {budget.budget:,.2f} budget ({budget.status})"
+        spend += f" of {_amount(budget.currency, budget.budget)} budget ({budget.status})"
     known = dict(summary.forecast)
     # spent in a currency with no (complete) forecast: Azure gave none, so unknown
     unknown = [f"{c} unknown" for c, _ in summary.spend_mtd if c not in known]
