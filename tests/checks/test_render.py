@@ -164,6 +164,9 @@ def test_resolved_findings_are_listed() -> None:
         (Decimal("-3.10"), "-3.10"),
         (None, ""),
         (True, "true"),
+        (float("inf"), ""),  # unknown, never "inf"
+        (float("nan"), ""),
+        (Decimal("Infinity"), ""),
     ],
 )
 def test_csv_cells_are_guarded_against_formulas(value: object, cell: str) -> None:
