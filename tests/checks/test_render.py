@@ -212,3 +212,12 @@ def test_headless_modules_import_no_textual_or_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_export_cents_of_refunds_and_of_amounts_beyond_rounding() -> None:
+    from btconsole.export import _cents
+
+    assert _cents(-12.345) == Decimal("-12.35")  # a refund, rounded half away from zero
+    assert _cents(1e15) == Decimal("1000000000000000.00")
+    for bad in (1e308, float("inf"), float("nan")):
+        assert _cents(bad) is None  # unknown: was decimal.InvalidOperation (exit 70)
