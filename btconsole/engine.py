@@ -355,7 +355,7 @@ class Engine:
             costs = await wrappers.daily_costs(session, subscription_id, day)
             forecast = await wrappers.month_forecast(session, subscription_id, day)
             budgets = await wrappers.budgets(session, subscription_id)
-            return [*costs, forecast, *budgets]
+            return [*costs, *forecast, *budgets]
 
         return {"arc": arc, "circuits": circuits, "policy": policy, "spend": spend}[domain]
 

@@ -8,7 +8,12 @@ refreshed first unless ``offline`` (:func:`btconsole.checks.load_snapshot`).
 
 CSV cells that a spreadsheet would take for a formula (starting ``=``, ``+``, ``-``,
 ``@``, tab or carriage return) get a leading ``'``; numbers btconsole computes are
-written as they are.
+written as they are (a refund or credit is a negative amount). Text cells go through
+the same cleaner as ``check`` (:func:`btconsole.checks.clean`): terminal control
+characters (C0 and C1, ESC, BEL, NUL, DEL) and bidi overrides and isolates are removed
+and line breaks become spaces, so a file opened in a terminal or a spreadsheet shows
+Azure's text as text. An amount that is not a finite number (which the wrappers
+already reject) is written as an empty cell, never as ``inf``.
 
 This module imports neither Textual nor an Azure SDK.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -289,7 +295,16 @@ def policy_rows(datas: Sequence[ProfileData], snapshot: Snapshot) -> list[Row]:
     return rows
 
 
-def _cents(amount: float) -> Decimal:
+#: Amounts beyond this are not exported as figures (the wrappers reject anything
+#: beyond 1e15 a row; 60 days of such rows stay below it).
+_MAX_EXPORTED = 1e20
+
+
+def _cents(amount: float) -> Decimal | None:
+    """``amount`` rounded to the cent; None (unknown) when it is not a finite number or
+    too large to round exactly (Decimal's 28 digits)."""
+    if not math.isfinite(amount) or abs(amount) > _MAX_EXPORTED:
+        return None
     return Decimal(repr(amount)).quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
@@ -309,7 +324,7 @@ def spend_rows(datas: Sequence[ProfileData], snapshot: Snapshot) -> list[Row]:
         by_sub: dict[str, list[CostRecord]] = defaultdict(list)
         for r in costs:
             by_sub[r.subscription_id].append(r)
-        totals: dict[str, Decimal] = defaultdict(Decimal)
+        totals: dict[str, Decimal | None] = defaultdict(Decimal)
         lines: list[Row] = []
         for sub in sorted(by_sub, key=lambda s: (names.get(s, ""), s)):
             by_service: dict[str, list[CostRecord]] = defaultdict(list)
@@ -319,7 +334,9 @@ def spend_rows(datas: Sequence[ProfileData], snapshot: Snapshot) -> list[Row]:
                 money = spend_mtd_by_subscription(by_service[service], today).get(sub, {})
                 for currency, amount in sorted(money.items()):
                     cents = _cents(amount)
-                    totals[currency] += cents
+                    total = totals[currency]
+                    # one unknown line makes the currency's total unknown, not smaller
+                    totals[currency] = None if cents is None or total is None else total + cents
                     lines.append(
                         {
                             **_base(data),
@@ -368,15 +385,23 @@ def rows_for(domain: str, snapshot: Snapshot) -> list[Row]:
 
 
 def csv_cell(value: Any) -> str:
-    """One CSV cell: empty for None, numbers as they are, text guarded against formulas."""
+    """One CSV cell: empty for None, numbers as they are, text cleaned of control
+    characters (:func:`btconsole.checks.clean`) and guarded against formulas."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""  # unknown, never "inf" or "nan"
+    if isinstance(value, Decimal) and not value.is_finite():
+        return ""
     if isinstance(value, (int, float, Decimal)):
         return str(value)
-    text = str(value)
-    if text.startswith(_FORMULA_STARTS):
+    raw = str(value)
+    text = clean(raw)  # no terminal control characters or bidi overrides in the file
+    # the tab or CR that started the text is a space now: a spreadsheet that trims
+    # leading blanks would still see the formula behind it
+    if raw.startswith(_FORMULA_STARTS) or text.lstrip().startswith(_FORMULA_STARTS):
         return "'" + text
     return text
 
@@ -392,6 +417,8 @@ def render_csv(columns: Sequence[str], rows: Sequence[Row]) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # unknown; JSON has no inf or nan
     return float(value) if isinstance(value, Decimal) else value
 
 

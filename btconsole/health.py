@@ -35,6 +35,7 @@ from btconsole.records import (
     DeviceAvailability,
     ForecastRecord,
     PolicyAssignmentRecord,
+    RejectedAmountRecord,
     SubscriptionRecord,
     record,
 )
@@ -857,18 +858,133 @@ def spend_mtd_by_subscription(costs: Iterable[CostRecord], today: dt.date) -> di
     return {sub: money for sub, money in result.items() if money}
 
 
-def forecast_total(forecasts: Iterable[ForecastRecord], today: dt.date) -> Money:
+def forecast_total(
+    forecasts: Iterable[ForecastRecord],
+    today: dt.date,
+    costs: Iterable[CostRecord] | None = None,
+) -> Money:
     """End-of-month forecast per currency, from this month's forecast records.
 
     ``ForecastRecord.forecast`` is taken as the projected total for the month
-    (actual so far plus the forecast of the rest).
+    (actual so far plus the forecast of the rest). With ``costs``, a currency is left
+    out (unknown) when a subscription spent in it this month but has no forecast in
+    it (:func:`forecast_gaps`): a sum that misses a subscription is not a forecast.
     """
     month = _month(today)
-    return _money((f.currency, f.forecast) for f in forecasts if f.month == month)
+    mine = [f for f in forecasts if f.month == month]
+    total = _money((f.currency, f.forecast) for f in mine)
+    if costs is not None:
+        for _, currency in forecast_gaps(costs, mine, today):
+            total.pop(currency, None)
+    return total
+
+
+def forecast_gaps(
+    costs: Iterable[CostRecord], forecasts: Iterable[ForecastRecord], today: dt.date
+) -> list[tuple[str, str]]:
+    """(subscription, currency) pairs with spend this month but no forecast for it.
+
+    Cost Management gave no forecast (a 204, no rows, or a rejected amount): the
+    forecast is unknown, never zero.
+    """
+    month = _month(today)
+    forecast = {(f.subscription_id, f.currency) for f in forecasts if f.month == month}
+    # ISO dates compare as text: _in_month's test, without a call per row (100,000 rows)
+    last = today.isoformat()
+    spent = {
+        (r.subscription_id, r.currency)
+        for r in costs
+        if r.date[:7] == month and r.date[:10] <= last
+    }
+    return sorted(spent - forecast)
 
 
 def _fmt(amount: float, currency: str) -> str:
-    return f"{currency} {amount:,.2f}"
+    if not math.isfinite(amount):  # never printed as inf or nan: unknown
+        return f"{currency} unknown".strip()
+    return f"{currency} {amount:,.2f}".strip()
+
+
+def forecast_gap_findings(
+    profile: str,
+    costs: Iterable[CostRecord],
+    forecasts: Iterable[ForecastRecord],
+    today: dt.date,
+    names: Mapping[str, str] | None = None,
+) -> list[Finding]:
+    """One info finding per subscription and currency spent this month with no forecast."""
+    names = names or {}
+    costs = list(costs)
+    findings = []
+    for sub, currency in forecast_gaps(costs, forecasts, today):
+        spent = spend_mtd([r for r in costs if r.subscription_id == sub], today).get(currency)
+        findings.append(
+            Finding(
+                severity="info",
+                domain="spend",
+                profile=profile,
+                rule=f"forecast-unknown/{currency}",
+                title=f"subscription {names.get(sub) or sub}: forecast unknown",
+                subscription_id=sub,
+                resource_id=f"/subscriptions/{sub}",
+                detail=(
+                    "Cost Management gave no forecast for this month"
+                    + (f" (month to date {_fmt(spent, currency)})" if spent is not None else "")
+                ),
+            )
+        )
+    return findings
+
+
+#: How many rejected rows a finding names; the rest are counted.
+REJECTED_SHOWN = 3
+
+
+def _rejected_text(r: RejectedAmountRecord) -> str:
+    where = " ".join(part for part in (r.date, r.service) if part)
+    amount = f"{r.value} {r.currency}".strip()
+    return f"{where + ': ' if where else ''}{amount} ({r.reason})"
+
+
+def rejected_amount_findings(
+    rejected: Iterable[RejectedAmountRecord], names: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """One warning per subscription and kind of row whose amount was not believed.
+
+    Those rows are left out of every total, so the figures that depend on them are
+    incomplete: the finding says which rows and why.
+    """
+    names = names or {}
+    grouped: dict[tuple[str, str, str], list[RejectedAmountRecord]] = defaultdict(list)
+    for r in rejected:
+        grouped[(r.profile, r.subscription_id, r.kind)].append(r)
+    findings = []
+    for (profile, sub, kind), items in sorted(grouped.items()):
+        items.sort(key=lambda r: (r.date, r.service, r.value))
+        texts = [_rejected_text(r) for r in items]
+        shown = list(dict.fromkeys(texts))[:REJECTED_SHOWN]  # the same row once
+        rest = sum(1 for text in texts if text not in shown)
+        more = f"; {rest} more" if rest else ""
+        what = {"cost": "cost row", "forecast": "forecast row", "budget": "budget"}.get(
+            kind, f"{kind} row"
+        )
+        plural = "s" if len(items) != 1 else ""
+        findings.append(
+            Finding(
+                severity="warning",
+                domain="spend",
+                profile=profile,
+                rule=f"rejected-amount/{kind}",
+                title=(
+                    f"subscription {names.get(sub) or sub}: {len(items)} {what}{plural} "
+                    "dropped (amount not believable)"
+                ),
+                subscription_id=sub,
+                resource_id=f"/subscriptions/{sub}",
+                detail="left out of every total: " + "; ".join(shown) + more,
+            )
+        )
+    return findings
 
 
 @dataclass(frozen=True)
@@ -1007,7 +1123,10 @@ def spend_anomalies(
     groups per day. Days inside the data's date range with no record cost 0. The
     median is over the ``window`` days before the day (the day itself excluded), only
     days inside the data range, and needs at least ``min_history`` of them. Both
-    comparisons are strict. Sorted by date, subscription, service, currency.
+    comparisons are strict. A median below 0 (refunds, credits) counts as 0: after a
+    refund, a normal day is compared with nothing spent, not with a negative figure.
+    A day that costs less than nothing is never an anomaly. Sorted by date,
+    subscription, service, currency.
     """
     series: dict[tuple[str, str, str, str], dict[dt.date, list[float]]] = defaultdict(
         lambda: defaultdict(list)
@@ -1032,7 +1151,7 @@ def spend_anomalies(
             history = totals[max(0, index - window) : index]
             if len(history) < max(1, min_history):
                 continue
-            median = statistics.median(history)
+            median = max(statistics.median(history), 0.0)
             amount = totals[index]
             if amount > factor * median and amount - median > floor:
                 found.append(
@@ -1109,6 +1228,7 @@ class CustomerRecords:
     budgets: tuple[BudgetRecord, ...] = ()
     forecasts: tuple[ForecastRecord, ...] = ()
     subscriptions: tuple[SubscriptionRecord, ...] = ()
+    rejected: tuple[RejectedAmountRecord, ...] = ()
 
     @property
     def subscription_names(self) -> dict[str, str]:
@@ -1139,6 +1259,7 @@ class CustomerRecords:
             budgets=tuple(buckets[BudgetRecord]),  # type: ignore[arg-type]
             forecasts=tuple(buckets[ForecastRecord]),  # type: ignore[arg-type]
             subscriptions=tuple(buckets[SubscriptionRecord]),  # type: ignore[arg-type]
+            rejected=tuple(buckets[RejectedAmountRecord]),  # type: ignore[arg-type]
         )
 
 
@@ -1151,6 +1272,7 @@ _PICKED = (
     BudgetRecord,
     ForecastRecord,
     SubscriptionRecord,
+    RejectedAmountRecord,
 )
 
 
@@ -1196,9 +1318,16 @@ def findings_for(
     )
 
     check = budget_check(
-        profile, spend_mtd(records.costs, today), forecast_total(records.forecasts, today)
+        profile,
+        spend_mtd(records.costs, today),
+        forecast_total(records.forecasts, today, records.costs),
     )
     findings.extend(budget_findings(profile, check))
+    names = records.subscription_names
+    findings.extend(
+        forecast_gap_findings(profile.name, records.costs, records.forecasts, today, names)
+    )
+    findings.extend(rejected_amount_findings(records.rejected, names))
     for budget in records.budgets:
         finding = consumption_budget_finding(budget)
         if finding is not None:
@@ -1258,7 +1387,7 @@ def customer_summary(
     records = CustomerRecords.pick(profile.name, records_by_domain)
     today = _utc(now).date()
     actual = spend_mtd(records.costs, today)
-    forecast = forecast_total(records.forecasts, today)
+    forecast = forecast_total(records.forecasts, today, records.costs)
     if findings is None:
         findings = findings_for(profile, records_by_domain, now)
     tally = severity_counts(findings, profile.name)

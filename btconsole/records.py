@@ -202,6 +202,26 @@ class ForecastRecord:
     currency: str
 
 
+@record
+@dataclass(frozen=True)
+class RejectedAmountRecord:
+    """An amount Azure sent that btconsole would not use (not finite, or absurd).
+
+    Kept with the spend records so the spend rules can say which row was dropped and
+    why. ``kind`` is ``cost``, ``forecast`` or ``budget``; ``value`` is the amount as
+    Azure sent it, as text (a float such as ``inf`` does not survive JSON).
+    """
+
+    profile: str
+    subscription_id: str
+    kind: str
+    value: str
+    reason: str
+    date: str = ""  # YYYY-MM-DD, or YYYY-MM for a forecast, when the row had one
+    service: str = ""  # the service of a cost row, the name of a budget
+    currency: str = ""
+
+
 # --------------------------------------------------------------------------- JSON
 
 _TYPE_KEY = "__record__"

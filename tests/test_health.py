@@ -58,6 +58,7 @@ from btconsole.records import (
     ForecastRecord,
     PolicyAssignmentRecord,
     PolicyStateRecord,
+    RejectedAmountRecord,
     SubscriptionRecord,
     from_plain,
     to_plain,
@@ -1036,6 +1037,13 @@ class TestCustomer:
                 "budget-currency",
                 "Contoso: spend in other currencies cannot be compared",
             ),
+            # EUR spent, but the forecast answer was in GBP only: EUR forecast unknown
+            (
+                "info",
+                "spend",
+                "forecast-unknown/EUR",
+                "subscription Production: forecast unknown",
+            ),
         ]
         assert findings == attention(findings)
 
@@ -1069,7 +1077,7 @@ class TestCustomer:
         assert s.budget.status == "forecast over"
         assert s.budget.used_percent == pytest.approx(70.0)
         assert s.budget.uncompared == {"EUR": 30.0}
-        assert (s.critical, s.warning, s.info) == (5, 4, 1)
+        assert (s.critical, s.warning, s.info) == (5, 4, 2)
         assert s.worst == "critical"
 
 
@@ -1082,3 +1090,84 @@ def test_health_imports_neither_textual_nor_azure() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- spend as answered
+
+
+class TestSpendAsAnswered:
+    """Refunds, currencies, forecasts Azure did not give, and rows it sent absurd."""
+
+    def test_refunds_lower_totals_and_can_make_them_negative(self) -> None:
+        costs = [cost("2026-11-02", 40.0), cost("2026-11-03", -100.0, service="Refund")]
+        assert health.spend_mtd(costs, TODAY) == {"GBP": -60.0}
+        check = health.budget_check(profile(budget=50.0), {"GBP": -60.0}, {"GBP": -10.0})
+        assert (check.status, check.used_percent) == ("under", pytest.approx(-120.0))
+        assert health.budget_findings(profile(budget=50.0), check) == []
+
+    def test_a_refund_is_no_anomaly_and_does_not_make_the_next_day_one(self) -> None:
+        amounts = [100.0] * 16 + [-400.0, 100.0, 110.0]
+        assert spend_anomalies(series("2026-11-01", amounts)) == []
+
+    def test_after_credits_a_spike_is_measured_against_nothing_spent(self) -> None:
+        amounts = [-20.0] * 10 + [45.0, 80.0]
+        found = spend_anomalies(series("2026-11-01", amounts))
+        # a median of -20 counts as 0: 45 is within the floor of 50, 80 is not
+        assert [(a.date, a.median, a.factor) for a in found] == [("2026-11-12", 0.0, None)]
+
+    def test_a_forecast_missing_for_a_currency_spent_is_unknown_not_partial(self) -> None:
+        costs = [
+            cost("2026-11-02", 40.0, currency="EUR"),
+            cost("2026-11-02", 10.0, sub=SUB2, currency="EUR"),
+            cost("2026-11-02", 30.0),
+        ]
+        forecasts = [forecast(80.0, currency="EUR"), forecast(60.0)]  # none for SUB2 in EUR
+        assert health.forecast_gaps(costs, forecasts, TODAY) == [(SUB2, "EUR")]
+        assert forecast_total(forecasts, TODAY) == {"EUR": 80.0, "GBP": 60.0}
+        assert forecast_total(forecasts, TODAY, costs) == {"GBP": 60.0}
+        findings = health.forecast_gap_findings("contoso", costs, forecasts, TODAY)
+        assert [(f.severity, f.rule, f.subscription_id) for f in findings] == [
+            ("info", "forecast-unknown/EUR", SUB2)
+        ]
+        assert "month to date EUR 10.00" in findings[0].detail
+
+    def test_rejected_amounts_become_one_warning_per_subscription_and_kind(self) -> None:
+        def rejected(kind: str, value: str, day: str = "2026-11-19") -> RejectedAmountRecord:
+            return RejectedAmountRecord(
+                "contoso", SUB, kind, value, "not a finite number", day, "Backup", "JPY"
+            )
+
+        items = [rejected("cost", "inf"), rejected("cost", "nan", "2026-11-18")]
+        items += [rejected("forecast", "inf", "2026-11")] * 5
+        findings = health.rejected_amount_findings(items, {SUB: "Production"})
+        assert [(f.severity, f.rule, f.title) for f in findings] == [
+            (
+                "warning",
+                "rejected-amount/cost",
+                "subscription Production: 2 cost rows dropped (amount not believable)",
+            ),
+            (
+                "warning",
+                "rejected-amount/forecast",
+                "subscription Production: 5 forecast rows dropped (amount not believable)",
+            ),
+        ]
+        assert findings[0].detail == (
+            "left out of every total: 2026-11-18 Backup: nan JPY (not a finite number); "
+            "2026-11-19 Backup: inf JPY (not a finite number)"
+        )
+        assert findings[1].detail.endswith("(not a finite number)")  # the same row once
+        records = {"spend": [*items, cost("2026-11-02", 5.0, currency="JPY")]}
+        rules = [f.rule for f in findings_for(profile(), records, NOW)]
+        assert "rejected-amount/cost" in rules and "rejected-amount/forecast" in rules
+
+    def test_rejected_amounts_round_trip_through_the_record_json(self) -> None:
+        r = RejectedAmountRecord("contoso", SUB, "budget", "1e+308", "absurd", service="b")
+        assert from_plain(to_plain(r)) == r
+
+    @pytest.mark.parametrize("amount", [float("inf"), float("-inf"), float("nan")])
+    def test_money_that_is_not_a_number_reads_unknown(self, amount: float) -> None:
+        b = BudgetRecord("contoso", SUB, "b", 10.0, amount, None, "GBP")
+        finding = health.consumption_budget_finding(b)
+        assert finding is None or "unknown" in finding.detail
+        assert health._fmt(amount, "GBP") == "GBP unknown"

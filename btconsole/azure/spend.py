@@ -4,20 +4,80 @@ Cost Management does not page by itself in the SDK: a ``nextLink`` is POSTed aga
 with the same body, here. Its throttling answers carry only its own
 ``x-ms-ratelimit-microsoft.costmanagement-*-retry-after`` headers, which
 :mod:`btconsole.azure.errors` reads.
+
+Read as Azure answers (docs/health.md, "Spend"):
+
+- ``204 No Content`` is a documented answer of both the usage query and the forecast
+  when a scope has no usage data: an empty answer (no rows), never an error.
+- Every row carries the currency its answer gave; nothing is ever filled in from the
+  profile's ``currency``. No forecast answer means no :class:`ForecastRecord` (the
+  forecast is unknown), never a zero.
+- An amount that is not a finite number, or beyond :data:`MAX_AMOUNT` either way, is
+  dropped with a :class:`RejectedAmountRecord` saying which row and why; negative
+  amounts (refunds, credits) are kept as they are.
 """
 
 from __future__ import annotations
 
 import calendar
+import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from btconsole.azure.common import call, get, number, rest_items, rest_json, text
+from btconsole.azure.common import call, get, rest_items, rest_json, text
+from btconsole.azure.errors import BadResponseError
 from btconsole.azure.session import AzureSession
-from btconsole.records import BudgetRecord, CostRecord, ForecastRecord
+from btconsole.records import BudgetRecord, CostRecord, ForecastRecord, RejectedAmountRecord
 
 COST_DAYS = 60
+#: Larger amounts (either way) are not believed: no subscription costs 10^15 a day, and
+#: beyond it sums and two-decimal formatting stop being exact.
+MAX_AMOUNT = 1e15
+
+
+class _Rejected(Exception):
+    """An amount that is not used: ``value`` as sent, ``reason`` why."""
+
+    def __init__(self, value: str, reason: str) -> None:
+        super().__init__(reason)
+        self.value = value
+        self.reason = reason
+
+
+def amount(value: Any) -> float:
+    """An amount from an answer: a finite float within :data:`MAX_AMOUNT`.
+
+    ``None`` is 0 (a cost row with no value costs nothing).
+
+    Raises:
+        _Rejected: not a number, not finite, or absurdly large.
+    """
+    if value is None:
+        return 0.0
+    if isinstance(value, bool):
+        raise _Rejected(str(value).lower(), "not a number")
+    try:
+        result = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise _Rejected(_shown(value), "not a number") from None
+    if not math.isfinite(result):
+        raise _Rejected(_shown(value), "not a finite number")
+    if abs(result) > MAX_AMOUNT:
+        raise _Rejected(_shown(value), f"beyond {MAX_AMOUNT:g} either way")
+    return result
+
+
+def _optional(value: Any) -> float | None:
+    """:func:`amount`, with ``None`` kept as unknown (a budget's spend not given)."""
+    return None if value is None else amount(value)
+
+
+def _shown(value: Any) -> str:
+    """``value`` as text for a rejection, short (Azure text is cleaned where shown)."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)[:40]
 
 
 def _scope(subscription_id: str) -> str:
@@ -28,15 +88,50 @@ def _columns(properties: Mapping[str, Any]) -> dict[str, int]:
     return {str(get(c, "name")).lower(): i for i, c in enumerate(get(properties, "columns") or [])}
 
 
-def _cost_column(columns: dict[str, int]) -> int:
+def _cost_column(columns: dict[str, int], what: str) -> int:
+    """The index of the cost column.
+
+    Raises:
+        BadResponseError: an answer with rows but no cost column.
+    """
     for name in ("cost", "pretaxcost", "costusd", "pretaxcostusd", "totalcost"):
         if name in columns:
             return columns[name]
-    raise ValueError("no cost column in the Cost Management answer")
+    raise BadResponseError(f"{what}: no cost column in the Cost Management answer")
+
+
+def _column(columns: dict[str, int], name: str, what: str) -> int:
+    """The index of a column the request asked for.
+
+    Raises:
+        BadResponseError: the answer has rows but not that column.
+    """
+    if name not in columns:
+        raise BadResponseError(f"{what}: no {name} column in the Cost Management answer")
+    return columns[name]
+
+
+def _cell(row: Any, index: int | None) -> Any:
+    if index is None or not isinstance(row, (list, tuple)) or index >= len(row):
+        return None
+    return row[index]
+
+
+def _rows(page: Mapping[str, Any], what: str) -> list[Any]:
+    """The rows of a page (an array of arrays).
+
+    Raises:
+        BadResponseError: ``rows`` or one of them is not an array.
+    """
+    rows = get(page, "rows") or []
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise BadResponseError(f"{what}: the Cost Management rows are not arrays")
+    return rows
 
 
 def _usage_date(value: Any) -> str:
-    raw = str(int(value)) if isinstance(value, (int, float)) else str(value)
+    whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    raw = str(int(value)) if whole else str(value)
     if len(raw) == 8 and raw.isdigit():
         return f"{raw[:4]}-{raw[4:6]}-{raw[6:]}"
     return raw[:10]
@@ -45,7 +140,14 @@ def _usage_date(value: Any) -> str:
 async def _query_pages(
     session: AzureSession, operation: str, subscription_id: str, body: dict[str, Any]
 ) -> list[Mapping[str, Any]]:
-    """Every page of a Cost Management query/forecast (properties of each)."""
+    """Every page of a Cost Management query/forecast (properties of each).
+
+    A ``204 No Content`` answer (no usage data in the scope) gives no pages.
+
+    Raises:
+        AzureError: a request failed; BadResponseError for an answer that is not a
+            Cost Management result.
+    """
     client = session.client("costmanagement")
     scope = _scope(subscription_id)
 
@@ -57,7 +159,13 @@ async def _query_pages(
         params = {"api-version": client._config.api_version}
         return await rest_json(client, "POST", url, params=params, body=body)
 
-    pages = [get(await call(f"cost {operation} of {subscription_id}", first), "properties") or {}]
+    what = f"cost {operation} of {subscription_id}"
+    answer = await call(what, first)
+    if answer is None:  # 204 No Content: the scope has no usage data
+        return []
+    if not isinstance(answer, Mapping):
+        raise BadResponseError(f"{what}: the answer is not a Cost Management result")
+    pages = [get(answer, "properties") or {}]
     seen = 0
     while (link := get(pages[-1], "nextLink")) and seen < 1000:
         seen += 1
@@ -77,11 +185,14 @@ async def _query_pages(
 
 async def daily_costs(
     session: AzureSession, subscription_id: str, today: date, *, days: int = COST_DAYS
-) -> list[CostRecord]:
+) -> list[CostRecord | RejectedAmountRecord]:
     """Actual cost per day, service and resource group for the last ``days`` days.
 
+    A row whose amount cannot be believed is a :class:`RejectedAmountRecord` instead;
+    no usage data (204, or no rows) gives an empty list.
+
     Raises:
-        AzureError: the query failed.
+        AzureError: the query failed, or its answer lacks a column it asked for.
     """
     start = today - timedelta(days=days - 1)
     body = {
@@ -100,44 +211,72 @@ async def daily_costs(
             ],
         },
     }
+    what = f"cost query of {subscription_id}"
     records: list[CostRecord] = []
+    rejected: list[RejectedAmountRecord] = []
     profile = session.profile.name
     dates: dict[Any, str] = {}  # a page repeats each day once per service and group
     for page in await _query_pages(session, "query", subscription_id, body):
+        rows = _rows(page, what)
+        if not rows:
+            continue
         columns = _columns(page)
-        cost = _cost_column(columns)
-        day, service, group, currency = (
-            columns["usagedate"],
-            columns["servicename"],
-            columns["resourcegroupname"],
-            columns["currency"],
-        )
-        for row in get(page, "rows") or []:
-            raw = row[day]
+        cost = _cost_column(columns, what)
+        day = _column(columns, "usagedate", what)
+        service = _column(columns, "servicename", what)
+        group = _column(columns, "resourcegroupname", what)
+        currency = columns.get("currency")  # absent: the currency is unknown (""), not assumed
+        for row in rows:
+            raw = _cell(row, day)
             date = dates.get(raw)
             if date is None:
                 date = dates[raw] = _usage_date(raw)
+            name = str(_cell(row, service) or "")
+            unit = str(_cell(row, currency) or "")
+            try:
+                value = amount(_cell(row, cost))
+            except _Rejected as exc:
+                rejected.append(
+                    RejectedAmountRecord(
+                        profile=profile,
+                        subscription_id=subscription_id,
+                        kind="cost",
+                        value=exc.value,
+                        reason=exc.reason,
+                        date=date,
+                        service=name,
+                        currency=unit,
+                    )
+                )
+                continue
             records.append(
                 CostRecord(
                     profile=profile,
                     subscription_id=subscription_id,
                     date=date,
-                    service=str(row[service] or ""),
-                    resource_group=str(row[group] or "").lower(),
-                    amount=float(row[cost] or 0.0),
-                    currency=str(row[currency] or ""),
+                    service=name,
+                    resource_group=str(_cell(row, group) or "").lower(),
+                    amount=value,
+                    currency=unit,
                 )
             )
-    return sorted(records, key=lambda r: (r.date, r.service, r.resource_group))
+    records.sort(key=lambda r: (r.date, r.service, r.resource_group))
+    rejected.sort(key=lambda r: (r.date, r.service, r.value))
+    return [*records, *rejected]
 
 
 async def month_forecast(
     session: AzureSession, subscription_id: str, today: date
-) -> ForecastRecord:
+) -> list[ForecastRecord | RejectedAmountRecord]:
     """Actual cost so far this month and the forecast for the whole month.
 
+    One :class:`ForecastRecord` per currency the answer gave; none when Azure has no
+    forecast (204, or no rows): the forecast is then unknown, not zero. When any row's
+    amount cannot be believed, that currency's forecast is unknown too, and a
+    :class:`RejectedAmountRecord` says why.
+
     Raises:
-        AzureError: the query failed.
+        AzureError: the forecast failed, or its answer lacks its cost column.
     """
     first = today.replace(day=1)
     last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
@@ -155,48 +294,99 @@ async def month_forecast(
         "includeActualCost": True,
         "includeFreshPartialCost": False,
     }
-    actual = 0.0
-    projected = 0.0
-    currency = ""
+    what = f"cost forecast of {subscription_id}"
+    profile = session.profile.name
+    month = today.strftime("%Y-%m")
+    actual: dict[str, list[float]] = {}
+    projected: dict[str, list[float]] = {}
+    rejected: list[RejectedAmountRecord] = []
     for page in await _query_pages(session, "forecast", subscription_id, body):
+        rows = _rows(page, what)
+        if not rows:
+            continue
         columns = _columns(page)
-        cost = _cost_column(columns)
+        cost = _cost_column(columns, what)
         status = columns.get("coststatus")
-        for row in get(page, "rows") or []:
-            amount = float(row[cost] or 0.0)
-            currency = str(row[columns["currency"]]) if "currency" in columns else currency
-            if status is not None and str(row[status]).lower() == "actual":
-                actual += amount
-            else:
-                projected += amount
-    return ForecastRecord(
-        profile=session.profile.name,
-        subscription_id=subscription_id,
-        month=today.strftime("%Y-%m"),
-        actual=round(actual, 2),
-        forecast=round(actual + projected, 2),
-        currency=currency or session.profile.currency,
-    )
+        currency = columns.get("currency")
+        for row in rows:
+            unit = str(_cell(row, currency) or "")
+            try:
+                value = amount(_cell(row, cost))
+            except _Rejected as exc:
+                rejected.append(
+                    RejectedAmountRecord(
+                        profile=profile,
+                        subscription_id=subscription_id,
+                        kind="forecast",
+                        value=exc.value,
+                        reason=exc.reason,
+                        date=month,
+                        currency=unit,
+                    )
+                )
+                continue
+            actual.setdefault(unit, [])
+            kind = str(_cell(row, status) or "").lower()
+            (actual if kind == "actual" else projected).setdefault(unit, []).append(value)
+    unknown = {r.currency for r in rejected}
+    forecasts: list[ForecastRecord | RejectedAmountRecord] = []
+    for unit in sorted(actual):
+        if unit in unknown:
+            continue
+        so_far = math.fsum(actual[unit])
+        forecasts.append(
+            ForecastRecord(
+                profile=profile,
+                subscription_id=subscription_id,
+                month=month,
+                actual=round(so_far, 2),
+                forecast=round(so_far + math.fsum(projected.get(unit, ())), 2),
+                currency=unit,
+            )
+        )
+    return [*forecasts, *rejected]
 
 
-def budget_record(profile: str, subscription_id: str, data: Mapping[str, Any]) -> BudgetRecord:
+def budget_record(
+    profile: str, subscription_id: str, data: Mapping[str, Any]
+) -> BudgetRecord | RejectedAmountRecord:
+    """A Consumption budget; a :class:`RejectedAmountRecord` when an amount is absurd."""
     props = get(data, "properties") or {}
     current = get(props, "currentSpend") or {}
     forecast = get(props, "forecastSpend") or {}
+    name = str(get(data, "name") or "")
+    currency = text(get(current, "unit")) or text(get(forecast, "unit")) or ""
+    try:
+        limit = amount(get(props, "amount"))
+        spent = _optional(get(current, "amount"))
+        projected = _optional(get(forecast, "amount"))
+    except _Rejected as exc:
+        return RejectedAmountRecord(
+            profile=profile,
+            subscription_id=subscription_id,
+            kind="budget",
+            value=exc.value,
+            reason=exc.reason,
+            service=name,
+            currency=currency,
+        )
     return BudgetRecord(
         profile=profile,
         subscription_id=subscription_id,
-        name=str(get(data, "name") or ""),
-        amount=number(get(props, "amount")) or 0.0,
-        current_spend=number(get(current, "amount")),
-        forecast_spend=number(get(forecast, "amount")),
-        currency=text(get(current, "unit")) or text(get(forecast, "unit")) or "",
+        name=name,
+        amount=limit,
+        current_spend=spent,
+        forecast_spend=projected,
+        currency=currency,
         time_grain=text(get(props, "timeGrain")) or "Monthly",
     )
 
 
-async def budgets(session: AzureSession, subscription_id: str) -> list[BudgetRecord]:
-    """Consumption budgets of one subscription.
+async def budgets(
+    session: AzureSession, subscription_id: str
+) -> list[BudgetRecord | RejectedAmountRecord]:
+    """Consumption budgets of one subscription (a budget with an absurd amount is a
+    :class:`RejectedAmountRecord`).
 
     Raises:
         AzureError: the listing failed.
@@ -215,4 +405,8 @@ async def budgets(session: AzureSession, subscription_id: str) -> list[BudgetRec
         for b in found
         if isinstance(b, Mapping)
     ]
-    return sorted(records, key=lambda r: r.name)
+    return sorted(records, key=lambda r: (isinstance(r, RejectedAmountRecord), _name(r)))
+
+
+def _name(record: BudgetRecord | RejectedAmountRecord) -> str:
+    return record.name if isinstance(record, BudgetRecord) else record.service

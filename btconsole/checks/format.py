@@ -88,8 +88,13 @@ def since_text(since: str | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _amount(currency: str, amount: float) -> str:
+    """``GBP 1,234.50``; an amount that is not a number is ``GBP unknown``, never inf."""
+    return f"{currency} {amount:,.2f}" if math.isfinite(amount) else f"{currency} unknown"
+
+
 def money_text(pairs: Iterable[tuple[str, float]]) -> str:
-    return ", ".join(f"{c} {a:,.2f}" for c, a in pairs) or "none"
+    return ", ".join(_amount(c, a) for c, a in pairs) or "none"
 
 
 def summary_line(summary: CustomerSummary, coverage: CustomerCoverage | None = None) -> str:
@@ -145,9 +150,13 @@ def _summary_parts(summary: CustomerSummary) -> list[str]:
     spend = f"spend MTD {money_text(summary.spend_mtd)}"
     budget = summary.budget
     if budget.budget is not None:
-        spend += f" of {budget.currency} {budget.budget:,.2f} budget ({budget.status})"
-    if summary.forecast:
-        spend += f", forecast {money_text(summary.forecast)}"
+        spend += f" of {_amount(budget.currency, budget.budget)} budget ({budget.status})"
+    known = dict(summary.forecast)
+    # spent in a currency with no (complete) forecast: Azure gave none, so unknown
+    unknown = [f"{c} unknown" for c, _ in summary.spend_mtd if c not in known]
+    forecast = [_amount(c, a) for c, a in summary.forecast] + unknown
+    if forecast:
+        spend += ", forecast " + ", ".join(forecast)
     parts.append(spend)
     return parts
 

@@ -43,7 +43,9 @@ DEVICE_HEALTH = ("up", "down", "flapping")
 COMPLIANCE_STATES = ("Compliant", "NonCompliant", "Exempt", "Unknown", "Conflict")
 SKU_TIERS = ("Local", "Standard", "Premium")
 SKU_FAMILIES = ("MeteredData", "UnlimitedData")
-CURRENCIES = ("GBP", "EUR", "USD")
+#: Currencies the generator gives customers; an estate file may name any ISO 4217 code.
+CURRENCIES = ("GBP", "EUR", "USD", "CHF", "JPY")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
 class EstateError(Exception):
@@ -270,7 +272,12 @@ class PolicyState:
 
 @dataclass(slots=True)
 class CostSeries:
-    """Daily pre-tax cost of one service in one resource group, from ``Estate.cost_start``."""
+    """Daily pre-tax cost of one service in one resource group, from ``Estate.cost_start``.
+
+    A negative day is a refund or credit larger than that day's usage, as Cost
+    Management reports it. Values are served as they are, absurd ones included (an
+    estate file may hold ``1e308``), so clients can be tried against them.
+    """
 
     subscription_id: str
     resource_group: str
@@ -739,7 +746,11 @@ def validate(estate: Estate) -> None:
         p = f"estate.customers[{i}]"
         _need(bool(SLUG_RE.match(c.slug)), f"{p}.slug", f"must match [a-z0-9-]+: {c.slug!r}")
         _need(c.tenant_id in tenant_ids, f"{p}.tenant_id", f"unknown tenant {c.tenant_id!r}")
-        _one_of(c.currency, CURRENCIES, f"{p}.currency")
+        _need(
+            bool(CURRENCY_RE.match(c.currency)),
+            f"{p}.currency",
+            f"expected an ISO 4217 code such as GBP, EUR or JPY, got {c.currency!r}",
+        )
         _need(c.monthly_budget >= 0, f"{p}.monthly_budget", "must not be negative")
         for j, sid in enumerate(c.subscription_ids):
             _need(sid in sub_ids, f"{p}.subscription_ids[{j}]", f"unknown subscription {sid!r}")
@@ -872,8 +883,7 @@ def validate(estate: Estate) -> None:
             p = f"estate.costs[{i}]"
             _rg_ref(estate, cs.subscription_id, cs.resource_group, p)
             _need(len(cs.daily) == days, f"{p}.daily", f"expected {days} values like costs[0]")
-            for j, v in enumerate(cs.daily):
-                _need(v >= 0, f"{p}.daily[{j}]", "must not be negative")
+            # negative days (refunds, credits) and absurd ones are served as they are
     for i, b in enumerate(estate.budgets):
         p = f"estate.budgets[{i}]"
         _need(

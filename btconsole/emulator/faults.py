@@ -83,6 +83,8 @@ class Fault:
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.route is None:
+            self.route = cost_fault_route(self.kind)
         if self.route is not None:
             self._route_re = re.compile(fnmatch.translate(self.route), re.IGNORECASE)
 
@@ -343,6 +345,8 @@ class FaultSet:
     def _terminal(self, fault: Fault, ctx: Ctx, sub: str | None) -> Decision:
         kind = fault.kind
         params = fault.params
+        if kind in COST_KIND_PARAMS:
+            return cost_decision(fault)
         if kind == "throttle":
             return Decision(response=_throttled(sub, params["retry_after"], ctx), remaining_reads=0)
         if kind == "costmanagement_throttle":
@@ -463,3 +467,32 @@ def abort_connection(request: web.Request) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
+
+
+# --------------------------------------------------------------------------- Cost Management
+# Faults that make Cost Management give one of its documented answers that are not
+# errors. Self-contained: the kinds join KIND_PARAMS here; Fault.__post_init__ takes
+# their default route from cost_fault_route and FaultSet._terminal answers them with
+# cost_decision.
+
+COST_KIND_PARAMS: dict[str, dict[str, Any]] = {
+    # 204 No Content, no body: the usage query and the forecast of a scope with no
+    # usage data (docs/dev/emulator-contract.md names the spec)
+    "costmanagement_no_content": {},
+}
+#: Without a ``route``, a cost fault targets the query and forecast routes only.
+COST_FAULT_ROUTE = "costs.*"
+
+KIND_PARAMS.update(COST_KIND_PARAMS)
+
+
+def cost_fault_route(kind: str) -> str | None:
+    """The default route glob of a fault of ``kind`` given none (None: every route)."""
+    return COST_FAULT_ROUTE if kind in COST_KIND_PARAMS else None
+
+
+def cost_decision(fault: Fault) -> Decision:
+    """The answer of a Cost Management fault that fired."""
+    if fault.kind == "costmanagement_no_content":
+        return Decision(response=web.Response(status=204))
+    raise ArmError(500, "InternalServerError", f"fault kind {fault.kind} is not a cost fault")

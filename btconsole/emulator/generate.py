@@ -61,6 +61,9 @@ class Knobs:
     policy_assignments: int
     policy_states: int
     cost_days: int
+    #: Subscriptions with one refund: a day whose net cost is negative (a credit larger
+    #: than that day's usage), as Cost Management reports refunds and credits.
+    refunds: int = 0
 
 
 SIZE_KNOBS: dict[str, Knobs] = {
@@ -74,6 +77,7 @@ SIZE_KNOBS: dict[str, Knobs] = {
         policy_assignments=4,
         policy_states=600,
         cost_days=60,
+        refunds=0,
     ),
     "medium": Knobs(
         customers=8,
@@ -85,6 +89,7 @@ SIZE_KNOBS: dict[str, Knobs] = {
         policy_assignments=6,
         policy_states=6000,
         cost_days=90,
+        refunds=3,
     ),
     "large": Knobs(
         customers=30,
@@ -96,6 +101,7 @@ SIZE_KNOBS: dict[str, Knobs] = {
         policy_assignments=8,
         policy_states=30000,
         cost_days=90,
+        refunds=10,
     ),
     "huge": Knobs(
         customers=60,
@@ -107,6 +113,7 @@ SIZE_KNOBS: dict[str, Knobs] = {
         policy_assignments=8,
         policy_states=100000,
         cost_days=60,
+        refunds=20,
     ),
 }
 
@@ -430,6 +437,7 @@ class _Generator:
         self.customers: list[Customer] = []
         self.subs: list[Subscription] = []
         self.sub_roles: dict[str, str] = {}
+        self.spikes: list[tuple[CostSeries, int]] = []
 
     def ago(self, seconds: float) -> str:
         return format_time(self.now - dt.timedelta(seconds=int(seconds)))
@@ -470,7 +478,9 @@ class _Generator:
     def make_tenants(self) -> None:
         rng, k = self.rng, self.k
         per_customer = _split(k.subscriptions, k.customers, rng, minimum=1)
-        currencies = ("GBP", "GBP", "GBP", "EUR", "GBP", "EUR", "USD")
+        # mostly GBP; the 9th and 10th customers (large and huge estates) bill in CHF
+        # and JPY, currencies beyond the usual three
+        currencies = ("GBP", "GBP", "GBP", "EUR", "GBP", "EUR", "USD", "GBP", "CHF", "JPY")
         for ci in range(k.customers):
             name = CUSTOMER_NAMES[ci % len(CUSTOMER_NAMES)]
             if ci >= len(CUSTOMER_NAMES):
@@ -930,10 +940,34 @@ class _Generator:
                 spiking = costs[-rng.randint(1, len(services))]
                 day = days - 1 - rng.randint(0, min(13, days - 1))
                 usual = spiking.daily[day]
+                self.spikes.append((spiking, day))
                 spiking.daily[day] = round(
                     max(usual * rng.uniform(4.0, 9.0), usual + rng.uniform(150.0, 600.0)), 2
                 )
+        self.add_refunds(costs, days)
         return start, costs
+
+    def add_refunds(self, costs: list[CostSeries], days: int) -> None:
+        """Refunds: on one day of the last four weeks, one series of ``refunds``
+        subscriptions nets below zero (a credit of 1.5 to 3 times that day's usage).
+
+        Drawn from their own random source, so the rest of the estate (and every
+        estate without refunds) is the same as without them.
+        """
+        if not self.k.refunds or not costs:
+            return
+        rng = random.Random(f"btconsole-refunds:{self.seed}")
+        by_sub: dict[str, list[CostSeries]] = {}
+        for series in costs:
+            by_sub.setdefault(series.subscription_id, []).append(series)
+        subs = [s.subscription_id for s in self.subs if s.subscription_id in by_sub]
+        for sid in rng.sample(subs, min(self.k.refunds, len(subs))):
+            series = rng.choice(by_sub[sid])
+            day = days - 1 - rng.randint(0, min(27, days - 1))
+            if any(series is spiked and day == when for spiked, when in self.spikes):
+                continue  # a refund never hides a spike
+            usual = series.daily[day]
+            series.daily[day] = round(usual - max(usual, 5.0) * rng.uniform(1.5, 3.0), 2)
 
     def make_budgets(self, estate: Estate) -> list[Budget]:
         rng = self.rng

@@ -8,6 +8,7 @@ characters), a health level, and sort values. Nothing here touches Textual widge
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -46,8 +47,11 @@ def since_seconds(timestamp: str | None, now: dt.datetime) -> float | None:
 
 
 def money(amount: float | None, currency: str = "") -> str:
+    """An amount for a table cell: ``-`` for none, ``?`` for one that is not a number."""
     if amount is None:
         return "-"
+    if not math.isfinite(amount):
+        return f"? {currency}".strip()
     text = f"{amount:,.0f}" if abs(amount) >= 100 else f"{amount:,.2f}"
     return f"{text} {currency}".strip()
 
@@ -69,7 +73,10 @@ def bytes_text(value: int | None) -> str:
 
 
 def percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
+    """A percentage: ``-`` for none, ``?`` for one that is not a number."""
+    if value is None:
+        return "-"
+    return f"{value:.1f}%" if math.isfinite(value) else "?"
 
 
 def customer_names(config: Config) -> dict[str, str]:
@@ -414,7 +421,8 @@ def spend_rows(
         cells = (
             _sub(subscriptions, sub, customer),
             money(amount, currency),
-            money(fc, currency),
+            # spend this month but no forecast: Azure gave none, so it is unknown
+            money(fc, currency) if fc is not None else f"? {currency}".strip(),
             money(b.amount if b else None, currency if b else ""),
             percent(used),
             clean(", ".join(anomalies.get(sub, [])) or "-"),
@@ -475,7 +483,15 @@ def overview_rows(
             level = "critical"
         budget = s.budget
         spend = ", ".join(money(amount, cur) for cur, amount in s.spend_mtd) or "-"
-        forecast = ", ".join(money(amount, cur) for cur, amount in s.forecast) or "-"
+        known = dict(s.forecast)
+        forecast = (
+            ", ".join(
+                [money(amount, cur) for cur, amount in s.forecast]
+                # spent in a currency with no (complete) forecast for it: unknown
+                + [f"? {cur}".strip() for cur, _ in s.spend_mtd if cur not in known]
+            )
+            or "-"
+        )
         cells = (
             clean(s.display_name),
             UNKNOWN

@@ -236,7 +236,9 @@ def test_spend(fresh: Emulated) -> None:
             await spend.budgets(session, sub),
         )
 
-    costs, forecast, budgets = run(lambda: _with_session(fresh, body))
+    costs, forecasts, budgets = run(lambda: _with_session(fresh, body))
+    (forecast,) = forecasts  # one answer, one currency
+    assert forecast.currency == costs[0].currency
     assert len({c.date for c in costs}) == 60
     assert max(c.date for c in costs) == today.isoformat()
     assert len(costs) > 50

@@ -156,12 +156,17 @@ def test_resolved_findings_are_listed() -> None:
         ("+1", "'+1"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
-        ("\tx", "'\tx"),
+        ("\tx", "' x"),  # the tab is a control character: a space, still guarded
+        (" =1+1", "' =1+1"),
+        ("\x1b]52;c;ZXZpbA==\x07=cmd", "]52;c;ZXZpbA===cmd"),  # OSC 52 made inert
         ("plain", "plain"),
         (-12.5, "-12.5"),
         (Decimal("-3.10"), "-3.10"),
         (None, ""),
         (True, "true"),
+        (float("inf"), ""),  # unknown, never "inf"
+        (float("nan"), ""),
+        (Decimal("Infinity"), ""),
     ],
 )
 def test_csv_cells_are_guarded_against_formulas(value: object, cell: str) -> None:
@@ -207,3 +212,12 @@ def test_headless_modules_import_no_textual_or_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_export_cents_of_refunds_and_of_amounts_beyond_rounding() -> None:
+    from btconsole.export import _cents
+
+    assert _cents(-12.345) == Decimal("-12.35")  # a refund, rounded half away from zero
+    assert _cents(1e15) == Decimal("1000000000000000.00")
+    for bad in (1e308, float("inf"), float("nan")):
+        assert _cents(bad) is None  # unknown: was decimal.InvalidOperation (exit 70)

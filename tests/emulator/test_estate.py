@@ -97,8 +97,12 @@ def _mutated(text: str, change: Any) -> str:
             "estate.tenants[0].tenant_id: not a lowercase GUID",
         ),
         (
-            lambda d: d["customers"][1].update(currency="JPY"),
-            "estate.customers[1].currency: 'JPY' is not one of",
+            lambda d: d["customers"][1].update(currency="jpy"),
+            "estate.customers[1].currency: expected an ISO 4217 code",
+        ),
+        (
+            lambda d: d["customers"][1].update(currency="EURO"),
+            "estate.customers[1].currency: expected an ISO 4217 code",
         ),
         (
             lambda d: d["customers"][0].update(slug="Bad Slug"),
@@ -205,6 +209,53 @@ def test_minimal_hand_written_estate_loads() -> None:
     assert estate.visible_subscription_ids("11111111-1111-4111-8111-111111111111") == {
         "33333333-3333-4333-8333-333333333333"
     }
+
+
+def test_refunds_absurd_costs_and_any_currency_load_from_a_file(small_json: str) -> None:
+    """Negative days (refunds, credits), absurd ones and currencies beyond GBP/EUR/USD
+    are accepted from an estate file and dumped back as they were."""
+    doc = json.loads(small_json)
+    doc["customers"][0]["currency"] = "JPY"
+    doc["customers"][1]["currency"] = "CHF"
+    doc["costs"][0]["daily"][-1] = -123.45
+    doc["costs"][1]["daily"][-2] = 1e308
+    estate = Estate.from_json(json.dumps(doc))
+    assert [c.currency for c in estate.customers[:2]] == ["JPY", "CHF"]
+    assert estate.costs[0].daily[-1] == -123.45 and estate.costs[1].daily[-2] == 1e308
+    assert json.loads(estate.to_json()) == doc
+
+
+def test_refunds_are_drawn_apart_from_the_rest_of_the_estate() -> None:
+    """The ``refunds`` knob nets some days below zero and changes nothing else."""
+    with_refunds = generate(seed=3, size="small", refunds=2)
+    without = generate(seed=3, size="small")
+    assert SIZE_KNOBS["small"].refunds == 0 and SIZE_KNOBS["medium"].refunds > 0
+    changed = [
+        (a.subscription_id, i)
+        for a, b in zip(with_refunds.costs, without.costs, strict=True)
+        for i, (x, y) in enumerate(zip(a.daily, b.daily, strict=True))
+        if x != y
+    ]
+    assert len(changed) == 2 and len({sub for sub, _ in changed}) == 2
+    series = {id(s): s for s in with_refunds.costs}
+    negative = [v for s in series.values() for v in s.daily if v < 0]
+    assert len(negative) == 2
+    assert all(i >= with_refunds.cost_days - 28 for _, i in changed)
+    # budgets follow the costs they were set against; everything else is the same
+    mine, theirs = json.loads(with_refunds.to_json()), json.loads(without.to_json())
+    for doc in (mine, theirs):
+        for key in ("costs", "budgets"):
+            doc.pop(key)
+        for customer in doc["customers"]:
+            customer.pop("monthly_budget")
+    assert mine == theirs
+
+
+def test_generated_currencies_go_beyond_gbp_eur_usd() -> None:
+    large = generate(seed=1, size="large", machines=30, clusters=3, circuits=3, policy_states=30)
+    assert {"CHF", "JPY"} <= {c.currency for c in large.customers}
+    medium = generate(seed=1, size="medium", machines=30, clusters=3, circuits=3)
+    assert {c.currency for c in medium.customers} == {"GBP", "EUR", "USD"}
 
 
 def test_docs_example_estate_loads() -> None:

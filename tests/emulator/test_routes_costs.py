@@ -299,3 +299,34 @@ async def test_some_budgets_are_over_and_cost_is_refused_for_invisible_subscript
         with pytest.raises(HttpResponseError) as info:
             await client.query.usage(f"/subscriptions/{other}", _mtd("Daily", None))
     assert info.value.status_code == 403
+
+
+async def test_no_content_fault_answers_204_for_the_query_and_the_forecast_only(
+    emulator: RunningEmulator, aio_credential: ClientSecretCredential, customer: Customer
+) -> None:
+    """``costmanagement_no_content``: the documented 204 (no body) of both operations;
+    without a ``route`` it leaves every other route alone (budgets here)."""
+    sid = customer.subscription_ids[0]
+    scope = f"/subscriptions/{sid}"
+    emulator.add_fault(kind="costmanagement_no_content", subscriptions=[sid])
+    async with CostManagementClient(aio_credential, **sdk(emulator)) as client:
+        query = await client.query.usage(scope, _mtd("Daily", "ServiceName"))
+        forecast = await client.forecast.usage(
+            scope,
+            ForecastDefinition(
+                type="ActualCost",
+                timeframe="MonthToDate",
+                dataset=ForecastDataset(
+                    granularity="Daily",
+                    aggregation={"totalCost": ForecastAggregation(name="Cost", function="Sum")},
+                ),
+            ),
+        )
+    assert query is None and forecast is None
+    async with ConsumptionManagementClient(aio_credential, sid, **sdk(emulator)) as consumption:
+        budgets = [b async for b in consumption.budgets.list(scope)]
+    assert budgets
+    stats = emulator.stats()["by_route_status"]
+    assert stats["costs.query_subscription"] == {"204": 1}
+    assert stats["costs.forecast_subscription"] == {"204": 1}
+    assert stats["budgets.list"] == {"200": 1}

@@ -75,6 +75,10 @@ def test_money_and_percent() -> None:
     assert render.money(12.345, "EUR") == "12.35 EUR"
     assert render.percent(None) == "-"
     assert render.percent(84.44) == "84.4%"
+    assert render.money(-1234.5, "GBP") == "-1,234 GBP"  # a refund or credit
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        assert render.money(bad, "GBP") == "? GBP"
+        assert render.percent(bad) == "?"
 
 
 @pytest.mark.parametrize(
@@ -281,6 +285,7 @@ def test_spend_rows_never_sum_currencies_and_flag_budgets() -> None:
     assert gbp.level == "critical"  # over budget
     eur = by_key[f"contoso|{SUB}|EUR"]
     assert eur.cells[1] == "70.00 EUR" and eur.cells[3] == "-"
+    assert eur.cells[2] == "? EUR"  # spent in EUR, Azure gave no EUR forecast
     assert by_key["contoso|sub-2|GBP"].level == "ok"
     assert all(r.cells[6] == "Contoso Retail" for r in rows)
     assert [c.key for c in render.SPEND_COLUMNS][-1] == "customer"
@@ -319,7 +324,7 @@ def test_overview_and_attention_rows() -> None:
         "3,017 GBP, 12.00 EUR",
         "6,750 GBP",
         "2/3",
-        "4,500 GBP",
+        "4,500 GBP, ? EUR",  # EUR spent, no EUR forecast: unknown, not left out
     )
     assert row.level == "critical" and row.key == "contoso"
     assert "\x1b" not in row.cells[0] and "[bold red]x[/]" in row.cells[0]

@@ -3,6 +3,13 @@
 Costs come from the estate's daily series (one per subscription, resource group
 and service) which end on the estate's ``as_of`` date; that date is "today" for
 ``MonthToDate`` and the other relative time frames.
+
+Shaped on the specs named in docs/dev/emulator-contract.md ("Cost Management and
+Consumption"): a scope with no usage data (no cost series in the estate) answers the
+query and the forecast with ``204 No Content`` and no body, as both operations
+document; a valid request is checked first (a bad one is still a 400). Amounts are
+served as the estate holds them: negative days (refunds, credits) and absurd ones
+alike. Every row carries its customer's currency.
 """
 
 from __future__ import annotations
@@ -258,6 +265,11 @@ async def _body(ctx: Ctx) -> dict[str, Any]:
     return body
 
 
+def no_content() -> web.Response:
+    """``204 No Content``: the documented answer of a query or forecast with no usage."""
+    return web.Response(status=204)
+
+
 def _yyyymmdd(day: dt.date) -> int:
     return day.year * 10000 + day.month * 100 + day.day
 
@@ -269,6 +281,7 @@ async def query(ctx: Ctx) -> web.StreamResponse:
     body = await _body(ctx)
     dataset: dict[str, Any] = body.get("dataset") or {}
     est, series, currency = _scope_series(ctx)
+    used = bool(series)
     start, end = _period(body, est.as_of, forecast=False)
     measures = _measures(dataset)
     groups = _groupings(dataset)
@@ -278,6 +291,8 @@ async def query(ctx: Ctx) -> web.StreamResponse:
     if "filter" in dataset and dataset["filter"] is not None:
         pred = _filter(est, dataset["filter"])
         series = [s for s in series if pred(s)]
+    if not used:
+        return no_content()
 
     dates = est.cost_dates()
     sums: dict[tuple[Any, ...], float] = {}
@@ -322,6 +337,7 @@ async def forecast(ctx: Ctx) -> web.StreamResponse:
     body = await _body(ctx)
     dataset: dict[str, Any] = body.get("dataset") or {}
     est, series, currency = _scope_series(ctx)
+    used = bool(series)
     start, end = _period(body, est.as_of, forecast=True)
     measures = _measures(dataset) or ["Cost"]
     if dataset.get("grouping"):
@@ -334,6 +350,8 @@ async def forecast(ctx: Ctx) -> web.StreamResponse:
     if "filter" in dataset and dataset["filter"] is not None:
         pred = _filter(est, dataset["filter"])
         series = [s for s in series if pred(s)]
+    if not used:
+        return no_content()
     include_actual = body.get("includeActualCost", True) is not False
 
     dates = est.cost_dates()
