@@ -243,10 +243,12 @@ class AzureSession:
             SecretError / KeyringUnavailableError / CredentialError: see build_credential.
         """
         if self._credential is None:
-            from btconsole.credentials import build_credential
+            from btconsole.credentials import SignInErrors, build_credential
 
-            self._credential = build_credential(
-                self.profile, self.config, aio=True, environ=self._environ
+            # token failures leave as the project's errors, with the profile's fix
+            self._credential = SignInErrors(
+                build_credential(self.profile, self.config, aio=True, environ=self._environ),
+                self.profile,
             )
         return self._credential
 
