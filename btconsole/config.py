@@ -94,6 +94,14 @@ KNOWN_CLOUDS: dict[str, CloudConfig] = {
 }
 
 
+# The token scope of a custom cloud without ``token_scope``: Azure Resource Manager's
+# public audience, which is what the Azure SDK's management clients ask for whatever
+# their base_url (azure.mgmt.core.tools.get_arm_endpoints) and what a private
+# endpoint or proxy in front of Resource Manager needs. A cloud with its own audience
+# (Azure Stack Hub: the activeDirectoryResourceId of `az cloud show`) sets token_scope.
+CUSTOM_CLOUD_TOKEN_SCOPE = "https://management.azure.com/.default"
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """When a finding becomes a warning."""
@@ -242,7 +250,10 @@ CLOUD_KEYS: dict[str, KeySpec] = {
     "name": KeySpec("str", "A label for the custom cloud (default: custom)."),
     "resource_manager": KeySpec("url", "Resource Manager endpoint (https).", required=True),
     "authority_host": KeySpec("url", "Entra ID authority host (https).", required=True),
-    "token_scope": KeySpec("str", "Token scope (default: RESOURCE_MANAGER/.default)."),
+    "token_scope": KeySpec(
+        "str",
+        f"Token scope: the cloud's ARM audience + /.default (default: {CUSTOM_CLOUD_TOKEN_SCOPE}).",
+    ),
     "portal": KeySpec("url", "Portal base URL for links (default: Azure public portal)."),
     "ca_bundle": KeySpec("path", "PEM file of CA certificates to trust for these endpoints."),
 }
@@ -545,6 +556,13 @@ def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) 
     for key, spec in CLOUD_KEYS.items():
         if spec.required and key not in value:
             problems.add((*key_path, key), "missing (required for a custom cloud)")
+    scope = checked.get("token_scope")
+    if isinstance(scope, str) and not scope.endswith("/.default"):
+        problems.add(
+            (*key_path, "token_scope"),
+            f"{scope!r} must end with /.default (the cloud's Resource Manager audience "
+            f"followed by /.default, such as {CUSTOM_CLOUD_TOKEN_SCOPE})",
+        )
     if len(problems) > start:
         return _INVALID
     resource_manager = _with_slash(checked["resource_manager"])
@@ -552,7 +570,7 @@ def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) 
         name=checked.get("name", "custom"),
         resource_manager=resource_manager,
         authority_host=_with_slash(checked["authority_host"]),
-        token_scope=checked.get("token_scope") or resource_manager + ".default",
+        token_scope=checked.get("token_scope") or CUSTOM_CLOUD_TOKEN_SCOPE,
         portal=_with_slash(checked.get("portal") or KNOWN_CLOUDS["AzureCloud"].portal),
         ca_bundle=checked.get("ca_bundle"),
         custom=True,

@@ -53,7 +53,10 @@ def ssh_prompt(profile: Profile, stream: TextIO | None = None) -> PromptCallback
 
 def _common_kwargs(profile: Profile) -> dict[str, Any]:
     cloud = profile.cloud
-    kwargs: dict[str, Any] = {"authority": cloud.authority_host}
+    # No connection retries inside the credential: an unreachable authority or an
+    # untrusted certificate is reported at once (the refresh engine retries what is
+    # worth retrying); Entra's 429/5xx answers are still retried by azure-identity.
+    kwargs: dict[str, Any] = {"authority": cloud.authority_host, "retry_connect": 0}
     if cloud.custom:
         kwargs["disable_instance_discovery"] = True
     if cloud.ca_bundle:
@@ -128,6 +131,7 @@ def build_credential(
         cls = _identity_class("DefaultAzureCredential", aio)
         default_kwargs = _common_kwargs(profile)
         default_kwargs.pop("disable_instance_discovery", None)
+        default_kwargs.pop("retry_connect", None)  # its managed identity probe has its own
         default_kwargs["exclude_interactive_browser_credential"] = True
         if profile.client_id:
             default_kwargs["managed_identity_client_id"] = profile.client_id

@@ -100,7 +100,8 @@ ca_bundle = "{ca}"
     cloud = load_config(write(tmp_path, text)).profile("lab").cloud
     assert cloud.custom
     assert cloud.resource_manager == "https://127.0.0.1:8443/"
-    assert cloud.token_scope == "https://127.0.0.1:8443/.default"
+    # ARM's public audience, as the Azure SDK asks for (not RESOURCE_MANAGER/.default)
+    assert cloud.token_scope == "https://management.azure.com/.default"
     assert cloud.ca_bundle == str(ca)
 
 

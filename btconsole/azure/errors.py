@@ -312,13 +312,8 @@ def map_exception(exc: BaseException, *, what: str, sign_in: SignIn | None = Non
 
 # --------------------------------------------------------------------------- connections
 
-TLS_FIX = (
-    "if the endpoint uses a private CA or a self-signed certificate, set ca_bundle in the "
-    "profile's [cloud] table to that CA's PEM file (a self-signed certificate is its own CA)"
-)
-UNREACHABLE_FIX = (
-    "check the URL in the profile's cloud (resource_manager, authority_host) and the network path"
-)
+TLS_FIX = "set the profile's cloud ca_bundle to the PEM of its CA (or of the certificate itself)"
+UNREACHABLE_FIX = "check the profile's cloud URLs and the network path"
 
 
 def exception_chain(exc: BaseException, limit: int = 12) -> list[BaseException]:
@@ -400,7 +395,7 @@ def connection_failure(
     )
     where = endpoint or "the endpoint"
     unreachable_fix = (
-        "check authority_host in the profile's cloud and the network path"
+        "check authority_host and the network path"
         if sign_in is not None and sign_in.authority
         else UNREACHABLE_FIX
     )
@@ -410,11 +405,7 @@ def connection_failure(
             if "hostname mismatch" in detail.lower() or "ip address mismatch" in detail.lower():
                 fix = "use the host name the certificate was issued for in the profile's cloud URLs"
             elif sign_in is not None and sign_in.ca_bundle:
-                fix = (
-                    f"ca_bundle {sign_in.ca_bundle} does not hold the CA that signed it; point "
-                    "ca_bundle in the profile's [cloud] table at that CA's PEM file (a "
-                    "self-signed certificate is its own CA)"
-                )
+                fix = f"ca_bundle {sign_in.ca_bundle} does not hold its CA (or its own certificate)"
             else:
                 fix = TLS_FIX
             return TlsError(

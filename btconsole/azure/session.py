@@ -120,7 +120,7 @@ class Timeouts:
 
 
 def _ssl_context(bundle: str | None) -> ssl.SSLContext:
-    """The TLS context trusting ``bundle`` (or the system store): one per CA bundle.
+    """The TLS context trusting ``bundle`` only (or the system store): one per CA bundle.
 
     One per bundle (and version of its file) for the process: building one loads the
     system's CA store, ~0.1 s of CPU on the event loop, which for a 60-profile estate
@@ -132,9 +132,11 @@ def _ssl_context(bundle: str | None) -> ssl.SSLContext:
         key = None  # let load_verify_locations report the problem
     context = _SSL_CONTEXTS.get(key) if key is not None else None
     if context is None:
-        context = ssl.create_default_context()
-        if bundle:
-            context.load_verify_locations(cafile=bundle)
+        # A bundle replaces the system store, as it does for the token requests
+        # (azure-identity's connection_verify) and doctor: one trust per profile.
+        context = (
+            ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
+        )
         if key is not None:
             _SSL_CONTEXTS[key] = context
     return context
