@@ -301,3 +301,13 @@ def test_a_self_signed_leaf_certificate_is_accepted_as_ca_bundle(
     assert asyncio.run(get()) == 404
     without = with_cloud(fresh.profile(), authority_host=f"{url}/", ca_bundle=None)
     assert isinstance(failure(fresh, without, fresh.environ), TlsError)
+
+
+def test_a_token_scope_entra_does_not_know(fresh: Emulated) -> None:
+    scope = "https://arm.lab.example.net/.default"  # RESOURCE_MANAGER/.default, say
+    profile = with_cloud(fresh.profile(), token_scope=scope)
+    error = failure(fresh, profile, fresh.environ)
+    assert isinstance(error, AuthError) and error.reason == "sign-in"
+    assert f"{scope} was refused as a token scope (AADSTS500011)" in error.message
+    assert "set token_scope" in error.message
+    assert_one_clean_line(error)
