@@ -311,3 +311,20 @@ def test_a_token_scope_entra_does_not_know(fresh: Emulated) -> None:
     assert f"{scope} was refused as a token scope (AADSTS500011)" in error.message
     assert "set token_scope" in error.message
     assert_one_clean_line(error)
+
+
+def test_device_code_still_signs_in_through_the_error_wrapper(fresh: Emulated) -> None:
+    """The wrapper gives ``get_token_info`` to a credential that has only ``get_token``
+    (device code, run in a thread)."""
+    fresh.emulator.set_settings(device_code_interval=0, device_code_auto_approve_after=0)
+    profile = dataclasses.replace(
+        fresh.profile(), auth="device-code", client_id=None, client_secret_env=None
+    )
+
+    async def body() -> Any:
+        async with AzureSession(profile, fresh.config, environ={}) as session:
+            return await subscriptions.list_subscriptions(session)
+
+    found = run(body)
+    customer = fresh.emulator.estate.customers[0]
+    assert {r.subscription_id for r in found} == {s.lower() for s in customer.subscription_ids}
