@@ -556,6 +556,16 @@ def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) 
     for key, spec in CLOUD_KEYS.items():
         if spec.required and key not in value:
             problems.add((*key_path, key), "missing (required for a custom cloud)")
+    bundle = checked.get("ca_bundle")
+    if isinstance(bundle, str):
+        unusable = _unusable_ca_bundle(bundle)
+        if unusable:
+            problems.add(
+                (*key_path, "ca_bundle"),
+                f"{bundle} holds no usable PEM certificate ({unusable}); give the PEM file "
+                "of the CA that signed these endpoints' certificates (or a self-signed "
+                "certificate itself)",
+            )
     scope = checked.get("token_scope")
     if isinstance(scope, str) and not scope.endswith("/.default"):
         problems.add(
@@ -575,6 +585,36 @@ def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) 
         ca_bundle=checked.get("ca_bundle"),
         custom=True,
     )
+
+
+def _unusable_ca_bundle(path: str) -> str | None:
+    """Why ``path`` cannot serve as a CA bundle (OpenSSL's reason), or None.
+
+    Loaded once per file version: 60 profiles often share one bundle.
+    """
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _BUNDLE_CHECKS:
+        _BUNDLE_CHECKS[key] = _load_ca_bundle(path)
+    return _BUNDLE_CHECKS[key]
+
+
+_BUNDLE_CHECKS: dict[tuple[str, int, int], str | None] = {}
+
+
+def _load_ca_bundle(path: str) -> str | None:
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        return str(exc.reason) if exc.reason else "malformed PEM"
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "strerror", None) or exc)
+    return None
 
 
 def _with_slash(url: str) -> str:

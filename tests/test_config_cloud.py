@@ -8,6 +8,7 @@ import pytest
 
 from btconsole.config import CUSTOM_CLOUD_TOKEN_SCOPE, load_config
 from btconsole.errors import ConfigError
+from tests.certs import self_signed_pem
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "66666666-7777-8888-9999-000000000000"
@@ -84,3 +85,26 @@ def test_a_missing_ca_bundle_file_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="ca_bundle: file not found"):
         load_config(path)
+
+
+def test_a_ca_bundle_without_a_certificate_is_refused(tmp_path: Path) -> None:
+    bundle = tmp_path / "lab-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n", encoding="utf-8")
+    path = write(
+        tmp_path,
+        'resource_manager = "https://arm.lab.example.net/"\n'
+        'authority_host = "https://login.lab.example.net/"\n'
+        f'ca_bundle = "{bundle}"',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems[0].endswith(
+        f"profiles.lab.cloud.ca_bundle: {bundle} holds no usable PEM certificate "
+        "(malformed PEM); give the PEM file of the CA that signed these "
+        "endpoints' certificates (or a self-signed certificate itself)"
+    )
+    bundle.write_text("no certificate here\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\(NO_CERTIFICATE_OR_CRL_FOUND\)"):
+        load_config(path)
+    self_signed_pem(bundle)  # a real certificate: accepted
+    assert load_config(path).profile("lab").cloud.ca_bundle == str(bundle)

@@ -134,9 +134,23 @@ def _ssl_context(bundle: str | None) -> ssl.SSLContext:
     if context is None:
         # A bundle replaces the system store, as it does for the token requests
         # (azure-identity's connection_verify) and doctor: one trust per profile.
-        context = (
-            ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
-        )
+        try:
+            context = (
+                ssl.create_default_context(cafile=bundle)
+                if bundle
+                else ssl.create_default_context()
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            from btconsole.errors import ConfigError
+
+            if isinstance(exc, ssl.SSLError):
+                why = str(exc.reason) if exc.reason else "malformed PEM"
+            else:
+                why = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(
+                f"ca_bundle {bundle} cannot be loaded ({why}); give the PEM file of the CA "
+                "that signed the profile's endpoints"
+            ) from None
         if key is not None:
             _SSL_CONTEXTS[key] = context
     return context

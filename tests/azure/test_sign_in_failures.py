@@ -30,7 +30,13 @@ from btconsole.azure import subscriptions
 from btconsole.azure.errors import AuthError, TlsError, UnreachableError
 from btconsole.azure.session import AzureSession
 from btconsole.config import Profile
-from btconsole.errors import REASONS, BtConsoleError, KeyringUnavailableError, SecretError
+from btconsole.errors import (
+    REASONS,
+    BtConsoleError,
+    ConfigError,
+    KeyringUnavailableError,
+    SecretError,
+)
 from tests.azure.conftest import Emulated, run
 from tests.keyrings import MemoryKeyring
 
@@ -328,3 +334,15 @@ def test_device_code_still_signs_in_through_the_error_wrapper(fresh: Emulated) -
     found = run(body)
     customer = fresh.emulator.estate.customers[0]
     assert {r.subscription_id for r in found} == {s.lower() for s in customer.subscription_ids}
+
+
+def test_a_ca_bundle_spoiled_after_loading_the_config_is_a_config_error(
+    fresh: Emulated, tmp_path: Path
+) -> None:
+    spoiled = tmp_path / "spoiled.pem"
+    spoiled.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n", encoding="utf-8")
+    profile = with_cloud(fresh.profile(), ca_bundle=str(spoiled))
+    error = failure(fresh, profile, fresh.environ)
+    assert isinstance(error, ConfigError) and error.reason == "config"
+    assert error.message.startswith(f"ca_bundle {spoiled} cannot be loaded (malformed PEM)")
+    assert_one_clean_line(error)
