@@ -256,7 +256,8 @@ def map_exception(exc: BaseException, *, what: str, sign_in: SignIn | None = Non
         if entra is not None:
             return entra
     if isinstance(exc, core.ClientAuthenticationError) and exc.response is None:
-        return AuthError(f"{what}: sign-in failed: {_first_line(exc)}")
+        said = "" if sign_in is not None else "sign-in failed: "  # "cannot sign in" already
+        return AuthError(f"{what}: {said}{_first_line(exc)}")
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None) if response is not None else None
     headers: Mapping[str, str] | None = getattr(response, "headers", None)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import ipaddress
 import socket
 import ssl
 import threading
@@ -20,10 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from keyring.backend import KeyringBackend
 
 from btconsole.azure import subscriptions
@@ -38,6 +32,7 @@ from btconsole.errors import (
     SecretError,
 )
 from tests.azure.conftest import Emulated, run
+from tests.certs import self_signed_leaf
 from tests.keyrings import MemoryKeyring
 
 
@@ -170,7 +165,7 @@ def test_untrusted_certificate_without_the_ca_bundle_names_ca_bundle(fresh: Emul
 
 
 def test_a_bundle_without_the_right_ca_names_the_bundle(fresh: Emulated, tmp_path: Path) -> None:
-    other = self_signed(tmp_path / "other")[0]
+    other = self_signed_leaf(tmp_path / "other")[0]
     profile = with_cloud(fresh.profile(), ca_bundle=str(other))
     error = failure(fresh, profile, fresh.environ)
     assert isinstance(error, TlsError) and error.reason == "tls"
@@ -214,43 +209,6 @@ def test_unknown_client_id(fresh: Emulated) -> None:
 # --------------------------------------------------------------------------- self-signed
 
 
-def self_signed(base: Path) -> tuple[Path, Path]:
-    """A self-signed leaf certificate for 127.0.0.1 (not a CA) and its key."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "btconsole self-signed leaf")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = base.with_suffix(".pem"), base.with_suffix(".key")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class _NotHere(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         self.send_response(404)
@@ -268,7 +226,7 @@ class _NotHere(BaseHTTPRequestHandler):
 @pytest.fixture
 def leaf_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """An HTTPS server on loopback with a self-signed leaf certificate (404 to all)."""
-    cert, key = self_signed(tmp_path / "leaf")
+    cert, key = self_signed_leaf(tmp_path / "leaf")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(str(cert), str(key))
     server = ThreadingHTTPServer(("127.0.0.1", 0), _NotHere)
