@@ -432,9 +432,14 @@ def connection_failure(
             )
             error.retryable = retryable
             return error
+    # A reset or abort after the connection was made is the service's failure, not an
+    # unreachable endpoint: only errors of the connect phase count here.
+    connecting = _connect_phase(chain)
     for item in chain:
         refused = "connection refused" if isinstance(item, ConnectionRefusedError) else None
-        found = _UNREACHABLE_ERRNOS.get(getattr(item, "errno", None) or -1) or refused
+        found = (
+            _UNREACHABLE_ERRNOS.get(getattr(item, "errno", None) or -1) if connecting else None
+        ) or refused
         if found is not None:
             return UnreachableError(
                 f"{what}: cannot reach {where}: {found}; {unreachable_fix}", endpoint=endpoint
@@ -458,6 +463,15 @@ def _verify_message(error: BaseException) -> str:
     text = str(error)
     match = re.search(r"certificate verify failed: ([^(')\]]*)", text)
     return _clean(match.group(1)) if match else "verification failed"
+
+
+# Exceptions (and their subclasses) raised while connecting: aiohttp's connector,
+# urllib3's new connection (requests), and connect time-outs.
+_CONNECT_ERRORS = {"ClientConnectorError", "NewConnectionError", "ConnectTimeoutError"}
+
+
+def _connect_phase(chain: list[BaseException]) -> bool:
+    return any(cls.__name__ in _CONNECT_ERRORS for item in chain for cls in type(item).__mro__)
 
 
 def _is_connect_timeout(chain: list[BaseException]) -> bool:

@@ -21,7 +21,7 @@ import pytest
 from keyring.backend import KeyringBackend
 
 from btconsole.azure import subscriptions
-from btconsole.azure.errors import AuthError, TlsError, UnreachableError
+from btconsole.azure.errors import AuthError, TlsError, UnavailableError, UnreachableError
 from btconsole.azure.session import AzureSession
 from btconsole.config import Profile
 from btconsole.errors import (
@@ -303,4 +303,12 @@ def test_a_ca_bundle_spoiled_after_loading_the_config_is_a_config_error(
     error = failure(fresh, profile, fresh.environ)
     assert isinstance(error, ConfigError) and error.reason == "config"
     assert error.message.startswith(f"ca_bundle {spoiled} cannot be loaded (malformed PEM)")
+    assert_one_clean_line(error)
+
+
+def test_a_reset_after_connecting_is_the_service_not_unreachable(fresh: Emulated) -> None:
+    fresh.emulator.add_fault(kind="reset", route="subscriptions.list")
+    error = failure(fresh, fresh.profile(), fresh.environ)
+    assert isinstance(error, UnavailableError) and not isinstance(error, UnreachableError)
+    assert error.reason == "service" and "Connection reset" in error.message
     assert_one_clean_line(error)
