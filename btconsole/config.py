@@ -94,6 +94,14 @@ KNOWN_CLOUDS: dict[str, CloudConfig] = {
 }
 
 
+# The token scope of a custom cloud without ``token_scope``: Azure Resource Manager's
+# public audience, which is what the Azure SDK's management clients ask for whatever
+# their base_url (azure.mgmt.core.tools.get_arm_endpoints) and what a private
+# endpoint or proxy in front of Resource Manager needs. A cloud with its own audience
+# (Azure Stack Hub: the activeDirectoryResourceId of `az cloud show`) sets token_scope.
+CUSTOM_CLOUD_TOKEN_SCOPE = "https://management.azure.com/.default"
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """When a finding becomes a warning."""
@@ -242,7 +250,10 @@ CLOUD_KEYS: dict[str, KeySpec] = {
     "name": KeySpec("str", "A label for the custom cloud (default: custom)."),
     "resource_manager": KeySpec("url", "Resource Manager endpoint (https).", required=True),
     "authority_host": KeySpec("url", "Entra ID authority host (https).", required=True),
-    "token_scope": KeySpec("str", "Token scope (default: RESOURCE_MANAGER/.default)."),
+    "token_scope": KeySpec(
+        "str",
+        f"Token scope: the cloud's ARM audience + /.default (default: {CUSTOM_CLOUD_TOKEN_SCOPE}).",
+    ),
     "portal": KeySpec("url", "Portal base URL for links (default: Azure public portal)."),
     "ca_bundle": KeySpec("path", "PEM file of CA certificates to trust for these endpoints."),
 }
@@ -545,6 +556,23 @@ def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) 
     for key, spec in CLOUD_KEYS.items():
         if spec.required and key not in value:
             problems.add((*key_path, key), "missing (required for a custom cloud)")
+    bundle = checked.get("ca_bundle")
+    if isinstance(bundle, str):
+        unusable = _unusable_ca_bundle(bundle)
+        if unusable:
+            problems.add(
+                (*key_path, "ca_bundle"),
+                f"{bundle} holds no usable PEM certificate ({unusable}); give the PEM file "
+                "of the CA that signed these endpoints' certificates (or a self-signed "
+                "certificate itself)",
+            )
+    scope = checked.get("token_scope")
+    if isinstance(scope, str) and not scope.endswith("/.default"):
+        problems.add(
+            (*key_path, "token_scope"),
+            f"{scope!r} must end with /.default (the cloud's Resource Manager audience "
+            f"followed by /.default, such as {CUSTOM_CLOUD_TOKEN_SCOPE})",
+        )
     if len(problems) > start:
         return _INVALID
     resource_manager = _with_slash(checked["resource_manager"])
@@ -552,11 +580,41 @@ def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) 
         name=checked.get("name", "custom"),
         resource_manager=resource_manager,
         authority_host=_with_slash(checked["authority_host"]),
-        token_scope=checked.get("token_scope") or resource_manager + ".default",
+        token_scope=checked.get("token_scope") or CUSTOM_CLOUD_TOKEN_SCOPE,
         portal=_with_slash(checked.get("portal") or KNOWN_CLOUDS["AzureCloud"].portal),
         ca_bundle=checked.get("ca_bundle"),
         custom=True,
     )
+
+
+def _unusable_ca_bundle(path: str) -> str | None:
+    """Why ``path`` cannot serve as a CA bundle (OpenSSL's reason), or None.
+
+    Loaded once per file version: 60 profiles often share one bundle.
+    """
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _BUNDLE_CHECKS:
+        _BUNDLE_CHECKS[key] = _load_ca_bundle(path)
+    return _BUNDLE_CHECKS[key]
+
+
+_BUNDLE_CHECKS: dict[tuple[str, int, int], str | None] = {}
+
+
+def _load_ca_bundle(path: str) -> str | None:
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        return str(exc.reason) if exc.reason else "malformed PEM"
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "strerror", None) or exc)
+    return None
 
 
 def _with_slash(url: str) -> str:

@@ -16,12 +16,15 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from btconsole.config import AZURE_CLI_CLIENT_ID, Config, Profile
 from btconsole.errors import CredentialError
 from btconsole.fsutil import write_private_file
 from btconsole.secretstore import lookup_secret
+
+if TYPE_CHECKING:
+    from btconsole.azure.errors import AzureError, SignIn
 
 PromptCallback = Callable[[str, str, datetime], None]
 
@@ -50,7 +53,10 @@ def ssh_prompt(profile: Profile, stream: TextIO | None = None) -> PromptCallback
 
 def _common_kwargs(profile: Profile) -> dict[str, Any]:
     cloud = profile.cloud
-    kwargs: dict[str, Any] = {"authority": cloud.authority_host}
+    # No connection retries inside the credential: an unreachable authority or an
+    # untrusted certificate is reported at once (the refresh engine retries what is
+    # worth retrying); Entra's 429/5xx answers are still retried by azure-identity.
+    kwargs: dict[str, Any] = {"authority": cloud.authority_host, "retry_connect": 0}
     if cloud.custom:
         kwargs["disable_instance_discovery"] = True
     if cloud.ca_bundle:
@@ -125,6 +131,7 @@ def build_credential(
         cls = _identity_class("DefaultAzureCredential", aio)
         default_kwargs = _common_kwargs(profile)
         default_kwargs.pop("disable_instance_discovery", None)
+        default_kwargs.pop("retry_connect", None)  # its managed identity probe has its own
         default_kwargs["exclude_interactive_browser_credential"] = True
         if profile.client_id:
             default_kwargs["managed_identity_client_id"] = profile.client_id
@@ -226,6 +233,75 @@ def _persistence_available(options: Any) -> bool:
     except Exception:  # ImportError (libsecret), ValueError (refused plaintext), ...
         return False
     return True
+
+
+def sign_in_context(profile: Profile) -> SignIn:
+    """What a token request of ``profile`` is for, so its errors can name the fix."""
+    from btconsole.azure.errors import SignIn
+
+    secret_env = (
+        profile.certificate_password_env
+        if profile.auth == "certificate"
+        else profile.client_secret_env
+    )
+    return SignIn(
+        profile=profile.name,
+        tenant_id=profile.tenant_id,
+        client_id=profile.client_id,
+        authority=profile.cloud.authority_host,
+        scope=profile.cloud.token_scope,
+        auth=profile.auth,
+        secret_env=secret_env,
+        ca_bundle=profile.cloud.ca_bundle,
+    )
+
+
+def sign_in_error(exc: BaseException, profile: Profile) -> AzureError:
+    """The project's error for a failed token request of ``profile``: one line saying
+    what happened (tenant not found, secret refused, endpoint unreachable, certificate
+    not trusted) and the fix."""
+    from btconsole.azure.errors import map_exception
+
+    return map_exception(exc, what="cannot sign in", sign_in=sign_in_context(profile))
+
+
+class SignInErrors:
+    """An async credential whose failures are the project's errors (see
+    :func:`sign_in_error`), never an SDK exception or a message with a repr.
+
+    The SDK clients' bearer-token policy calls it; the error then leaves the request
+    as it is (``map_exception`` keeps an ``AzureError``).
+    """
+
+    def __init__(self, credential: Any, profile: Profile) -> None:
+        self.credential = credential
+        self.profile = profile
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        try:
+            return await self.credential.get_token(*scopes, **kwargs)
+        except Exception as exc:
+            raise sign_in_error(exc, self.profile) from exc
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        try:
+            if hasattr(self.credential, "get_token_info"):
+                return await self.credential.get_token_info(*scopes, options=options)
+            from azure.core.credentials import AccessTokenInfo
+
+            token = await self.credential.get_token(*scopes)
+            return AccessTokenInfo(token.token, token.expires_on)
+        except Exception as exc:
+            raise sign_in_error(exc, self.profile) from exc
+
+    async def close(self) -> None:
+        await self.credential.close()
+
+    async def __aenter__(self) -> SignInErrors:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
 
 class AsyncAdapter:

@@ -187,18 +187,20 @@ def check_keyring(
         broken = _first_line(exc)
     if info is not None and info.usable and not info.plaintext:
         return Result(OK, "keyring", f"backend {info.backend}")
+    # Only a profile that needs the keyring makes its state worth a warning.
+    why = f"; needed by: {', '.join(needing)}" if needing else "; not needed by these profiles"
     if info is not None and info.usable and info.plaintext:
+        if not needing:
+            return Result(OK, "keyring", f"backend {info.backend} stores secrets in plaintext{why}")
         if config.allow_plaintext_keyring:
             return Result(
                 WARN,
                 "keyring",
-                f"backend {info.backend} stores secrets in plaintext (allowed by the config)",
+                f"backend {info.backend} stores secrets in plaintext (allowed by the config){why}",
                 "prefer an encrypted backend (Secret Service) or environment variables",
             )
-        status = FAIL if needing else WARN
-        why = f"; needed by: {', '.join(needing)}" if needing else "; not needed by these profiles"
         return Result(
-            status,
+            FAIL,
             "keyring",
             f"backend {info.backend} stores secrets in plaintext; refused{why}",
             "set allow_plaintext_keyring = true to accept it, or name an environment "
@@ -273,7 +275,7 @@ def _token_hint(profile: Profile) -> str:
 
 
 def _get_token(profile: Profile, config: Config, environ: Mapping[str, str]) -> Result:
-    from btconsole.credentials import build_credential
+    from btconsole.credentials import build_credential, sign_in_error
 
     try:
         credential = build_credential(profile, config, environ=environ)
@@ -284,7 +286,9 @@ def _get_token(profile: Profile, config: Config, environ: Mapping[str, str]) -> 
     try:
         token = credential.get_token(profile.cloud.token_scope)
     except Exception as exc:  # azure-identity raises ClientAuthenticationError and others
-        return Result(FAIL, "token", f"{profile.name}: {_first_line(exc)}", _token_hint(profile))
+        # the same line the console and check show (what happened and the fix)
+        error = sign_in_error(exc, profile)
+        return Result(FAIL, "token", f"{profile.name}: {error.message}", _token_hint(profile))
     finally:
         close = getattr(credential, "close", None)
         if close is not None:

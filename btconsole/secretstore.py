@@ -134,9 +134,14 @@ def lookup_secret(
     With ``required=False`` (certificate passwords, which are optional) a missing
     secret or keyring gives None instead of an error.
 
+    Every "not found" message starts ``secret not found:`` and names the fix first:
+    the profile's environment variable (when it names one) and ``btconsole secrets
+    set``; why the keyring could not help comes after, never instead.
+
     Raises:
-        SecretError: no secret found (the message names both places to put it).
-        KeyringUnavailableError: the environment has none and the keyring is unusable.
+        SecretError: no secret found (the message names the places to put it).
+        KeyringUnavailableError: the profile names no environment variable and the
+            keyring is unusable.
     """
     env = os.environ if environ is None else environ
     env_name = _secret_env_name(profile)
@@ -144,27 +149,53 @@ def lookup_secret(
         return Secret(env[env_name], f"env:{env_name}")
     try:
         backend = usable_keyring(config, profile.name, env_name)
-    except KeyringUnavailableError:
+    except KeyringUnavailableError as exc:
         if not required:
             return None
-        raise
+        if env_name:
+            raise SecretError(missing_secret_message(profile, config, keyring=False)) from None
+        raise KeyringUnavailableError(f"secret not found: {exc.message}") from None
     try:
         value = backend.get_password(SERVICE, profile.name)
     except Exception as exc:  # keyring backends raise their own types
+        if not required:
+            return None
+        if env_name:
+            raise SecretError(
+                f"secret not found: set {env_name} (the keyring could not be read: "
+                f"{type(exc).__name__})"
+            ) from None
         raise KeyringUnavailableError(
-            f"the keyring could not be read ({type(exc).__name__}: {exc}); "
+            f"secret not found: the keyring could not be read ({type(exc).__name__}); "
             + no_keyring_message(profile.name, env_name)
         ) from None
     if value:
         return Secret(value, "keyring")
     if not required:
         return None
-    where = f"${env_name} is not set and " if env_name else ""
-    raise SecretError(
-        f"profile {profile.name!r}: no secret found: {where}the keyring has none "
-        f'(service "{SERVICE}", user "{profile.name}"). Run: btconsole secrets set '
-        f"{profile.name}"
-    )
+    raise SecretError(missing_secret_message(profile, config, keyring=True))
+
+
+def missing_secret_message(profile: Profile, config: Config, *, keyring: bool) -> str:
+    """The one line for a secret found nowhere: what to set or run.
+
+    ``keyring``: whether the keyring is usable here (it then simply had none).
+    """
+    env_name = _secret_env_name(profile)
+    set_env = f"set {env_name}" if env_name else "name an environment variable in client_secret_env"
+    store = f"btconsole secrets set {profile.name}"
+    if keyring:
+        return f"secret not found: {set_env} or run {store}"
+    try:
+        info: KeyringInfo | None = describe_keyring()
+    except Exception:  # a broken backend raises its own types
+        info = None
+    if info is not None and info.plaintext and not config.allow_plaintext_keyring:
+        return (
+            f"secret not found: {set_env}, or allow the plaintext keyring "
+            f"(allow_plaintext_keyring = true) and run {store}"
+        )
+    return f"secret not found: {set_env} (this host has no usable keyring for {store})"
 
 
 def store_secret(profile_name: str, value: str, config: Config) -> str:

@@ -14,6 +14,7 @@ from btconsole.config import (
     parse_duration,
 )
 from btconsole.errors import ConfigError
+from tests.certs import self_signed_pem
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -86,7 +87,7 @@ def test_good_config_loads_with_defaults(tmp_path: Path) -> None:
 
 
 def test_custom_cloud_table(tmp_path: Path) -> None:
-    ca = write(tmp_path, "-----BEGIN CERTIFICATE-----\n", "ca.pem")
+    ca = self_signed_pem(tmp_path / "ca.pem")
     text = f"""
 [profiles.lab]
 tenant_id = "{TENANT}"
@@ -100,7 +101,8 @@ ca_bundle = "{ca}"
     cloud = load_config(write(tmp_path, text)).profile("lab").cloud
     assert cloud.custom
     assert cloud.resource_manager == "https://127.0.0.1:8443/"
-    assert cloud.token_scope == "https://127.0.0.1:8443/.default"
+    # ARM's public audience, as the Azure SDK asks for (not RESOURCE_MANAGER/.default)
+    assert cloud.token_scope == "https://management.azure.com/.default"
     assert cloud.ca_bundle == str(ca)
 
 
@@ -256,7 +258,7 @@ def test_documented_example_is_valid(tmp_path: Path) -> None:
     docs = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
     example = docs.split("```toml\n", 1)[1].split("```", 1)[0]
     (tmp_path / "lab.pem").write_text("x", encoding="utf-8")
-    (tmp_path / "lab-ca.pem").write_text("x", encoding="utf-8")
+    self_signed_pem(tmp_path / "lab-ca.pem")
     example = example.replace("~/.config/btconsole/", f"{tmp_path}/")
     config = parse_config(example, tmp_path / "example.toml")
     assert set(config.profiles) == {"contoso", "fabrikam", "lab"}

@@ -61,17 +61,40 @@ def test_keyring_used_when_env_unset_or_empty(memory_keyring: MemoryKeyring) -> 
 def test_missing_everywhere_names_both_places(memory_keyring: MemoryKeyring) -> None:
     with pytest.raises(SecretError) as info:
         lookup_secret(make_profile(), make_config(), environ={})
-    assert "$CONTOSO_SECRET is not set" in info.value.message
-    assert "btconsole secrets set contoso" in info.value.message
-    assert info.value.exit_code == 64
+    assert info.value.message == (
+        "secret not found: set CONTOSO_SECRET or run btconsole secrets set contoso"
+    )
+    assert info.value.exit_code == 64 and info.value.reason == "credential"
+
+
+def test_no_keyring_backend_blames_the_unset_variable_first(
+    fail_keyring: KeyringBackend,
+) -> None:
+    with pytest.raises(SecretError) as info:
+        lookup_secret(make_profile(), make_config(), environ={})
+    assert not isinstance(info.value, KeyringUnavailableError)
+    assert info.value.message.startswith("secret not found: set CONTOSO_SECRET (")
+    assert "no usable keyring" in info.value.message and info.value.reason == "credential"
+
+
+def test_plaintext_keyring_blames_the_unset_variable_first(
+    plaintext_keyring: KeyringBackend,
+) -> None:
+    with pytest.raises(SecretError) as info:
+        lookup_secret(make_profile(), make_config(), environ={})
+    assert info.value.message == (
+        "secret not found: set CONTOSO_SECRET, or allow the plaintext keyring "
+        "(allow_plaintext_keyring = true) and run btconsole secrets set contoso"
+    )
 
 
 def test_no_keyring_backend_gives_the_options(fail_keyring: KeyringBackend) -> None:
     with pytest.raises(KeyringUnavailableError) as info:
-        lookup_secret(make_profile(), make_config(), environ={})
+        lookup_secret(make_profile(env=None), make_config(), environ={})
     message = info.value.message
+    assert message.startswith("secret not found: ")
     assert "no usable keyring backend" in message
-    assert "CONTOSO_SECRET" in message  # the environment variable option
+    assert "client_secret_env" in message  # the environment variable option
     assert "Secret Service" in message
     assert "keyring backend" in message
     assert "\n" not in message
@@ -120,7 +143,7 @@ def test_plaintext_refused_unless_opted_in(plaintext_keyring: KeyringBackend) ->
     assert info.usable and info.plaintext
     with pytest.raises(KeyringUnavailableError, match="plaintext; refused"):
         store_secret("contoso", "s3cret", make_config(allow_plaintext=False))
-    with pytest.raises(KeyringUnavailableError, match="allow_plaintext_keyring = true"):
+    with pytest.raises(SecretError, match="allow_plaintext_keyring = true"):
         lookup_secret(make_profile(), make_config(allow_plaintext=False), environ={})
     # opted in: it works, and really lands in the backend's file
     store_secret("contoso", "s3cret", make_config(allow_plaintext=True))

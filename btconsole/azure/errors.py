@@ -11,9 +11,12 @@ The SDK is imported lazily inside :func:`map_exception`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from btconsole.errors import EXIT_UNAVAILABLE, BtConsoleError
@@ -79,6 +82,31 @@ class UnavailableError(AzureError):
     title = "Service unavailable"
     reason = "service"
     retryable = True
+
+
+class UnreachableError(UnavailableError):
+    """No connection to the endpoint: DNS, connection refused or reset, no route, timeout.
+
+    ``endpoint`` is ``https://host[:port]`` when known.
+    """
+
+    title = "Cannot reach Azure"
+    reason = "unreachable"
+
+    def __init__(self, message: str, *, endpoint: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.endpoint = endpoint
+
+
+class TlsError(AzureError):
+    """The endpoint's certificate is not trusted (or TLS failed): a CA bundle problem."""
+
+    title = "Certificate not trusted"
+    reason = "tls"
+
+    def __init__(self, message: str, *, endpoint: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.endpoint = endpoint
 
 
 class BadResponseError(AzureError):
@@ -182,21 +210,61 @@ def _error_body(response: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def map_exception(exc: BaseException, *, what: str) -> AzureError:
-    """The project's error for ``exc``, raised while doing ``what`` (for the message)."""
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in was for, so that its errors can name the fix (all optional)."""
+
+    profile: str | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    authority: str | None = None
+    scope: str | None = None
+    auth: str | None = None
+    secret_env: str | None = None
+    ca_bundle: str | None = None
+
+    def secret_fix(self) -> str:
+        """Where the right secret goes, as a command the user can run."""
+        target = self.profile or "PROFILE"
+        if self.secret_env:
+            return f"set {self.secret_env} or run btconsole secrets set {target}"
+        return f"run btconsole secrets set {target}"
+
+    def again(self) -> str:
+        """How to sign in again."""
+        if self.auth == "cli":
+            return f"run az login --tenant {self.tenant_id or 'TENANT'}"
+        return f"sign in again: btconsole --profile {self.profile or 'PROFILE'}"
+
+
+def map_exception(exc: BaseException, *, what: str, sign_in: SignIn | None = None) -> AzureError:
+    """The project's error for ``exc``, raised while doing ``what`` (for the message).
+
+    ``sign_in`` (given for token requests) lets sign-in errors name the profile's own
+    fix (its secret's variable, its tenant). Connection failures become
+    :class:`UnreachableError` / :class:`TlsError` naming the endpoint, never a repr.
+    """
     if isinstance(exc, AzureError):
         return exc
     from azure.core import exceptions as core
 
+    network = connection_failure(exc, what=what, sign_in=sign_in)
+    if network is not None:
+        return network
+    if isinstance(exc, core.ClientAuthenticationError):
+        entra = _entra_failure(exc, what=what, sign_in=sign_in)
+        if entra is not None:
+            return entra
     if isinstance(exc, core.ClientAuthenticationError) and exc.response is None:
-        return AuthError(f"{what}: sign-in failed: {_first_line(exc)}")
+        said = "" if sign_in is not None else "sign-in failed: "  # "cannot sign in" already
+        return AuthError(f"{what}: {said}{_first_line(exc)}")
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None) if response is not None else None
     headers: Mapping[str, str] | None = getattr(response, "headers", None)
     request_id = headers.get("x-ms-request-id") if headers else None
     retry_after = retry_after_from_headers(headers)
     code, message = _error_body(response) if response is not None else (None, None)
-    detail = message or _first_line(exc)
+    detail = _clean(message) if message else _first_line(exc)
     kwargs: dict[str, Any] = {
         "status": status,
         "code": code,
@@ -224,10 +292,16 @@ def map_exception(exc: BaseException, *, what: str) -> AzureError:
         return RequestError(f"{what}: request refused ({code or 'BadRequest'}): {detail}", **kwargs)
     if isinstance(exc, core.DecodeError):
         return BadResponseError(f"{what}: the service sent a malformed response", **kwargs)
+    if isinstance(exc, core.ServiceResponseTimeoutError):
+        return UnavailableError(
+            f"{what}: no answer in time: the connection timed out while reading "
+            f"({_first_line(exc)})",
+            **kwargs,
+        )
     if isinstance(
         exc, (core.ServiceRequestError, core.ServiceResponseError, core.ServiceRequestTimeoutError)
     ):
-        return UnavailableError(f"{what}: cannot reach Azure: {_first_line(exc)}", **kwargs)
+        return UnavailableError(f"{what}: connection problem: {_first_line(exc)}", **kwargs)
     if isinstance(exc, (TimeoutError, ConnectionError, OSError)):
         return UnavailableError(f"{what}: connection problem: {_first_line(exc)}", **kwargs)
     if isinstance(exc, core.HttpResponseError):
@@ -237,6 +311,281 @@ def map_exception(exc: BaseException, *, what: str) -> AzureError:
     return AzureError(f"{what}: {type(exc).__name__}: {_first_line(exc)}", **kwargs)
 
 
+# --------------------------------------------------------------------------- connections
+
+TLS_FIX = "set the profile's cloud ca_bundle to the PEM of its CA (or of the certificate itself)"
+UNREACHABLE_FIX = "check the profile's cloud URLs and the network path"
+
+
+def exception_chain(exc: BaseException, limit: int = 12) -> list[BaseException]:
+    """``exc`` and what it wraps: causes, contexts, and the SDKs' wrapped errors
+    (azure-core's ``inner_exception``, urllib3's ``reason``, aiohttp's ``os_error``)."""
+    found: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(found) < limit:
+        current = todo.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        for name in ("__cause__", "__context__", "inner_exception", "reason", "os_error"):
+            linked = None
+            with contextlib.suppress(Exception):  # a property that raises
+                linked = getattr(current, name, None)
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+    return found
+
+
+def endpoint_of(chain: list[BaseException]) -> str | None:
+    """``https://host[:port]`` of the connection that failed, if the chain says."""
+    from urllib.parse import urlsplit
+
+    for item in chain:
+        host, port = _host_port(item)
+        if host:
+            shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+            return f"https://{shown}" + (f":{port}" if port and int(port) != 443 else "")
+        request = getattr(item, "request", None)
+        url = getattr(request, "url", None)
+        if isinstance(url, str) and url:
+            parts = urlsplit(url)
+            return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def _host_port(item: BaseException) -> tuple[str | None, Any]:
+    import warnings
+
+    if type(item).__module__.startswith("aiohttp"):
+        host = getattr(item, "host", None)
+        if isinstance(host, str):
+            return host, getattr(item, "port", None)
+    with warnings.catch_warnings():  # urllib3 2 deprecates .pool in favour of .conn
+        warnings.simplefilter("ignore")
+        for name in ("conn", "pool"):
+            holder = getattr(item, name, None)
+            host = getattr(holder, "host", None)
+            if isinstance(host, str) and host:
+                return host, getattr(holder, "port", None)
+    return None, None
+
+
+_UNREACHABLE_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.EHOSTDOWN: "host is down",
+    errno.ETIMEDOUT: "connection timed out",
+}
+
+
+def connection_failure(
+    exc: BaseException, *, what: str, sign_in: SignIn | None = None
+) -> AzureError | None:
+    """A :class:`TlsError` or :class:`UnreachableError` if ``exc`` is a failure to
+    connect (anywhere in its chain), else None. The message names the endpoint and
+    the fix, and never carries a Python repr."""
+    import socket
+    import ssl
+
+    chain = exception_chain(exc)
+    endpoint = endpoint_of(chain) or (
+        sign_in.authority.rstrip("/") if sign_in and sign_in.authority else None
+    )
+    where = endpoint or "the endpoint"
+    unreachable_fix = (
+        "check authority_host and the network path"
+        if sign_in is not None and sign_in.authority
+        else UNREACHABLE_FIX
+    )
+    for item in chain:
+        if isinstance(item, ssl.SSLCertVerificationError):
+            detail = _verify_message(item)
+            if "hostname mismatch" in detail.lower() or "ip address mismatch" in detail.lower():
+                fix = "use the host name the certificate was issued for in the profile's cloud URLs"
+            elif sign_in is not None and sign_in.ca_bundle:
+                fix = f"ca_bundle {sign_in.ca_bundle} does not hold its CA (or its own certificate)"
+            else:
+                fix = TLS_FIX
+            return TlsError(
+                f"{what}: the certificate of {where} is not trusted ({detail}); {fix}",
+                endpoint=endpoint,
+            )
+    for item in chain:
+        if isinstance(item, ssl.SSLError):
+            detail = _clean(str(getattr(item, "reason", "") or "") or _first_line(item))
+            return TlsError(
+                f"{what}: TLS with {where} failed ({detail}); check that the URL is the "
+                "endpoint's https:// address and that its TLS setup is sound",
+                endpoint=endpoint,
+            )
+    for item in chain:
+        if isinstance(item, socket.gaierror):
+            if item.errno in (socket.EAI_AGAIN,):
+                detail, retryable = "DNS lookup failed (temporary failure)", True
+            else:
+                detail, retryable = "host name not found (DNS)", False
+            error = UnreachableError(
+                f"{what}: cannot reach {where}: {detail}; {unreachable_fix}", endpoint=endpoint
+            )
+            error.retryable = retryable
+            return error
+    # A reset or abort after the connection was made is the service's failure, not an
+    # unreachable endpoint: only errors of the connect phase count here.
+    connecting = _connect_phase(chain)
+    for item in chain:
+        refused = "connection refused" if isinstance(item, ConnectionRefusedError) else None
+        found = (
+            _UNREACHABLE_ERRNOS.get(getattr(item, "errno", None) or -1) if connecting else None
+        ) or refused
+        if found is not None:
+            return UnreachableError(
+                f"{what}: cannot reach {where}: {found}; {unreachable_fix}", endpoint=endpoint
+            )
+    if _is_connect_timeout(chain):
+        return UnreachableError(
+            f"{what}: cannot reach {where}: connection timed out; {unreachable_fix}",
+            endpoint=endpoint,
+        )
+    return None
+
+
+def _verify_message(error: BaseException) -> str:
+    """Why verification failed: ``self-signed certificate``, ``Hostname mismatch, ...``."""
+    inner = getattr(error, "certificate_error", None)  # aiohttp's wrapper
+    if isinstance(inner, BaseException) and inner is not error:
+        return _verify_message(inner)
+    message = getattr(error, "verify_message", None)
+    if isinstance(message, str) and message:
+        return _clean(message)
+    text = str(error)
+    match = re.search(r"certificate verify failed: ([^(')\]]*)", text)
+    return _clean(match.group(1)) if match else "verification failed"
+
+
+# Exceptions (and their subclasses) raised while connecting: aiohttp's connector,
+# urllib3's new connection (requests), and connect time-outs.
+_CONNECT_ERRORS = {"ClientConnectorError", "NewConnectionError", "ConnectTimeoutError"}
+
+
+def _connect_phase(chain: list[BaseException]) -> bool:
+    return any(cls.__name__ in _CONNECT_ERRORS for item in chain for cls in type(item).__mro__)
+
+
+def _is_connect_timeout(chain: list[BaseException]) -> bool:
+    from azure.core.exceptions import ServiceRequestTimeoutError
+
+    for item in chain:
+        if isinstance(item, ServiceRequestTimeoutError):
+            return True
+        if type(item).__name__ in (
+            "ConnectionTimeoutError",
+            "ConnectTimeoutError",
+            "ConnectTimeout",
+        ):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- Entra
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
+_TENANT_CODES = {90002, 900023, 50059, 90072, 500208}
+_SECRET_CODES = {7000215, 7000222, 7000216}
+_SCOPE_CODES = {500011, 70011, 1002012, 65001}
+_CERT_CODES = {700027, 700024, 700023, 50012}
+_EXPIRED_CODES = {70043, 700082, 50173, 700084, 9002313, 70008, 50078, 50132}
+
+
+def _entra_failure(exc: BaseException, *, what: str, sign_in: SignIn | None) -> AuthError | None:
+    """An :class:`AuthError` with the fix for an Entra ID (``AADSTS``) refusal."""
+    response = getattr(exc, "response", None)
+    error, description = _error_body(response) if response is not None else (None, None)
+    text = description or str(exc)
+    match = _AADSTS.search(text)
+    if match is None:
+        return None
+    code = int(match.group(1))
+    ctx = sign_in or SignIn()
+    status = getattr(response, "status_code", None) if response is not None else None
+    tag = f"AADSTS{code}"
+    summary = _entra_summary(text, match.end())
+    profile = f"profile {ctx.profile}" if ctx.profile else "the profile"
+    if code in _TENANT_CODES:
+        named = re.search(r"[Tt]enant (?:identifier )?'([^']{1,100})'", text)
+        tenant = ctx.tenant_id or (named.group(1) if named else "(tenant_id)")
+        cloud = f" ({ctx.authority.rstrip('/')})" if ctx.authority else ""
+        line = (
+            f"tenant {tenant} not found ({tag}); check tenant_id in {profile} and that "
+            f"authority_host{cloud} is the tenant's cloud"
+        )
+    elif code == 7000222:
+        line = (
+            f"the client secret has expired ({tag}); create a new secret for application "
+            f"{ctx.client_id or 'client_id'} and {ctx.secret_fix()}"
+        )
+    elif code == 7000216:
+        line = f"no client secret was sent ({tag}); {ctx.secret_fix()}"
+    elif code in _SECRET_CODES:
+        line = (
+            f"the client secret was refused: invalid secret ({tag}); use the secret's value, "
+            f"not its ID: {ctx.secret_fix()}"
+        )
+    elif code in (700016, 7000112, 700038):
+        app = ctx.client_id or "client_id"
+        tenant = ctx.tenant_id or "the tenant"
+        state = "is disabled" if code == 7000112 else "was not found"
+        line = (
+            f"application {app} {state} in tenant {tenant} ({tag}); check client_id and "
+            f"tenant_id in {profile}, and that the application is consented in that tenant"
+        )
+    elif code in _SCOPE_CODES:
+        scope = ctx.scope or "the token scope"
+        line = (
+            f"{scope} was refused as a token scope ({tag}); set token_scope in {profile}'s "
+            "[cloud] table to the cloud's Resource Manager audience followed by /.default"
+        )
+    elif code in _CERT_CODES:
+        line = (
+            f"the client certificate was refused ({tag}: {summary}); check certificate_path "
+            f"and that its public key is registered on application {ctx.client_id or 'client_id'}"
+        )
+    elif code in _EXPIRED_CODES:
+        line = f"the login expired or was revoked ({tag}); {ctx.again()}"
+    elif code in (53003, 530003, 50076, 50079):
+        line = (
+            f"a tenant policy blocked the sign-in ({tag}: {summary}); ask the tenant's "
+            "administrator (Conditional Access or MFA)"
+        )
+    else:
+        line = (
+            f"sign-in refused ({tag}: {summary}); check tenant_id, client_id and the "
+            f"credential of {profile}"
+        )
+    return AuthError(
+        f"{what}: {line}", status=status, code=tag if error is None else f"{tag} {error}"
+    )
+
+
+def _entra_summary(text: str, start: int) -> str:
+    """The first sentence of an AADSTS description, without trace and correlation IDs."""
+    rest = text[start:].lstrip(": ")
+    rest = re.split(r"\s+Trace ID:|\s+Correlation ID:|\s+Timestamp:|\n", rest)[0]
+    sentence = re.split(r"(?<=\.)\s", rest, maxsplit=1)[0]
+    return _clean(sentence)[:200].rstrip(".")
+
+
+_REPR = re.compile(r"\s*(ssl:)?<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def _clean(text: str) -> str:
+    """One line without Python object reprs."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return _REPR.sub("", line).strip()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return _clean(text)[:300] or type(exc).__name__

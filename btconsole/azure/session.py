@@ -120,7 +120,7 @@ class Timeouts:
 
 
 def _ssl_context(bundle: str | None) -> ssl.SSLContext:
-    """The TLS context trusting ``bundle`` (or the system store): one per CA bundle.
+    """The TLS context trusting ``bundle`` only (or the system store): one per CA bundle.
 
     One per bundle (and version of its file) for the process: building one loads the
     system's CA store, ~0.1 s of CPU on the event loop, which for a 60-profile estate
@@ -132,9 +132,25 @@ def _ssl_context(bundle: str | None) -> ssl.SSLContext:
         key = None  # let load_verify_locations report the problem
     context = _SSL_CONTEXTS.get(key) if key is not None else None
     if context is None:
-        context = ssl.create_default_context()
-        if bundle:
-            context.load_verify_locations(cafile=bundle)
+        # A bundle replaces the system store, as it does for the token requests
+        # (azure-identity's connection_verify) and doctor: one trust per profile.
+        try:
+            context = (
+                ssl.create_default_context(cafile=bundle)
+                if bundle
+                else ssl.create_default_context()
+            )
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            from btconsole.errors import ConfigError
+
+            if isinstance(exc, ssl.SSLError):
+                why = str(exc.reason) if exc.reason else "malformed PEM"
+            else:
+                why = getattr(exc, "strerror", None) or str(exc)
+            raise ConfigError(
+                f"ca_bundle {bundle} cannot be loaded ({why}); give the PEM file of the CA "
+                "that signed the profile's endpoints"
+            ) from None
         if key is not None:
             _SSL_CONTEXTS[key] = context
     return context
@@ -243,10 +259,12 @@ class AzureSession:
             SecretError / KeyringUnavailableError / CredentialError: see build_credential.
         """
         if self._credential is None:
-            from btconsole.credentials import build_credential
+            from btconsole.credentials import SignInErrors, build_credential
 
-            self._credential = build_credential(
-                self.profile, self.config, aio=True, environ=self._environ
+            # token failures leave as the project's errors, with the profile's fix
+            self._credential = SignInErrors(
+                build_credential(self.profile, self.config, aio=True, environ=self._environ),
+                self.profile,
             )
         return self._credential
 
