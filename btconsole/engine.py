@@ -521,7 +521,10 @@ class Engine:
             try:
                 return await fetch(session)
             except AuthError as error:
-                if renewed or error.status != 401:
+                # Resource Manager refused the token (expired or revoked under us): one
+                # fresh credential. Entra refusing to issue one (AADSTS...) is final.
+                refused = (error.code or "").startswith("AADSTS")
+                if renewed or error.status != 401 or refused:
                     raise
                 renewed = True
                 await self._renew_session(profile)
