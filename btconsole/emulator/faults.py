@@ -70,6 +70,7 @@ KIND_PARAMS: dict[str, dict[str, Any]] = {
         "style": "location",
         "polls": 1,
         "retry_after": 1,
+        "retry_after_ms": None,
         "outcome": "succeeded",
         "error_status": 500,
         "error_code": "InternalServerError",
@@ -550,7 +551,10 @@ def _check_variant(where: str, kind: str, params: dict[str, Any]) -> None:
         if params["outcome"] not in LRO_OUTCOMES:
             raise FaultError(f"{where}: 'outcome' must be one of {', '.join(LRO_OUTCOMES)}")
         _check_int(where, "polls", params["polls"], 1)
-        _check_int(where, "retry_after", params["retry_after"], 0)
+        # Retry-After: 0 would make azure-core wait its default 30 s: at least 1
+        _check_int(where, "retry_after", params["retry_after"], 1)
+        if params["retry_after_ms"] is not None:
+            _check_int(where, "retry_after_ms", params["retry_after_ms"], 1)
         status = _check_int(where, "error_status", params["error_status"], 400)
         if status > 599:
             raise FaultError(f"{where}: 'error_status' must be 400..599, not {status}")
@@ -570,6 +574,9 @@ def _shape(fault: Fault, decision: Decision) -> None:
             style=str(params["style"]),
             polls=int(params["polls"]),
             retry_after=int(params["retry_after"]),
+            retry_after_ms=None
+            if params["retry_after_ms"] is None
+            else int(params["retry_after_ms"]),
             outcome=str(params["outcome"]),
             error_status=int(params["error_status"]),
             error_code=str(params["error_code"]),

@@ -161,6 +161,7 @@ class _Lro:
     retry_after: int
     api_version: str
     created: float
+    retry_after_ms: int | None = None
     seen: int = 0
     done: tuple[int, bytes, str | None, dict[str, str]] | None = None
     outcome: str = "Succeeded"
@@ -246,6 +247,9 @@ class LroShape:
     style: str = "location"
     polls: int = 1
     retry_after: int = 1
+    retry_after_ms: int | None = None
+    """When set, polls are paced by ``Retry-After-Ms`` instead of ``Retry-After`` (which
+    azure-core honours too): long-running tests that do not wait whole seconds."""
     outcome: str = "succeeded"
     error_status: int = 500
     error_code: str = "InternalServerError"
@@ -716,16 +720,17 @@ def start_lro(
     if style not in ("location", "azure-async-operation"):
         raise ValueError(f"unknown LRO style {style!r}")
     outcome = "Succeeded"
+    retry_after = max(1, retry_after)
+    retry_after_ms: int | None = None
     shape = ctx.lro
     if shape is not None:  # a long_running fault decides the shape
-        polls, retry_after = shape.polls, shape.retry_after
+        polls, retry_after, retry_after_ms = shape.polls, shape.retry_after, shape.retry_after_ms
         style = "location" if shape.style == "sync" else shape.style
         if shape.outcome != "succeeded":
             outcome = shape.outcome.capitalize()
             result = arm_error(shape.error_status, shape.error_code, shape.error_message)
     if ctx.edits:
         result = _edited(result, list(ctx.edits))
-    retry_after = max(1, retry_after)
     api_version = ctx.q("api-version") or ""
     op = _Lro(
         result=result,
@@ -734,17 +739,22 @@ def start_lro(
         api_version=api_version,
         created=time.monotonic(),
         outcome=outcome,
+        retry_after_ms=retry_after_ms,
     )
     op_id = ctx.state.lros.add(op)
     suffix = f"?api-version={quote(api_version, safe='')}"
-    headers = {
-        "Location": f"{ctx.base_url}/lro/{op_id}{suffix}",
-        "Retry-After": str(retry_after),
-    }
+    headers = {"Location": f"{ctx.base_url}/lro/{op_id}{suffix}", **_pace(op)}
     if style == "azure-async-operation":
         headers["Azure-AsyncOperation"] = f"{ctx.base_url}/lro/{op_id}/status{suffix}"
     resp = web.Response(status=202, headers=headers)
     return resp
+
+
+def _pace(op: _Lro) -> dict[str, str]:
+    """The header that tells a poller how long to wait before its next poll."""
+    if op.retry_after_ms is not None:
+        return {"Retry-After-Ms": str(op.retry_after_ms)}
+    return {"Retry-After": str(op.retry_after)}
 
 
 def _edited(
@@ -805,10 +815,7 @@ async def lro_poll(ctx: Ctx) -> web.StreamResponse:
     if op.seen < op.polls:
         return web.Response(
             status=202,
-            headers={
-                "Location": f"{ctx.base_url}{ctx.request.path_qs}",
-                "Retry-After": str(op.retry_after),
-            },
+            headers={"Location": f"{ctx.base_url}{ctx.request.path_qs}", **_pace(op)},
         )
     status, body, content_type, headers = await _lro_outcome(op)
     resp = web.Response(status=status, body=body, headers=headers)
@@ -822,12 +829,13 @@ async def lro_status(ctx: Ctx) -> web.StreamResponse:
     op = _lro_lookup(ctx)
     op.seen += 1
     if op.seen < op.polls:
-        return json_response({"status": "InProgress"}, headers={"Retry-After": str(op.retry_after)})
+        return json_response({"status": "InProgress"}, headers=_pace(op))
     status, body, _ctype, _headers = await _lro_outcome(op)
     if status >= 400 or op.outcome != "Succeeded":
         error: Any = None
         with contextlib.suppress(ValueError):
-            error = json.loads(body).get("error") if body else None
+            decoded = json.loads(body) if body else None
+            error = decoded.get("error") if isinstance(decoded, dict) else None
         if not isinstance(error, dict):
             error = {"code": str(status), "message": "The operation failed."}
         terminal = op.outcome if op.outcome != "Succeeded" else "Failed"

@@ -10,7 +10,8 @@ from an estate file). Fabrikam Logistics (profile index 1) holds them:
   ``Frozen``, the subscription itself ``Expired``) and a machine with no extensions;
 - ``empty``: a subscription with no Arc resources, circuits or policy states;
 - ``circuits``: a subscription with several circuits, one without peerings (no metric
-  time series at all) and one with a device down (an empty route table);
+  time series at all), one with a device down (an empty route table), one not
+  provisioned and one healthy;
 - and a customer ``nobody`` whose tenant owns no subscription (an empty listing).
 
 Faults (``edit``, ``page``, ``long_running``, ``arm_error``) give the other variants.
@@ -85,7 +86,10 @@ def variants_estate() -> tuple[Estate, Variants]:
         s for s in data["policy_states"] if f"/subscriptions/{EMPTY}/" not in s["resource_id"]
     ]
 
-    bare, down = _ids(data, "circuits", CIRCUITS)[:2]
+    bare, down, _, healthy = _ids(data, "circuits", CIRCUITS)[:4]
+    healthy["service_provider_provisioning_state"] = "Provisioned"
+    for peering in healthy["peerings"]:
+        peering.update(state="Enabled", primary="up", secondary="up")
     bare["peerings"] = []
     down["peerings"][0]["state"] = "Enabled"
     down["peerings"][0]["primary"] = "down"
