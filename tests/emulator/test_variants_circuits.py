@@ -198,6 +198,23 @@ def test_points_without_values_mean_unknown(emulated: Emulated, cache: Cache) ->
         assert health.circuit_health(record).state == expected
 
 
+def test_a_metric_answered_with_its_own_error_code(emulated: Emulated, cache: Cache) -> None:
+    # Metric.errorCode/errorMessage: a 200 whose metric carries an error and no series
+    emulated.emulator.add_fault(
+        kind="edit",
+        route="metrics.list",
+        set={
+            "errorCode": "ResourceNotFound",
+            "errorMessage": "The metric data of this resource could not be found.",
+            "timeseries": [],
+        },
+    )
+    run(lambda: refresh(emulated, cache, "circuits"))
+    for record in _cached(emulated, cache, CIRCUITS).records:
+        assert record.availability == ()
+        assert health.circuit_health(record).state != "healthy"
+
+
 def test_metrics_error_leaves_availability_unknown(emulated: Emulated, cache: Cache) -> None:
     emulated.emulator.add_fault(
         kind="arm_error",
