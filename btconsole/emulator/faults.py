@@ -592,19 +592,34 @@ def _shape(fault: Fault, decision: Decision) -> None:
 
 
 def _arm_error_body(params: Mapping[str, Any], ctx: Ctx) -> web.Response:
-    """ARM's error response: ``{"error": {code, message, target, details, additionalInfo}}``
-    (common-types ErrorResponse; Resource Graph's errors have the same shape with the
-    cause in ``details``)."""
+    """The error response of the service behind the route, shaped as its spec says.
+
+    - Resource Graph (``graph.*``): ``{"error": {code, message, details: [{code,
+      message}]}}`` (resourcegraph.json ``ErrorResponse``; the cause is in ``details``);
+    - Policy Insights (``policy.*``): ``QueryFailure``, ``{"error": {code, message}}``;
+    - Network (``circuits.*``): ``CloudError``, ``{"error": {code, message, target,
+      details}}``;
+    - the others (common-types ``ErrorResponse``): ``{"error": {code, message, target,
+      details, additionalInfo}}``.
+    """
+    route = ctx.route_name
+    code = str(params["code"])
     error: dict[str, Any] = {
-        "code": params["code"],
-        "message": params["message"]
-        or f"The request to '{ctx.request.path}' failed with {params['code']}.",
+        "code": code,
+        "message": params["message"] or f"The request to '{ctx.request.path}' failed with {code}.",
     }
-    if params["target"] is not None:
-        error["target"] = params["target"]
-    error["details"] = [
+    details = [
         {k: v for k, v in detail.items() if k in ("code", "message", "target")}
         for detail in params["details"]
     ]
-    error["additionalInfo"] = []
+    if route.startswith("graph."):
+        error["details"] = [
+            {"code": d["code"], "message": d.get("message") or d["code"]} for d in details
+        ]
+    elif not route.startswith("policy."):
+        if params["target"] is not None:
+            error["target"] = params["target"]
+        error["details"] = details
+        if not route.startswith("circuits."):
+            error["additionalInfo"] = []
     return json_response({"error": error}, int(params["status"]))

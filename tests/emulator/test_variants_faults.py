@@ -246,3 +246,34 @@ def test_page_fault_cuts_pages(
         f"/subscriptions/{sub}/providers/Microsoft.HybridCompute/machines",
     )
     assert len(body["value"]) == 2 and "$skiptoken=" in body["nextLink"]
+
+
+def test_resource_graph_and_policy_error_shapes(
+    emulator: RunningEmulator, customer: Customer, arm_token: str
+) -> None:
+    emulator.add_fault(
+        kind="arm_error",
+        route="graph.resources",
+        code="BadRequest",
+        message="Please provide below info when asking for support.",
+        target="ignored",
+        details=[{"code": "InvalidQuery"}],
+    )
+    status, _, body = _request(
+        emulator, arm_token, "POST", "/providers/Microsoft.ResourceGraph/resources"
+    )
+    assert status == 400
+    assert body == {
+        "error": {
+            "code": "BadRequest",
+            "message": "Please provide below info when asking for support.",
+            "details": [{"code": "InvalidQuery", "message": "InvalidQuery"}],
+        }
+    }
+    emulator.add_fault(
+        kind="arm_error", route="policy.*", code="InvalidFilterInQueryString", details=[]
+    )
+    sub = customer.subscription_ids[0]
+    path = f"/subscriptions/{sub}/providers/Microsoft.PolicyInsights/policyStates/latest/summarize"
+    status, _, body = _request(emulator, arm_token, "POST", path)
+    assert status == 400 and set(body["error"]) == {"code", "message"}
