@@ -235,3 +235,14 @@ def test_extensions_without_optional_properties(emulated: Emulated) -> None:
     )
     found = _extensions(emulated, machine.id)
     assert found and all(e.status is None and e.provisioning_state is None for e in found)
+
+
+def test_extensions_error_response(emulated: Emulated, names: Variants, cache: Cache) -> None:
+    emulated.emulator.add_fault(
+        kind="arm_error", route="arc.extensions.list", status=404, code="ResourceNotFound"
+    )
+    with pytest.raises(AzureError) as caught:
+        _extensions(emulated, names.odd_machine)
+    assert caught.value.reason == "not-found"
+    entry = _detail(emulated, cache, names.odd_machine)
+    assert entry.records == () and "ResourceNotFound" in (entry.error or "")

@@ -445,3 +445,27 @@ def test_table_rows_without_optional_columns(emulated: Emulated, names: Variants
     assert routes and all(r.next_hop is None and r.weight is None and r.network for r in routes)
     summary = _table(emulated, "summary", circuit_id)
     assert summary and all(s.asn is None and s.state_or_prefixes is None for s in summary)
+
+
+def test_stats_error_response(emulated: Emulated, names: Variants) -> None:
+    circuit_id = _up_circuit(emulated, names)
+    emulated.emulator.add_fault(
+        kind="arm_error", route="circuits.stats", status=404, code="NotFound", target="stats"
+    )
+    with pytest.raises(AzureError) as caught:
+        run(lambda: with_session(emulated, lambda s: circuits.stats(s, circuit_id)))
+    assert caught.value.reason == "not-found" and caught.value.code == "NotFound"
+
+
+def test_table_post_error_response(emulated: Emulated, names: Variants) -> None:
+    circuit_id = _up_circuit(emulated, names)
+    emulated.emulator.add_fault(
+        kind="arm_error",
+        route="circuits.route_table",
+        status=400,
+        code="InvalidDevicePath",
+        message="Device path 'tertiary' is not valid.",
+    )
+    with pytest.raises(AzureError) as caught:
+        _table(emulated, "routes", circuit_id)
+    assert caught.value.reason == "request" and "not valid" in str(caught.value)

@@ -166,6 +166,15 @@ def test_query_results_without_optional_properties(emulated: Emulated) -> None:
     assert all(s.definition_id == "" and s.compliance_state == "NonCompliant" for s in found)
 
 
+def test_query_results_query_failure(emulated: Emulated) -> None:
+    emulated.emulator.add_fault(
+        kind="arm_error", route="policy.states.query_*", status=403, code="AuthorizationFailed"
+    )
+    with pytest.raises(AzureError) as caught:
+        _states(emulated, ODD)
+    assert caught.value.reason == "access" and caught.value.code == "AuthorizationFailed"
+
+
 # --------------------------------------------------------------------------- evaluation
 
 
