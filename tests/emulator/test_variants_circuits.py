@@ -242,7 +242,7 @@ def test_metrics_error_leaves_availability_unknown(emulated: Emulated, cache: Ca
 # --------------------------------------------------------------------------- stats
 
 
-def test_stats_without_counters(emulated: Emulated, names: Variants) -> None:
+def test_stats_without_counters(emulated: Emulated, names: Variants, cache: Cache) -> None:
     circuit = next(
         c
         for c in emulated.emulator.estate.circuits_in(CIRCUITS)
@@ -261,6 +261,16 @@ def test_stats_without_counters(emulated: Emulated, names: Variants) -> None:
     for stats in run(lambda: with_session(emulated, body)):
         assert stats.primary_bytes_in is None and stats.secondary_bytes_out is None
         assert stats.primary_bytes_out is not None
+
+    async def one(session: Any) -> list[Any]:
+        return [await circuits.stats(session, circuit.id)]
+
+    async def detail() -> Any:
+        async with engine_for(emulated, cache) as engine:
+            return await engine.detail(emulated.profile(PROFILE).name, "stats", circuit.id, one)
+
+    (cached,) = run(detail).records
+    assert cached.primary_bytes_in is None and cached.primary_bytes_out is not None
 
 
 # --------------------------------------------------------------------------- tables
@@ -281,6 +291,23 @@ def _table(emulated: Emulated, which: str, circuit_id: str, device: str = "prima
     )
 
 
+def _table_detail(emulated: Emulated, cache: Cache, which: str, circuit_id: str) -> Any:
+    """The table through the engine's on-demand detail path (as the details view does)."""
+    wrapper = TABLES[which][0]
+
+    async def body() -> Any:
+        async with engine_for(emulated, cache, sleep=_no_sleep) as engine:
+            return await engine.detail(
+                emulated.profile(PROFILE).name,
+                which,
+                f"{circuit_id}/AzurePrivatePeering/primary",
+                lambda s: wrapper(s, circuit_id, "AzurePrivatePeering", "primary"),
+                force=True,
+            )
+
+    return run(body)
+
+
 def _up_circuit(emulated: Emulated, names: Variants) -> str:
     for circuit in emulated.emulator.estate.circuits_in(CIRCUITS):
         peering = circuit.peering("AzurePrivatePeering")
@@ -296,7 +323,9 @@ def _up_circuit(emulated: Emulated, names: Variants) -> str:
 
 
 @pytest.mark.parametrize("which", sorted(TABLES))
-def test_table_location_polled_until_done(emulated: Emulated, names: Variants, which: str) -> None:
+def test_table_location_polled_until_done(
+    emulated: Emulated, names: Variants, cache: Cache, which: str
+) -> None:
     circuit_id = _up_circuit(emulated, names)
     plain = _table(emulated, which, circuit_id)
     emulated.emulator.control("DELETE", "stats")
@@ -305,10 +334,13 @@ def test_table_location_polled_until_done(emulated: Emulated, names: Variants, w
     )
     assert _table(emulated, which, circuit_id) == plain and plain
     assert emulated.emulator.route_count("lro.poll") == 3
+    assert list(_table_detail(emulated, cache, which, circuit_id).records) == plain
 
 
 @pytest.mark.parametrize("which", sorted(TABLES))
-def test_table_azure_async_operation(emulated: Emulated, names: Variants, which: str) -> None:
+def test_table_azure_async_operation(
+    emulated: Emulated, names: Variants, cache: Cache, which: str
+) -> None:
     circuit_id = _up_circuit(emulated, names)
     plain = _table(emulated, which, circuit_id)
     emulated.emulator.control("DELETE", "stats")
@@ -322,10 +354,13 @@ def test_table_azure_async_operation(emulated: Emulated, names: Variants, which:
     assert _table(emulated, which, circuit_id) == plain and plain
     assert emulated.emulator.route_count("lro.status") >= 2
     assert emulated.emulator.route_count("lro.poll") >= 1  # the final GET of the Location
+    assert list(_table_detail(emulated, cache, which, circuit_id).records) == plain
 
 
 @pytest.mark.parametrize("which", sorted(TABLES))
-def test_table_answered_at_once(emulated: Emulated, names: Variants, which: str) -> None:
+def test_table_answered_at_once(
+    emulated: Emulated, names: Variants, cache: Cache, which: str
+) -> None:
     circuit_id = _up_circuit(emulated, names)
     plain = _table(emulated, which, circuit_id)
     emulated.emulator.control("DELETE", "stats")
@@ -334,6 +369,7 @@ def test_table_answered_at_once(emulated: Emulated, names: Variants, which: str)
     stats = emulated.emulator.stats()
     assert stats["by_route_status"][TABLES[which][1]] == {"200": 1}
     assert "lro.poll" not in stats["by_route"]
+    assert list(_table_detail(emulated, cache, which, circuit_id).records) == plain
 
 
 @pytest.mark.parametrize("outcome", ["failed", "canceled"])

@@ -182,7 +182,21 @@ def _evaluate(emulated: Emulated) -> None:
     run(lambda: with_session(emulated, lambda s: policy.trigger_evaluation(s, ODD)))
 
 
-def test_evaluation_default_is_202_then_location(emulated: Emulated) -> None:
+def _evaluate_by_engine(emulated: Emulated, cache: Cache) -> Any:
+    async def fetch(session: Any) -> list[Any]:
+        await policy.trigger_evaluation(session, ODD)
+        return []
+
+    async def body() -> Any:
+        async with engine_for(emulated, cache) as engine:
+            return await engine.detail(
+                emulated.profile(PROFILE).name, "evaluation", ODD, fetch, force=True
+            )
+
+    return run(body)
+
+
+def test_evaluation_default_is_202_then_location(emulated: Emulated, cache: Cache) -> None:
     emulated.emulator.add_fault(
         kind="long_running", route="policy.states.trigger_*", polls=3, retry_after_ms=1
     )
@@ -190,9 +204,11 @@ def test_evaluation_default_is_202_then_location(emulated: Emulated) -> None:
     stats = emulated.emulator.stats()
     assert stats["by_route_status"]["policy.states.trigger_subscription"] == {"202": 1}
     assert stats["by_route_status"]["lro.poll"] == {"202": 2, "200": 1}
+    entry = _evaluate_by_engine(emulated, cache)
+    assert entry.error is None and entry.fetched_at is not None
 
 
-def test_evaluation_with_azure_async_operation(emulated: Emulated) -> None:
+def test_evaluation_with_azure_async_operation(emulated: Emulated, cache: Cache) -> None:
     emulated.emulator.add_fault(
         kind="long_running",
         route="policy.states.trigger_*",
@@ -202,14 +218,16 @@ def test_evaluation_with_azure_async_operation(emulated: Emulated) -> None:
     )
     _evaluate(emulated)
     assert emulated.emulator.route_count("lro.status") >= 2
+    assert _evaluate_by_engine(emulated, cache).error is None
 
 
-def test_evaluation_answered_at_once(emulated: Emulated) -> None:
+def test_evaluation_answered_at_once(emulated: Emulated, cache: Cache) -> None:
     emulated.emulator.add_fault(kind="long_running", route="policy.states.trigger_*", style="sync")
     _evaluate(emulated)
     stats = emulated.emulator.stats()
     assert stats["by_route_status"]["policy.states.trigger_subscription"] == {"200": 1}
     assert "lro.poll" not in stats["by_route"]
+    assert _evaluate_by_engine(emulated, cache).error is None
 
 
 @pytest.mark.parametrize("outcome", ["failed", "canceled"])
@@ -228,14 +246,5 @@ def test_evaluation_that_fails(emulated: Emulated, cache: Cache, outcome: str) -
     assert f"the operation ended {outcome.capitalize()}" in str(caught.value)
     assert caught.value.code == "EvaluationFailed"
 
-    async def body() -> Any:
-        async with engine_for(emulated, cache) as engine:
-
-            async def fetch(session: Any) -> list[Any]:
-                await policy.trigger_evaluation(session, ODD)
-                return []
-
-            return await engine.detail(emulated.profile(PROFILE).name, "evaluation", ODD, fetch)
-
-    entry = run(body)
+    entry = _evaluate_by_engine(emulated, cache)
     assert "EvaluationFailed" in (entry.error or "")

@@ -98,7 +98,7 @@ def test_subscription_pages_are_all_followed(emulated: Emulated, cache: Cache) -
     assert subs == [r.subscription_id for r in whole]
 
 
-def test_subscriptions_without_optional_properties(emulated: Emulated) -> None:
+def test_subscriptions_without_optional_properties(emulated: Emulated, cache: Cache) -> None:
     emulated.emulator.add_fault(
         kind="edit",
         route="subscriptions.list",
@@ -108,12 +108,17 @@ def test_subscriptions_without_optional_properties(emulated: Emulated) -> None:
     assert len(found) == 4
     assert all(r.display_name == r.subscription_id for r in found)
     assert all(r.state == "Unknown" and r.tenant_id is None for r in found)
+    subs, entry = _listed(emulated, cache)
+    assert subs == [r.subscription_id for r in found] and list(entry.records) == found
 
 
-def test_subscription_state_outside_the_documented_ones(emulated: Emulated) -> None:
+def test_subscription_state_outside_the_documented_ones(emulated: Emulated, cache: Cache) -> None:
     states = {r.subscription_id: r.state for r in _subscriptions(emulated)}
     assert states[ODD] == "Expired"
     assert states[EMPTY] == "Enabled"
+    subs, entry = _listed(emulated, cache)
+    assert ODD in subs  # listed and refreshed like any other
+    assert {r.subscription_id: r.state for r in entry.records}[ODD] == "Expired"
 
 
 def test_subscription_listing_error(emulated: Emulated, cache: Cache) -> None:
@@ -150,10 +155,13 @@ def _all_subs(emulated: Emulated) -> list[str]:
     return sorted(s.lower() for s in customer.subscription_ids)
 
 
-def test_graph_no_rows(emulated: Emulated) -> None:
+def test_graph_no_rows(emulated: Emulated, cache: Cache) -> None:
     assert _graph(emulated, [EMPTY]) == {EMPTY: []}
     found = run(lambda: with_session(emulated, lambda s: graph.list_circuits(s, [EMPTY])))
     assert found == {EMPTY: []}
+    outcomes = run(lambda: refresh(emulated, cache, "arc", graph_threshold=0))
+    by_scope = {o.key.scope: o for o in outcomes}
+    assert by_scope[EMPTY].status == "fetched" and by_scope[EMPTY].records == 0
 
 
 def test_graph_skip_token_pages(emulated: Emulated, cache: Cache) -> None:
@@ -170,7 +178,7 @@ def test_graph_skip_token_pages(emulated: Emulated, cache: Cache) -> None:
         assert entry is not None and list(entry.records) == whole[sub]
 
 
-def test_graph_rows_without_optional_properties(emulated: Emulated) -> None:
+def test_graph_rows_without_optional_properties(emulated: Emulated, cache: Cache) -> None:
     emulated.emulator.add_fault(
         kind="edit",
         route="graph.resources",
@@ -181,6 +189,9 @@ def test_graph_rows_without_optional_properties(emulated: Emulated) -> None:
     assert machines and all(r.status == "Unknown" and r.agent_version is None for r in machines)
     per_sub = run(lambda: with_session(emulated, lambda s: arc.list_arc(s, ODD)))
     assert {r.id for r in per_sub} == {r.id for r in found}
+    run(lambda: refresh(emulated, cache, "arc", graph_threshold=0))
+    entry = cache.get(CacheKey(emulated.profile(PROFILE).name, "arc", ODD))
+    assert entry is not None and list(entry.records) == found
 
 
 def test_graph_circuit_rows_match_the_listing(emulated: Emulated) -> None:
