@@ -396,8 +396,10 @@ async def _call(handler: Callable[[Ctx], Any], ctx: Ctx) -> web.StreamResponse:
 async def _shaped(ctx: Ctx, resp: web.StreamResponse) -> web.StreamResponse:
     """The handler's answer as the variant faults shape it: a long-running operation
     completed at once (``sync``), properties removed or set (``edit``)."""
-    if ctx.lro is not None and ctx.lro.style == "sync":
-        return await complete_now(ctx, resp)  # its result is already edited
+    if ctx.lro is not None and ctx.lro.style == "sync" and resp.status == 202:
+        done = await complete_now(ctx, resp)
+        if done is not resp:
+            return done  # the operation's result, already edited
     if ctx.edits and resp.status != 202:
         return edit_response(resp, ctx.edits)
     return resp
