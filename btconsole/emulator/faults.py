@@ -1,9 +1,13 @@
 """Fault injection: latency, throttling, 5xx bursts, hangs, resets, malformed bodies,
-403s and token expiry, from a TOML file or the ``/_emulator/faults`` control route.
+403s and token expiry, from a TOML file or the ``/_emulator/faults`` control route;
+and the documented answers that are not failures: a service's own error body
+(``arm_error``), absent or unknown properties (``edit``), the shapes of a long-running
+operation (``long_running``) and small pages (``page``).
 
 A fault set is a seed (for the ``probability`` draws) and an ordered list of faults.
 For every request that reached a route (after the bearer-token check), the faults
-that target it are tried in order: ``latency`` delays and goes on; the first other
+that target it are tried in order: ``latency`` delays and goes on, ``edit``,
+``long_running`` and ``page`` shape the handler's answer and go on; the first other
 fault that fires decides the answer. See docs/emulator.md for the file format.
 """
 
