@@ -313,7 +313,9 @@ def circuit_health(c: CircuitRecord) -> Health:
       down and no device up (no device carries its traffic);
     - else **degraded** when some peering has a device down while another device of
       the same peering is up, or any availability is strictly between 0 and 100;
-    - else **unknown** when no device reports any availability ("no metrics");
+    - else **unknown** when no device reports any availability ("no metrics"), or the
+      provider or circuit state is a value outside the documented ones (an open
+      enumeration: a newer value is not judged either way);
     - else **healthy**.
 
     States compare case-insensitively; a state that is not reported (None) is not by
@@ -323,12 +325,19 @@ def circuit_health(c: CircuitRecord) -> Health:
     down: list[str] = []
     split: list[str] = []  # a peering with one device down and another up
     partial: list[str] = []  # availabilities strictly between 0 and 100
+    strange: list[str] = []  # states outside the documented values: health unknown
     provider = c.provider_state
     if provider is not None and provider.strip().lower() != "provisioned":
-        down.append(f"provider state {provider or '(empty)'}, not Provisioned")
+        if provider.strip() and provider.strip().lower() not in _PROVIDER_STATES:
+            strange.append(f"provider state {provider!r} not known")
+        else:
+            down.append(f"provider state {provider or '(empty)'}, not Provisioned")
     state = c.circuit_state
     if state is not None and state.strip().lower() != "enabled":
-        down.append(f"circuit state {state or '(empty)'}, not Enabled")
+        if state.strip() and state.strip().lower() not in _CIRCUIT_STATES:
+            strange.append(f"circuit state {state!r} not known")
+        else:
+            down.append(f"circuit state {state or '(empty)'}, not Enabled")
 
     peerings: dict[str, list[DeviceAvailability]] = defaultdict(list)
     for item in c.availability:
@@ -361,12 +370,19 @@ def circuit_health(c: CircuitRecord) -> Health:
             split.append(f"{peering}: {', '.join(down_devices)} while {', '.join(up)} up")
     degraded = split + partial
     if down:
-        return Health("down", tuple(down + degraded))
+        return Health("down", tuple(down + degraded + strange))
     if degraded:
-        return Health("degraded", tuple(degraded))
+        return Health("degraded", tuple(degraded + strange))
     if not any_data:
-        return Health("unknown", ("no metrics",))
+        return Health("unknown", (*strange, "no metrics"))
+    if strange:
+        return Health("unknown", tuple(strange))
     return Health("healthy")
+
+
+# The documented values (open enumerations: Azure may add more, which are not judged).
+_PROVIDER_STATES = frozenset({"notprovisioned", "provisioning", "provisioned", "deprovisioning"})
+_CIRCUIT_STATES = frozenset({"enabled", "disabled"})
 
 
 _CIRCUIT_SEVERITY: dict[CircuitState, Severity] = {

@@ -18,6 +18,7 @@ from btconsole.azure.common import (
     integer,
     iso,
     number,
+    operation_result,
     resource_parts,
     rest_dict,
     rest_items,
@@ -319,11 +320,12 @@ async def _long_running(
     client = session.client("network", subscription)
     begin = getattr(client.express_route_circuits, operation)
 
+    what = f"{operation.removeprefix('begin_').replace('_', ' ')} of {name} {peering} {device}"
+
     async def run() -> Any:
         poller = await begin(group, name, peering, device)
-        return await poller.result()
+        return await operation_result(poller, what)
 
-    what = f"{operation.removeprefix('begin_').replace('_', ' ')} of {name} {peering} {device}"
     result = rest_dict(await call(what, run))
     return [item for item in get(result, "value") or [] if isinstance(item, Mapping)]
 

@@ -185,6 +185,43 @@ async def rest_items(client: Any, path: str, api_version: str) -> list[Any]:
     return items
 
 
+async def operation_result(poller: Any, what: str) -> Any:
+    """The result of a long-running operation's poller.
+
+    An operation whose status monitor (``Azure-AsyncOperation``) ends ``Failed`` or
+    ``Canceled`` comes back from azure-core as an ``HttpResponseError`` carrying that
+    monitor's 200 answer; it becomes an ``AzureError`` saying how the operation ended and
+    why, rather than "Azure answered 200". Any other error is left for :func:`call`.
+
+    Raises:
+        AzureError: the operation failed or was canceled.
+        azure.core.exceptions.HttpResponseError: any other failure.
+    """
+    from azure.core.exceptions import HttpResponseError
+
+    from btconsole.azure.errors import AzureError
+
+    try:
+        return await poller.result()
+    except HttpResponseError as exc:
+        response = exc.response
+        status = getattr(response, "status_code", None)
+        if response is None or status is None or not 200 <= status < 300:
+            raise
+        try:
+            body = json.loads(response.text() or "{}")
+        except ValueError:
+            body = {}
+        ended = text(get(body, "status")) or "Failed"
+        code = text(get(body, "error", "code"))
+        message = text(get(body, "error", "message")) or "no reason given"
+        raise AzureError(
+            f"{what}: the operation ended {ended}: {code + ': ' if code else ''}{message}",
+            status=status,
+            code=code,
+        ) from exc
+
+
 async def collect(pager: AsyncIterable[T]) -> list[T]:
     """Every item of an async pager."""
     return [item async for item in pager]

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from btconsole.azure.common import call, collect, get, integer, iso, rest_dict, rest_json, text
+from btconsole.azure.common import (
+    call,
+    collect,
+    get,
+    integer,
+    iso,
+    operation_result,
+    rest_dict,
+    rest_json,
+    text,
+)
 from btconsole.azure.session import AzureSession
 from btconsole.records import ComplianceRecord, PolicyAssignmentRecord, PolicyStateRecord
 
@@ -165,9 +175,10 @@ async def trigger_evaluation(session: AzureSession, subscription_id: str) -> Non
         AzureError: the operation failed.
     """
     client = session.client("policyinsights", subscription_id)
+    what = f"evaluating compliance of {subscription_id}"
 
     async def run() -> None:
         poller = await client.policy_states.begin_trigger_subscription_evaluation(subscription_id)
-        await poller.result()
+        await operation_result(poller, what)
 
-    await call(f"evaluating compliance of {subscription_id}", run)
+    await call(what, run)

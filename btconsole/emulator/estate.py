@@ -682,6 +682,12 @@ def _one_of(value: str, allowed: Sequence[str], path: str) -> None:
     _need(value in allowed, path, f"{value!r} is not one of {', '.join(allowed)}")
 
 
+def _open_enum(value: str, path: str) -> None:
+    """A status Azure models as an open enumeration (``modelAsString``): any non-empty
+    string, so an estate can serve a value newer than the documented ones."""
+    _need(bool(value) and value == value.strip(), path, f"must be a non-empty string: {value!r}")
+
+
 def _time(value: str, path: str) -> None:
     try:
         parse_time(value)
@@ -779,7 +785,7 @@ def validate(estate: Estate) -> None:
             f"{p}.tenant_id",
             f"customer {s.customer!r} is in tenant {owner.tenant_id}, not {s.tenant_id}",
         )
-        _one_of(s.state, ("Enabled", "Warned", "PastDue", "Disabled", "Deleted"), f"{p}.state")
+        _open_enum(s.state, f"{p}.state")
         _unique((rg.name for rg in s.resource_groups), f"{p}.resource_groups", "name")
         for j, rg in enumerate(s.resource_groups):
             _need(
@@ -815,17 +821,16 @@ def validate(estate: Estate) -> None:
         _need(circ.bandwidth_mbps > 0, f"{p}.bandwidth_mbps", "must be positive")
         _one_of(circ.sku_tier, SKU_TIERS, f"{p}.sku_tier")
         _one_of(circ.sku_family, SKU_FAMILIES, f"{p}.sku_family")
-        _one_of(circ.circuit_provisioning_state, CIRCUIT_STATES, f"{p}.circuit_provisioning_state")
-        _one_of(
-            circ.service_provider_provisioning_state,
-            PROVIDER_STATES,
-            f"{p}.service_provider_provisioning_state",
+        # open enumerations: a value Azure may add later is served as is (see docs)
+        _open_enum(circ.circuit_provisioning_state, f"{p}.circuit_provisioning_state")
+        _open_enum(
+            circ.service_provider_provisioning_state, f"{p}.service_provider_provisioning_state"
         )
         _unique((x.name for x in circ.peerings), f"{p}.peerings", "peering")
         for j, pe in enumerate(circ.peerings):
             q = f"{p}.peerings[{j}]"
             _one_of(pe.name, PEERING_NAMES, f"{q}.name")
-            _one_of(pe.state, ("Enabled", "Disabled"), f"{q}.state")
+            _open_enum(pe.state, f"{q}.state")
             _one_of(pe.primary, DEVICE_HEALTH, f"{q}.primary")
             _one_of(pe.secondary, DEVICE_HEALTH, f"{q}.secondary")
             _need(1 <= pe.vlan_id <= 4094, f"{q}.vlan_id", "must be 1..4094")
@@ -874,7 +879,7 @@ def validate(estate: Estate) -> None:
             f"{p}.assignment",
             f"no assignment {st.assignment!r} in subscription {sid}",
         )
-        _one_of(st.compliance_state, COMPLIANCE_STATES, f"{p}.compliance_state")
+        _open_enum(st.compliance_state, f"{p}.compliance_state")
 
     if estate.costs:
         _need(estate.cost_start is not None, "estate.cost_start", "required when costs are given")

@@ -1,9 +1,13 @@
 """Fault injection: latency, throttling, 5xx bursts, hangs, resets, malformed bodies,
-403s and token expiry, from a TOML file or the ``/_emulator/faults`` control route.
+403s and token expiry, from a TOML file or the ``/_emulator/faults`` control route;
+and the documented answers that are not failures: a service's own error body
+(``arm_error``), absent or unknown properties (``edit``), the shapes of a long-running
+operation (``long_running``) and small pages (``page``).
 
 A fault set is a seed (for the ``probability`` draws) and an ordered list of faults.
 For every request that reached a route (after the bearer-token check), the faults
-that target it are tried in order: ``latency`` delays and goes on; the first other
+that target it are tried in order: ``latency`` delays and goes on, ``edit``,
+``long_running`` and ``page`` shape the handler's answer and go on; the first other
 fault that fires decides the answer. See docs/emulator.md for the file format.
 """
 
@@ -26,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from btconsole.emulator.entra import expired_message, unauthorized
-from btconsole.emulator.http import ArmError, TokenBucket, arm_error, authorization_failed
+from btconsole.emulator.http import (
+    ArmError,
+    BodyEdit,
+    LroShape,
+    TokenBucket,
+    arm_error,
+    authorization_failed,
+    json_response,
+)
 
 if TYPE_CHECKING:
     from btconsole.emulator.http import Ctx
@@ -49,6 +61,26 @@ KIND_PARAMS: dict[str, dict[str, Any]] = {
     "malformed": {},
     "forbidden": {},
     "expire_tokens": {},
+    # documented answer variants (see VARIANT_KINDS below)
+    "arm_error": {
+        "status": 400,
+        "code": "BadRequest",
+        "message": None,
+        "target": None,
+        "details": [],
+    },
+    "edit": {"remove": [], "set": {}},
+    "long_running": {
+        "style": "location",
+        "polls": 1,
+        "retry_after": 1,
+        "retry_after_ms": None,
+        "outcome": "succeeded",
+        "error_status": 500,
+        "error_code": "InternalServerError",
+        "error_message": "The operation failed.",
+    },
+    "page": {"size": 1},
 }
 
 COSTMANAGEMENT_QUOTAS = ("qpu", "entity", "tenant", "clienttype")
@@ -213,6 +245,8 @@ def parse_fault(data: Any, where: str) -> Fault:
             params["retry_after"] = _check_int(where, "retry_after", params["retry_after"], 0)
     elif kind == "hang" and params["seconds"] is not None:
         params["seconds"] = _check_number(where, "seconds", params["seconds"], 0.0, strict=False)
+    elif kind in VARIANT_KINDS:
+        _check_variant(where, kind, params)
     return Fault(
         kind=kind,
         params=params,
@@ -230,12 +264,16 @@ class Decision:
 
     ``response`` replaces the handler's answer; ``action`` is "reset", "hang" (never
     answer) or "malformed" (corrupt the handler's answer); ``remaining_reads`` overrides
-    the ``x-ms-ratelimit-remaining-subscription-reads`` header.
+    the ``x-ms-ratelimit-remaining-subscription-reads`` header. ``page_size``, ``lro``
+    and ``edits`` shape the handler's own answer (the variant kinds).
     """
 
     response: web.StreamResponse | None = None
     action: str | None = None
     remaining_reads: int | None = None
+    page_size: int | None = None
+    lro: LroShape | None = None
+    edits: list[BodyEdit] = field(default_factory=list)
 
 
 class FaultSet:
@@ -315,6 +353,10 @@ class FaultSet:
                     delay += self.rng.uniform(-jitter, jitter)
                 await asyncio.sleep(max(0.0, delay) / 1000)
                 continue
+            if fault.kind in SHAPING_KINDS:
+                decision = decision or Decision()
+                _shape(fault, decision)
+                continue
             if fault.kind == "hang":
                 seconds = fault.params["seconds"]
                 if seconds is None:
@@ -375,6 +417,8 @@ class FaultSet:
         if kind == "forbidden":
             scope = f"/subscriptions/{sub}" if sub else ctx.request.path
             return Decision(response=authorization_failed(ctx, scope))
+        if kind == "arm_error":
+            return Decision(response=_arm_error_body(params, ctx))
         if kind == "expire_tokens":
             tenant = ctx.tenant_id
             ctx.state.tokens.revoke_tenant_tokens(tenant)
@@ -496,3 +540,123 @@ def cost_decision(fault: Fault) -> Decision:
     if fault.kind == "costmanagement_no_content":
         return Decision(response=web.Response(status=204))
     raise ArmError(500, "InternalServerError", f"fault kind {fault.kind} is not a cost fault")
+
+
+# --------------------------------------------------------------------------- variants
+# Documented answers that are not failures of the service: ARM's full error body, absent
+# or unknown properties, the shapes of a long-running operation, small pages. Kept
+# together here (the cost faults are another block).
+
+VARIANT_KINDS = ("arm_error", "edit", "long_running", "page")
+SHAPING_KINDS = ("edit", "long_running", "page")
+LRO_STYLES = ("location", "azure-async-operation", "sync")
+LRO_OUTCOMES = ("succeeded", "failed", "canceled")
+
+
+def _check_text(where: str, key: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise FaultError(f"{where}: {key!r} must be a non-empty string, not {value!r}")
+
+
+def _check_variant(where: str, kind: str, params: dict[str, Any]) -> None:
+    if kind == "arm_error":
+        status = _check_int(where, "status", params["status"], 400)
+        if status > 599:
+            raise FaultError(f"{where}: 'status' must be 400..599, not {status}")
+        _check_text(where, "code", params["code"])
+        _check_text(where, "message", params["message"], optional=True)
+        _check_text(where, "target", params["target"], optional=True)
+        details = params["details"]
+        if not isinstance(details, list) or not all(
+            isinstance(d, Mapping) and isinstance(d.get("code"), str) for d in details
+        ):
+            raise FaultError(f"{where}: 'details' must be a list of tables with a 'code'")
+    elif kind == "edit":
+        remove = params["remove"]
+        if remove:
+            _check_strings(where, "remove", remove)
+        changes = params["set"]
+        if not isinstance(changes, Mapping) or not all(isinstance(k, str) and k for k in changes):
+            raise FaultError(f"{where}: 'set' must be a table of property paths to values")
+        if not remove and not changes:
+            raise FaultError(f"{where}: an edit fault needs 'remove' or 'set'")
+    elif kind == "long_running":
+        if params["style"] not in LRO_STYLES:
+            raise FaultError(f"{where}: 'style' must be one of {', '.join(LRO_STYLES)}")
+        if params["outcome"] not in LRO_OUTCOMES:
+            raise FaultError(f"{where}: 'outcome' must be one of {', '.join(LRO_OUTCOMES)}")
+        _check_int(where, "polls", params["polls"], 1)
+        # Retry-After: 0 would make azure-core wait its default 30 s: at least 1
+        _check_int(where, "retry_after", params["retry_after"], 1)
+        if params["retry_after_ms"] is not None:
+            _check_int(where, "retry_after_ms", params["retry_after_ms"], 1)
+        status = _check_int(where, "error_status", params["error_status"], 400)
+        if status > 599:
+            raise FaultError(f"{where}: 'error_status' must be 400..599, not {status}")
+        _check_text(where, "error_code", params["error_code"])
+        _check_text(where, "error_message", params["error_message"])
+    elif kind == "page":
+        _check_int(where, "size", params["size"], 1)
+
+
+def _shape(fault: Fault, decision: Decision) -> None:
+    """Record a shaping fault's effect on the handler's answer."""
+    params = fault.params
+    if fault.kind == "page":
+        decision.page_size = int(params["size"])
+    elif fault.kind == "long_running":
+        decision.lro = LroShape(
+            style=str(params["style"]),
+            polls=int(params["polls"]),
+            retry_after=int(params["retry_after"]),
+            retry_after_ms=None
+            if params["retry_after_ms"] is None
+            else int(params["retry_after_ms"]),
+            outcome=str(params["outcome"]),
+            error_status=int(params["error_status"]),
+            error_code=str(params["error_code"]),
+            error_message=str(params["error_message"]),
+        )
+    else:
+        decision.edits.append(
+            BodyEdit(
+                remove=tuple(params["remove"] or ()),
+                set=tuple(dict(params["set"]).items()),
+            )
+        )
+
+
+def _arm_error_body(params: Mapping[str, Any], ctx: Ctx) -> web.Response:
+    """The error response of the service behind the route, shaped as its spec says.
+
+    - Resource Graph (``graph.*``): ``{"error": {code, message, details: [{code,
+      message}]}}`` (resourcegraph.json ``ErrorResponse``; the cause is in ``details``);
+    - Policy Insights (``policy.*``): ``QueryFailure``, ``{"error": {code, message}}``;
+    - Network (``circuits.*``): ``CloudError``, ``{"error": {code, message, target,
+      details}}``;
+    - the others (common-types ``ErrorResponse``): ``{"error": {code, message, target,
+      details, additionalInfo}}``.
+    """
+    route = ctx.route_name
+    code = str(params["code"])
+    error: dict[str, Any] = {
+        "code": code,
+        "message": params["message"] or f"The request to '{ctx.request.path}' failed with {code}.",
+    }
+    details = [
+        {k: v for k, v in detail.items() if k in ("code", "message", "target")}
+        for detail in params["details"]
+    ]
+    if route.startswith("graph."):
+        error["details"] = [
+            {"code": d["code"], "message": d.get("message") or d["code"]} for d in details
+        ]
+    elif not route.startswith("policy."):
+        if params["target"] is not None:
+            error["target"] = params["target"]
+        error["details"] = details
+        if not route.startswith("circuits."):
+            error["additionalInfo"] = []
+    return json_response({"error": error}, int(params["status"]))

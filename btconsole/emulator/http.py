@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
 import math
@@ -160,8 +161,11 @@ class _Lro:
     retry_after: int
     api_version: str
     created: float
+    retry_after_ms: int | None = None
     seen: int = 0
     done: tuple[int, bytes, str | None, dict[str, str]] | None = None
+    outcome: str = "Succeeded"
+    """The operation's terminal status: Succeeded, Failed or Canceled."""
 
 
 class LroStore:
@@ -226,6 +230,134 @@ class EmulatorState:
         return bucket
 
 
+# --------------------------------------------------------------------------- variants
+
+
+@dataclass(frozen=True)
+class LroShape:
+    """How a long-running operation answers (see the ``long_running`` fault).
+
+    ``style``: ``location`` (202 + Location), ``azure-async-operation`` (202 + Location +
+    Azure-AsyncOperation) or ``sync`` (the result at once, 200, no polling). ``outcome``:
+    ``succeeded``, ``failed`` or ``canceled``; a failed or canceled operation's Location
+    answers ARM's error with ``error_status``, its status monitor ``Failed``/``Canceled``
+    with the error.
+    """
+
+    style: str = "location"
+    polls: int = 1
+    retry_after: int = 1
+    retry_after_ms: int | None = None
+    """When set, polls are paced by ``Retry-After-Ms`` instead of ``Retry-After`` (which
+    azure-core honours too): long-running tests that do not wait whole seconds."""
+    outcome: str = "succeeded"
+    error_status: int = 500
+    error_code: str = "InternalServerError"
+    error_message: str = "The operation failed."
+
+
+@dataclass(frozen=True)
+class BodyEdit:
+    """Properties to remove from and set in a JSON answer (see the ``edit`` fault).
+
+    Paths are dotted (``properties.status``); ``*`` matches every element of a list or
+    every value of an object. They apply to every item of the answer's ``value`` list
+    (Resource Graph: ``data``) when it has one, else to the answer itself.
+    """
+
+    remove: tuple[str, ...] = ()
+    set: tuple[tuple[str, Any], ...] = ()
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, list):
+        return list(node)
+    if isinstance(node, dict):
+        return list(node.values())
+    return []
+
+
+def _walk(node: Any, parts: Sequence[str]) -> list[Any]:
+    """The containers reached by following ``parts`` from ``node`` (``*`` fans out)."""
+    current = [node]
+    for part in parts:
+        following: list[Any] = []
+        for item in current:
+            if part == "*":
+                following.extend(_children(item))
+            elif isinstance(item, dict) and part in item:
+                following.append(item[part])
+        current = following
+    return current
+
+
+def _edit_one(target: Any, edit: BodyEdit) -> None:
+    for path in edit.remove:
+        *head, last = path.split(".")
+        for parent in _walk(target, head):
+            if isinstance(parent, dict):
+                parent.pop(last, None)
+            elif isinstance(parent, list) and last == "*":
+                parent.clear()
+    for path, value in edit.set:
+        *head, last = path.split(".")
+        parents = [target]
+        for part in head:
+            if part == "*":
+                parents = [child for parent in parents for child in _children(parent)]
+                continue
+            following = []
+            for parent in parents:
+                if isinstance(parent, dict):
+                    child = parent.get(part)
+                    if not isinstance(child, (dict, list)):
+                        child = parent[part] = {}
+                    following.append(child)
+            parents = following
+        for parent in parents:
+            if isinstance(parent, dict):
+                parent[last] = value
+
+
+def edit_body(body: Any, edits: Sequence[BodyEdit]) -> Any:
+    """``body`` (decoded JSON) with ``edits`` applied in place; returned for convenience."""
+    if not edits:
+        return body
+    items: list[Any]
+    if isinstance(body, dict) and isinstance(body.get("value"), list):
+        items = body["value"]
+    elif isinstance(body, dict) and isinstance(body.get("data"), list):
+        items = body["data"]
+    else:
+        items = [body]
+    for edit in edits:
+        for item in items:
+            _edit_one(item, edit)
+    return body
+
+
+def edit_response(resp: web.StreamResponse, edits: Sequence[BodyEdit]) -> web.StreamResponse:
+    """A JSON response with ``edits`` applied (anything else is returned unchanged)."""
+    if not edits or not isinstance(resp, web.Response) or not isinstance(resp.body, bytes):
+        return resp
+    if not resp.body or "json" not in (resp.content_type or ""):
+        return resp
+    try:
+        body = json.loads(resp.body)
+    except ValueError:
+        return resp
+    edited = web.Response(
+        body=_dumps(edit_body(body, edits)).encode(),
+        status=resp.status,
+        content_type="application/json",
+        charset="utf-8",
+    )
+    for key, value in resp.headers.items():
+        if key.lower() not in ("content-length", "content-type"):
+            edited.headers[key] = value
+    return edited
+
+
 # --------------------------------------------------------------------------- context
 
 
@@ -243,6 +375,15 @@ class Ctx:
     route_name: str = ""
     claims: Claims | None = None
     _query_lower: dict[str, str] | None = None
+    # Set by faults (``page``, ``long_running``, ``edit``) before the handler runs.
+    page_size: int | None = None
+    """Items per list page for this request (a ``page`` fault), over the setting."""
+    lro: LroShape | None = None
+    """How a long-running operation started by this request answers (a ``long_running``
+    fault); None: the handler's own shape."""
+    edits: list[BodyEdit] = field(default_factory=list)
+    """Edits to apply to this request's JSON answer (``edit`` faults), also to the result
+    of a long-running operation it starts."""
 
     def q(self, name: str, default: str | None = None) -> str | None:
         """Query parameter ``name``, looked up case-insensitively."""
@@ -534,7 +675,7 @@ def page(
     Raises:
         ArmError: 400 for a bad ``$top`` or ``$skiptoken``.
     """
-    size = _top(ctx) or ctx.state.settings.page_size
+    size = _top(ctx) or ctx.page_size or ctx.state.settings.page_size
     token = ctx.q("$skiptoken")
     offset = _decode_skiptoken(token) if token else 0
     end = offset + size
@@ -578,7 +719,18 @@ def start_lro(
         raise ValueError("polls must be >= 1")
     if style not in ("location", "azure-async-operation"):
         raise ValueError(f"unknown LRO style {style!r}")
+    outcome = "Succeeded"
     retry_after = max(1, retry_after)
+    retry_after_ms: int | None = None
+    shape = ctx.lro
+    if shape is not None:  # a long_running fault decides the shape
+        polls, retry_after, retry_after_ms = shape.polls, shape.retry_after, shape.retry_after_ms
+        style = "location" if shape.style == "sync" else shape.style
+        if shape.outcome != "succeeded":
+            outcome = shape.outcome.capitalize()
+            result = arm_error(shape.error_status, shape.error_code, shape.error_message)
+    if ctx.edits:
+        result = _edited(result, list(ctx.edits))
     api_version = ctx.q("api-version") or ""
     op = _Lro(
         result=result,
@@ -586,17 +738,52 @@ def start_lro(
         retry_after=retry_after,
         api_version=api_version,
         created=time.monotonic(),
+        outcome=outcome,
+        retry_after_ms=retry_after_ms,
     )
     op_id = ctx.state.lros.add(op)
     suffix = f"?api-version={quote(api_version, safe='')}"
-    headers = {
-        "Location": f"{ctx.base_url}/lro/{op_id}{suffix}",
-        "Retry-After": str(retry_after),
-    }
+    headers = {"Location": f"{ctx.base_url}/lro/{op_id}{suffix}", **_pace(op)}
     if style == "azure-async-operation":
         headers["Azure-AsyncOperation"] = f"{ctx.base_url}/lro/{op_id}/status{suffix}"
     resp = web.Response(status=202, headers=headers)
     return resp
+
+
+def _pace(op: _Lro) -> dict[str, str]:
+    """The header that tells a poller how long to wait before its next poll."""
+    if op.retry_after_ms is not None:
+        return {"Retry-After-Ms": str(op.retry_after_ms)}
+    return {"Retry-After": str(op.retry_after)}
+
+
+def _edited(
+    result: Callable[[], Awaitable[web.Response]] | web.Response, edits: list[BodyEdit]
+) -> Callable[[], Awaitable[web.Response]]:
+    async def edited() -> web.Response:
+        answer = result if isinstance(result, web.Response) else await result()
+        out = edit_response(answer, edits)
+        assert isinstance(out, web.Response)
+        return out
+
+    return edited
+
+
+async def complete_now(ctx: Ctx, resp: web.StreamResponse) -> web.StreamResponse:
+    """For a ``sync`` long_running fault: the 202 ``resp`` replaced by the operation's
+    result (200 with its body, as an LRO that finished at once answers)."""
+    location = resp.headers.get("Location", "") if isinstance(resp, web.Response) else ""
+    if resp.status != 202 or "/lro/" not in location:
+        return resp
+    op_id = location.split("/lro/", 1)[1].split("?", 1)[0].split("/", 1)[0]
+    op = ctx.state.lros.get(op_id)
+    if op is None:
+        return resp
+    status, body, content_type, headers = await _lro_outcome(op)
+    done = web.Response(status=status, body=body, headers=headers)
+    if content_type:
+        done.content_type = content_type
+    return done
 
 
 async def _lro_outcome(op: _Lro) -> tuple[int, bytes, str | None, dict[str, str]]:
@@ -628,10 +815,7 @@ async def lro_poll(ctx: Ctx) -> web.StreamResponse:
     if op.seen < op.polls:
         return web.Response(
             status=202,
-            headers={
-                "Location": f"{ctx.base_url}{ctx.request.path_qs}",
-                "Retry-After": str(op.retry_after),
-            },
+            headers={"Location": f"{ctx.base_url}{ctx.request.path_qs}", **_pace(op)},
         )
     status, body, content_type, headers = await _lro_outcome(op)
     resp = web.Response(status=status, body=body, headers=headers)
@@ -645,12 +829,17 @@ async def lro_status(ctx: Ctx) -> web.StreamResponse:
     op = _lro_lookup(ctx)
     op.seen += 1
     if op.seen < op.polls:
-        return json_response({"status": "InProgress"}, headers={"Retry-After": str(op.retry_after)})
-    status, _body, _ctype, _headers = await _lro_outcome(op)
-    if status >= 400:
-        return json_response(
-            {"status": "Failed", "error": {"code": str(status), "message": "The operation failed."}}
-        )
+        return json_response({"status": "InProgress"}, headers=_pace(op))
+    status, body, _ctype, _headers = await _lro_outcome(op)
+    if status >= 400 or op.outcome != "Succeeded":
+        error: Any = None
+        with contextlib.suppress(ValueError):
+            decoded = json.loads(body) if body else None
+            error = decoded.get("error") if isinstance(decoded, dict) else None
+        if not isinstance(error, dict):
+            error = {"code": str(status), "message": "The operation failed."}
+        terminal = op.outcome if op.outcome != "Succeeded" else "Failed"
+        return json_response({"status": terminal, "error": error})
     return json_response({"status": "Succeeded"})
 
 

@@ -50,6 +50,8 @@ from btconsole.emulator.http import (
     Router,
     Settings,
     arm_error,
+    complete_now,
+    edit_response,
     json_response,
     new_request_id,
     register_core,
@@ -361,9 +363,15 @@ class EmulatorServer:
         if decision is not None and decision.response is not None:
             resp = decision.response
         else:
+            if decision is not None:
+                ctx.page_size = decision.page_size
+                ctx.lro = decision.lro
+                ctx.edits = decision.edits
             resp = await _call(route.handler, ctx)
-            if decision is not None and decision.action == "malformed":
-                resp = _malformed(resp)
+            if decision is not None:
+                resp = await _shaped(ctx, resp)
+                if decision.action == "malformed":
+                    resp = _malformed(resp)
         if rate_header is not None and not resp.prepared:
             resp.headers.setdefault(rate_header, str(remaining))
         state.stats.record(route.name, resp.status)
@@ -382,6 +390,18 @@ async def _call(handler: Callable[[Ctx], Any], ctx: Ctx) -> web.StreamResponse:
             "InternalServerError",
             f"The emulator's handler for route '{ctx.route_name}' failed; see its log.",
         )
+    return resp
+
+
+async def _shaped(ctx: Ctx, resp: web.StreamResponse) -> web.StreamResponse:
+    """The handler's answer as the variant faults shape it: a long-running operation
+    completed at once (``sync``), properties removed or set (``edit``)."""
+    if ctx.lro is not None and ctx.lro.style == "sync" and resp.status == 202:
+        done = await complete_now(ctx, resp)
+        if done is not resp:
+            return done  # the operation's result, already edited
+    if ctx.edits and resp.status != 202:
+        return edit_response(resp, ctx.edits)
     return resp
 
 

@@ -113,11 +113,11 @@ def _mutated(text: str, change: Any) -> str:
             "duplicate peering",
         ),
         (
-            lambda d: d["circuits"][0].update(service_provider_provisioning_state="Broken"),
-            "estate.circuits[0].service_provider_provisioning_state: 'Broken' is not one of",
+            lambda d: d["circuits"][0].update(service_provider_provisioning_state=""),
+            "estate.circuits[0].service_provider_provisioning_state: must be a non-empty string",
         ),
         (
-            lambda d: d["policy_states"][5].update(compliance_state="Meh"),
+            lambda d: d["policy_states"][5].update(compliance_state=" "),
             "estate.policy_states[5].compliance_state",
         ),
         (

@@ -400,6 +400,8 @@ def make_handler() -> Any:
             )
             return json_response(kql.error_body(err, correlation), 400, quota_headers)
         size = top or min(ctx.state.settings.page_size, MAX_TOP)
+        if ctx.page_size is not None:  # a page fault: Resource Graph cut the page short
+            size = min(size, ctx.page_size)
         offset = _offset_from(token) if isinstance(token, str) and token else skip
         chunk = rows[offset : offset + size]
         result_format = str(options.get("resultFormat") or "objectArray")

@@ -304,7 +304,7 @@ def _results(ctx: Ctx, records: list[dict[str, Any]], query_uri: str) -> dict[st
         for s in ("NonCompliant", "Conflict", "Compliant", "Exempt", "Unknown"):
             if s in states:
                 return s
-        return "Unknown"
+        return min(states) if states else "Unknown"  # a state newer than these, as is
 
     def details(groups: dict[str, set[str]]) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}
