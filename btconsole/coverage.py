@@ -106,10 +106,9 @@ class ScopeState:
             return REASON_WORDS["never"]
         word = REASON_WORDS.get(self.reason or "", "refresh failed")
         message = one_line(self.message)
-        if not message:
-            return word
-        # "cannot reach Azure: ...", unless the message says so itself already
-        return message if word.lower() in message.lower() else f"{word}: {message}"
+        # the message says what happened and the fix (btconsole.errors); the reason's
+        # word only stands in for a missing one
+        return message or word
 
 
 def scope_state(
