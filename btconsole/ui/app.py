@@ -347,6 +347,21 @@ class BtConsoleApp(App[int]):
         self.run_worker(self._show_finding(finding), group="show-finding", exclusive=True)
 
     async def _show_finding(self, finding: Finding) -> None:
+        if finding.rule.startswith("coverage"):
+            # missing data has no row to open: say in full what failed and the fix
+            # (the attention list cuts it to its column)
+            name = (
+                self.config.profiles[finding.profile].display_name
+                if (finding.profile in self.config.profiles)
+                else finding.profile
+            )
+            self.notify(
+                clean(" ".join(x for x in (finding.title, finding.detail) if x)),
+                title=clean(name),
+                severity="error",
+                markup=False,
+                timeout=30,
+            )
         if finding.profile in self.config.profiles:
             self.scope = finding.profile
         # awaited: a pane not visited yet is still composing when switch_mode returns

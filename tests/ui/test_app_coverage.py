@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,6 +87,19 @@ async def test_a_customer_without_its_secret_is_unknown_not_zero(
             assert first[2] == victim.display_name
             assert first[3].startswith("no data: ")
             assert victim.slug in first[3] or "secret" in first[3]
+            # enter on it says in full what failed and the fix (the column cuts it)
+            notes: list[str] = []
+            original = app.notify
+
+            def notify(message: str, **kw: Any) -> None:
+                notes.append(message)
+                original(message, **kw)
+
+            app.notify = notify  # type: ignore[method-assign]
+            await pilot.press("tab")
+            await wait_for(pilot, lambda: attention.has_focus)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: any("BTCONSOLE_SECRET_" in n for n in notes))
             # the status bar counts the customer and its failure
             await wait_for(pilot, lambda: "1 unknown" in str(screen.query_one(StatusBar).render()))
             assert " err" in str(screen.query_one(StatusBar).render())
