@@ -44,6 +44,19 @@ class _Rejected(Exception):
         self.value = value
         self.reason = reason
 
+    def record(
+        self, profile: str, subscription_id: str, kind: str, **where: str
+    ) -> RejectedAmountRecord:
+        """The rejection as a record (``where``: date, service, currency)."""
+        return RejectedAmountRecord(
+            profile=profile,
+            subscription_id=subscription_id,
+            kind=kind,
+            value=self.value,
+            reason=self.reason,
+            **where,
+        )
+
 
 def amount(value: Any) -> float:
     """An amount from an answer: a finite float within :data:`MAX_AMOUNT`.
@@ -237,15 +250,8 @@ async def daily_costs(
                 value = amount(_cell(row, cost))
             except _Rejected as exc:
                 rejected.append(
-                    RejectedAmountRecord(
-                        profile=profile,
-                        subscription_id=subscription_id,
-                        kind="cost",
-                        value=exc.value,
-                        reason=exc.reason,
-                        date=date,
-                        service=name,
-                        currency=unit,
+                    exc.record(
+                        profile, subscription_id, "cost", date=date, service=name, currency=unit
                     )
                 )
                 continue
@@ -314,15 +320,7 @@ async def month_forecast(
                 value = amount(_cell(row, cost))
             except _Rejected as exc:
                 rejected.append(
-                    RejectedAmountRecord(
-                        profile=profile,
-                        subscription_id=subscription_id,
-                        kind="forecast",
-                        value=exc.value,
-                        reason=exc.reason,
-                        date=month,
-                        currency=unit,
-                    )
+                    exc.record(profile, subscription_id, "forecast", date=month, currency=unit)
                 )
                 continue
             actual.setdefault(unit, [])
@@ -361,15 +359,7 @@ def budget_record(
         spent = _optional(get(current, "amount"))
         projected = _optional(get(forecast, "amount"))
     except _Rejected as exc:
-        return RejectedAmountRecord(
-            profile=profile,
-            subscription_id=subscription_id,
-            kind="budget",
-            value=exc.value,
-            reason=exc.reason,
-            service=name,
-            currency=currency,
-        )
+        return exc.record(profile, subscription_id, "budget", service=name, currency=currency)
     return BudgetRecord(
         profile=profile,
         subscription_id=subscription_id,

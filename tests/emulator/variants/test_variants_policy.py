@@ -11,8 +11,6 @@ records without optional properties) and the long-running
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,33 +21,14 @@ from btconsole.azure.errors import AzureError, RequestError
 from btconsole.cache import Cache, CacheKey
 from btconsole.records import ComplianceRecord
 from tests.azure.conftest import Emulated, run
-from tests.emulator.variant_support import (
+from tests.emulator.variants.support import (
     EMPTY,
     ODD,
     PROFILE,
-    Variants,
-    emulated_variants,
     engine_for,
     refresh,
     with_session,
 )
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulated, Variants]]:
-    yield from emulated_variants(tmp_path_factory.mktemp("policy"))
-
-
-@pytest.fixture
-def emulated(served: tuple[Emulated, Variants]) -> Emulated:
-    served[0].emulator.reset()
-    return served[0]
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open(tmp_path / "cache.sqlite3") as opened:
-        yield opened
 
 
 def _summary(emulated: Emulated, sub: str) -> tuple[ComplianceRecord, list[Any]]:

@@ -164,3 +164,8 @@ async def with_session(emulated: Emulated, body: Any, index: int = PROFILE) -> A
     """``body(session)`` on a session of profile ``index``."""
     async with emulated.session(emulated.profile(index)) as session:
         return await body(session)
+
+
+async def no_sleep(seconds: float) -> None:
+    """The engine's sleep, for tests that do not wait out Retry-After."""
+    return None

@@ -11,8 +11,6 @@ operations that fail or are canceled; empty tables; rows without optional column
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,43 +21,17 @@ from btconsole.azure.errors import AzureError, UnavailableError
 from btconsole.cache import Cache, CacheKey
 from btconsole.records import CircuitRecord
 from tests.azure.conftest import Emulated, run
-from tests.emulator.variant_support import (
+from tests.emulator.variants.support import (
     CIRCUITS,
     EMPTY,
     ODD,
     PROFILE,
     Variants,
-    emulated_variants,
     engine_for,
+    no_sleep,
     refresh,
     with_session,
 )
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulated, Variants]]:
-    yield from emulated_variants(tmp_path_factory.mktemp("circuits"))
-
-
-@pytest.fixture
-def emulated(served: tuple[Emulated, Variants]) -> Emulated:
-    served[0].emulator.reset()
-    return served[0]
-
-
-@pytest.fixture
-def names(served: tuple[Emulated, Variants]) -> Variants:
-    return served[1]
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open(tmp_path / "cache.sqlite3") as opened:
-        yield opened
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 def _circuits(emulated: Emulated, sub: str) -> list[CircuitRecord]:
@@ -296,7 +268,7 @@ def _table_detail(emulated: Emulated, cache: Cache, which: str, circuit_id: str)
     wrapper = TABLES[which][0]
 
     async def body() -> Any:
-        async with engine_for(emulated, cache, sleep=_no_sleep) as engine:
+        async with engine_for(emulated, cache, sleep=no_sleep) as engine:
             return await engine.detail(
                 emulated.profile(PROFILE).name,
                 which,
@@ -418,7 +390,7 @@ def test_table_operation_that_fails_on_its_location(
 
 def _detail(emulated: Emulated, cache: Cache, circuit_id: str) -> Any:
     async def body() -> Any:
-        async with engine_for(emulated, cache, sleep=_no_sleep) as engine:
+        async with engine_for(emulated, cache, sleep=no_sleep) as engine:
             return await engine.detail(
                 emulated.profile(PROFILE).name,
                 "arp",

@@ -9,8 +9,6 @@ in ``details``) and its 429.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,45 +17,18 @@ from btconsole.azure import arc, circuits, graph, subscriptions
 from btconsole.azure.errors import AzureError, RequestError, ThrottledError
 from btconsole.cache import Cache, CacheKey
 from tests.azure.conftest import Emulated, run
-from tests.emulator.variant_support import (
+from tests.emulator.variants.support import (
     CIRCUITS,
     EMPTY,
     ODD,
     PROFILE,
-    Variants,
-    emulated_variants,
     engine_for,
+    no_sleep,
     refresh,
     with_session,
 )
 
 NOBODY = 3  # the profile whose tenant owns no subscription
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulated, Variants]]:
-    yield from emulated_variants(tmp_path_factory.mktemp("subs"))
-
-
-@pytest.fixture
-def emulated(served: tuple[Emulated, Variants]) -> Emulated:
-    served[0].emulator.reset()
-    return served[0]
-
-
-@pytest.fixture
-def names(served: tuple[Emulated, Variants]) -> Variants:
-    return served[1]
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open(tmp_path / "cache.sqlite3") as opened:
-        yield opened
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 def _subscriptions(emulated: Emulated, index: int = PROFILE) -> list[Any]:
@@ -135,7 +106,7 @@ def test_subscription_listing_error(emulated: Emulated, cache: Cache) -> None:
     name = emulated.profile(PROFILE).name
 
     async def body() -> Any:
-        async with engine_for(emulated, cache, sleep=_no_sleep) as engine:
+        async with engine_for(emulated, cache, sleep=no_sleep) as engine:
             await engine.subscriptions(name, force=True)
             return cache.get(CacheKey(name, "subscriptions", "*"))
 

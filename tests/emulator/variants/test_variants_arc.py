@@ -10,8 +10,6 @@ documented ones) or ARM's error response.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,39 +20,16 @@ from btconsole.azure.errors import AzureError, RequestError
 from btconsole.cache import Cache, CacheKey
 from btconsole.records import ArcRecord
 from tests.azure.conftest import Emulated, run
-from tests.emulator.variant_support import (
+from tests.emulator.variants.support import (
     EMPTY,
     ODD,
     PROFILE,
     Variants,
-    emulated_variants,
     refresh,
     with_session,
 )
 
 NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulated, Variants]]:
-    yield from emulated_variants(tmp_path_factory.mktemp("arc"))
-
-
-@pytest.fixture
-def emulated(served: tuple[Emulated, Variants]) -> Emulated:
-    served[0].emulator.reset()
-    return served[0]
-
-
-@pytest.fixture
-def names(served: tuple[Emulated, Variants]) -> Variants:
-    return served[1]
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Iterator[Cache]:
-    with Cache.open(tmp_path / "cache.sqlite3") as opened:
-        yield opened
 
 
 def _arc(emulated: Emulated, sub: str) -> list[ArcRecord]:
@@ -190,7 +165,7 @@ def _extensions(emulated: Emulated, machine_id: str) -> list[Any]:
 
 
 def _detail(emulated: Emulated, cache: Cache, machine_id: str) -> Any:
-    from tests.emulator.variant_support import engine_for
+    from tests.emulator.variants.support import engine_for
 
     async def body() -> Any:
         async with engine_for(emulated, cache) as engine:
