@@ -259,14 +259,37 @@ def _scan(
     return found
 
 
+def _word_flags(texts: Sequence[str], needle: str, pattern: re.Pattern[str]) -> list[bool]:
+    """For each of ``texts``: does a word in it start with ``needle``?
+
+    The start-of-text and substring tests run in C over every text; the pattern
+    (``needle`` after a non-word character) only over the texts that hold the
+    needle somewhere after their start.
+    """
+    flags = list(map(str.startswith, texts, repeat(needle)))
+    others = list(compress(range(len(flags)), map(not_, flags)))
+    if others:
+        inside = list(compress(others, map(contains, _take(texts, others), repeat(needle))))
+        for index in compress(inside, map(pattern.search, _take(texts, inside))):
+            flags[index] = True
+    return flags
+
+
 def _scan_words(
-    needle: str, pattern: re.Pattern[str], big: str, starts: Sequence[int], hay: Sequence[str]
+    needle: str,
+    pattern: re.Pattern[str],
+    big: str,
+    starts: Sequence[int],
+    hay: Sequence[str],
+    *,
+    negate: bool = False,
 ) -> list[int]:
-    """Positions of the rows of ``hay`` where a word starts with ``needle``.
+    """Positions of the rows of ``hay`` where a word starts with ``needle`` (with
+    ``negate``, where none does).
 
     As :func:`_scan`; ``pattern`` is :func:`~btconsole.ui.filterquery.word_pattern`
     of ``needle``. A hit that is not at a word start moves on within its row; once
-    hits are dense, the rest is tested row by row.
+    hits are dense, the rest is tested row by row (:func:`_word_flags`).
     """
     count = len(hay)
     found: list[int] = []
@@ -278,7 +301,13 @@ def _scan_words(
         position = bisect_right(starts, hit) - 1
         hits += 1
         if hits >= 32 and hits * 20 > position:
-            found.extend(compress(range(position, count), map(pattern.search, hay[position:])))
+            flags = _word_flags(hay[position:], needle, pattern)
+            rest = range(position, count)
+            if negate:
+                head = list(filterfalse(set(found).__contains__, range(position)))
+                head.extend(compress(rest, map(not_, flags)))
+                return head
+            found.extend(compress(rest, flags))
             return found
         if at_word(big, hit):
             found.append(position)
@@ -287,6 +316,8 @@ def _scan_words(
             hit = find(needle, starts[position + 1])
         else:
             hit = find(needle, hit + 1)
+    if negate:
+        return list(filterfalse(set(found).__contains__, range(count)))
     return found
 
 
@@ -629,7 +660,16 @@ class RowSet:
         if term.op == ":" and (candidates is None or len(candidates) * 3 >= count * 2):
             haystack = self._haystack(term.column)
             pattern = word_pattern(term.needle)
-            found = _scan_words(term.needle, pattern, haystack.big, haystack.starts, haystack.hay)
+            found = _scan_words(
+                term.needle,
+                pattern,
+                haystack.big,
+                haystack.starts,
+                haystack.hay,
+                negate=term.negate and candidates is None,
+            )
+            if candidates is None:
+                return found
             return _combine(found, candidates, count, negate=term.negate)
         positions: Sequence[int] = range(count) if candidates is None else candidates
 
@@ -638,8 +678,8 @@ class RowSet:
 
         tested: Any
         if term.op == ":":
-            hay = self._haystack(term.column).hay
-            tested = map(word_pattern(term.needle).search, pick(hay))
+            texts = pick(self._haystack(term.column).hay)
+            tested = _word_flags(texts, term.needle, word_pattern(term.needle))
         elif term.op == ":=":
             hay = self._haystack(term.column).hay
             tested = map(eq, pick(hay), repeat(term.needle))
@@ -676,7 +716,10 @@ class RowSet:
         """Each row's cell ``column`` read as an age or a number (given order; cached)."""
         values = self._cell_values.get(column)
         if values is None:
-            values = list(map(cell_value, self.column_text(column)))
+            texts = self.column_text(column)
+            # a column of ages or amounts repeats few texts: read each distinct one once
+            read = {text: cell_value(text) for text in set(texts)}
+            values = list(map(read.__getitem__, texts))
             self._cell_values[column] = values
         return values
 
