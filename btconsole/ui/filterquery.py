@@ -315,10 +315,15 @@ def check_kinds(
         if term.kind in kinds:
             continue
         column = columns[term.column]
+        written = f"{column.key}{term.op}"
         if "age" in kinds:
-            raise FilterError(f"{column.label} holds ages: {column.key}{term.op}7d, 2h, 30m")
+            count = f"{term.bound:g}" if term.kind == "number" and term.bound >= 0 else "7"
+            raise FilterError(
+                f"{column.label} holds ages: {written}{count}d, {written}{count}h "
+                f"or {written}{count}m"
+            )
         if "number" in kinds:
-            raise FilterError(f"{column.label} holds numbers: {column.key}{term.op}10")
+            raise FilterError(f"{column.label} holds numbers: {written}10")
         raise FilterError(f"{column.label} holds no numbers or ages to compare")
 
 
