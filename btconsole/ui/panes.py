@@ -100,7 +100,10 @@ class PaneScreen(Screen[None]):
         """The filter's hint and input line, and the status bar."""
         with Vertical(id="bottom"):
             yield Static("", id="filter-hint", markup=False)
-            yield Input(placeholder=self.FILTER_PLACEHOLDER, id="filter")
+            # the cursor at the end of the query in force: typing refines it, as
+            # when keys arrive before the focus (select-on-focus made the first key
+            # typed slowly replace the whole query)
+            yield Input(placeholder=self.FILTER_PLACEHOLDER, id="filter", select_on_focus=False)
             yield StatusBar(id="status")
 
     @property
@@ -196,6 +199,7 @@ class PaneScreen(Screen[None]):
         box.add_class("-visible")
         with box.prevent(Input.Changed):  # the target already holds this query
             box.value = target.filter_text
+        box.cursor_position = len(box.value)
         self._show_hint(target.filter_error)
         self.set_focus(box)  # at once: focus() would wait a turn
 

@@ -123,6 +123,15 @@ async def test_not_status_connected_keeps_disconnected_machines(
         assert not hint.has_class("-visible")
         assert table.filtered_count == statuses.count("Disconnected")
 
+        # "/" again shows the query in force, the cursor at its end: typing refines it
+        box = await open_filter(app, pilot)
+        assert box.value == "status:=disconnected"
+        await pilot.pause()
+        await pilot.press("space", "k", "i", "n", "d", "colon", "m")
+        await pilot.pause()
+        await wait_for(pilot, lambda: table.filter_text == "status:=disconnected kind:m")
+        assert {row.cells[6] for row in table.visible_rows} == {"machine"}
+
 
 async def test_since_compares_ages_not_text(served: Served, cache: Cache) -> None:
     app = make_app(served, cache, offline=True, clock=lambda: FIXED_NOW)
