@@ -11,13 +11,14 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from rich.text import Text
+from textual import events, on
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from btconsole import health
 from btconsole.records import (
@@ -69,7 +70,19 @@ class PaneScreen(Screen[None]):
         background: $boost;
     }
     PaneScreen Input#filter.-visible { display: block; }
+    PaneScreen #filter-hint {
+        height: 1;
+        padding: 0 1;
+        display: none;
+        background: $boost;
+        color: $text-warning;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    PaneScreen #filter-hint.-visible { display: block; }
     """
+
+    FILTER_PLACEHOLDER = "filter: text  key:value  key:=exact  since>7d  !negate"
 
     @property
     def bt(self) -> BtConsoleApp:
@@ -81,13 +94,35 @@ class PaneScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield TitleBar(id="title")
         yield ResourceTable(self.COLUMNS, id="table")
+        yield from self.compose_bottom()
+
+    def compose_bottom(self) -> ComposeResult:
+        """The filter's hint and input line, and the status bar."""
         with Vertical(id="bottom"):
-            yield Input(placeholder="filter: text, key:value, !negate", id="filter")
+            yield Static("", id="filter-hint", markup=False)
+            # the cursor at the end of the query in force: typing refines it, as
+            # when keys arrive before the focus (select-on-focus made the first key
+            # typed slowly replace the whole query)
+            yield Input(placeholder=self.FILTER_PLACEHOLDER, id="filter", select_on_focus=False)
             yield StatusBar(id="status")
 
     @property
     def table(self) -> ResourceTable:
         return self.query_one("#table", ResourceTable)
+
+    _filter_target: ResourceTable | None = None
+
+    @property
+    def active_table(self) -> ResourceTable:
+        """The table ``/`` filters and the title counts: the focused one, or the one
+        the open filter line is bound to (the pane's main table otherwise)."""
+        focused = self.focused
+        if isinstance(focused, ResourceTable):
+            return focused
+        box = self.query_one("#filter", Input)
+        if self._filter_target is not None and box.has_class("-visible"):
+            return self._filter_target
+        return self.table
 
     def on_mount(self) -> None:
         if self.DEFAULT_SORT:
@@ -112,18 +147,31 @@ class PaneScreen(Screen[None]):
     def build_rows(self, profiles: list[str]) -> list[Row]:
         raise NotImplementedError
 
+    _shown_scope: str | None = None
+    _shown_once = False
+
     def reload(self) -> None:
-        """Rebuild the rows from the cache (cheap: no network)."""
-        profiles = self.bt.data.profiles(self.bt.scope)
+        """Rebuild the rows from the cache (cheap: no network).
+
+        After a change of scope (``:customer``, ``:all``), every table of the pane
+        starts again at its first row: another customer's list is a new list, and an
+        old scroll offset would hide its first rows.
+        """
+        scope = self.bt.scope
+        profiles = self.bt.data.profiles(scope)
         self.table.set_rows(self.build_rows(profiles))
+        if self._shown_once and scope != self._shown_scope:
+            for table in self.query(ResourceTable):
+                table.go_top()
+        self._shown_scope, self._shown_once = scope, True
         self.update_bars()
 
     def update_bars(self) -> None:
         app = self.bt
-        table = self.table
+        table = self.active_table
         scope = app.scope_label()
         self.query_one(TitleBar).show(
-            self.TITLE_TEXT, scope, table.filtered_count, table.total_count, table.filter_text
+            self.TITLE_TEXT, scope, table.filtered_count, table.total_count, table.applied_filter
         )
         profiles = app.data.profiles(app.scope)
         # from the cache's summary: decoding every record on each filter keystroke cost
@@ -145,29 +193,52 @@ class PaneScreen(Screen[None]):
     def action_filter(self) -> None:
         if isinstance(self.focused, Input):
             raise SkipAction()  # "/" typed into the filter box is text
+        target = self.active_table
+        self._filter_target = target
         box = self.query_one("#filter", Input)
         box.add_class("-visible")
-        box.value = self.table.filter_text
+        with box.prevent(Input.Changed):  # the target already holds this query
+            box.value = target.filter_text
+        box.cursor_position = len(box.value)
+        self._show_hint(target.filter_error)
         self.set_focus(box)  # at once: focus() would wait a turn
+
+    def _show_hint(self, hint: str | None) -> None:
+        label = self.query_one("#filter-hint", Static)
+        label.update(Text(hint or "", no_wrap=True, overflow="ellipsis"))
+        label.set_class(bool(hint), "-visible")
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.table.set_filter(event.value)
+        target = self._filter_target or self.table
+        target.set_filter(event.value)
+        self._show_hint(target.filter_error)
         self.update_bars()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
+        target = self._filter_target or self.table
+        if target.filter_error:  # enter keeps the filter in force, not the bad text
+            target.set_filter(target.applied_filter)
+        self._show_hint(None)
         self.query_one("#filter", Input).remove_class("-visible")
-        self.table.focus()
+        target.focus()
 
     def action_back(self) -> None:
         box = self.query_one("#filter", Input)
-        if box.has_class("-visible") or self.table.filter_text:
-            box.value = ""
+        table = self.active_table
+        if box.has_class("-visible") or table.filter_text:
+            with box.prevent(Input.Changed):
+                box.value = ""
             box.remove_class("-visible")
-            self.table.set_filter("")
-            self.table.focus()
+            self._show_hint(None)
+            table.set_filter("")
+            table.focus()
             self.update_bars()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, ResourceTable):
+            self.update_bars()  # the title counts the focused table
 
     def selected_id(self) -> str | None:
         row = self.table.cursor_row
@@ -229,9 +300,7 @@ class OverviewScreen(PaneScreen):
         yield TitleBar(id="title")
         yield ResourceTable(self.COLUMNS, id="table")
         yield ResourceTable(render.ATTENTION_COLUMNS, id="attention")
-        with Vertical(id="bottom"):
-            yield Input(placeholder="filter: text, key:value, !negate", id="filter")
-            yield StatusBar(id="status")
+        yield from self.compose_bottom()
 
     def build_rows(self, profiles: list[str]) -> list[Row]:
         app = self.bt

@@ -53,11 +53,12 @@ leaves a row plain (so a healthy table is not all green); a cell level, includin
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, filterfalse, repeat
-from operator import attrgetter, contains, itemgetter, not_
+from operator import attrgetter, contains, eq, itemgetter, not_
 from typing import Any, ClassVar, Literal
 
 from rich.cells import cell_len
@@ -70,7 +71,15 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from btconsole.ui.filterquery import CompiledTerm, compile_terms, parse
+from btconsole.ui.filterquery import (
+    COMPARISONS,
+    CompiledTerm,
+    FilterError,
+    cell_value,
+    check_kinds,
+    compile_query,
+    word_pattern,
+)
 from btconsole.ui.textsafe import ELLIPSIS, clean, fit
 
 __all__ = ["Column", "Level", "ResourceTable", "Row", "RowSet", "layout_columns"]
@@ -250,6 +259,68 @@ def _scan(
     return found
 
 
+def _word_flags(texts: Sequence[str], needle: str, pattern: re.Pattern[str]) -> list[bool]:
+    """For each of ``texts``: does a word in it start with ``needle``?
+
+    The start-of-text and substring tests run in C over every text; the pattern
+    (``needle`` after a non-word character) only over the texts that hold the
+    needle somewhere after their start.
+    """
+    flags = list(map(str.startswith, texts, repeat(needle)))
+    others = list(compress(range(len(flags)), map(not_, flags)))
+    if others:
+        inside = list(compress(others, map(contains, _take(texts, others), repeat(needle))))
+        for index in compress(inside, map(pattern.search, _take(texts, inside))):
+            flags[index] = True
+    return flags
+
+
+def _scan_words(
+    needle: str,
+    pattern: re.Pattern[str],
+    big: str,
+    starts: Sequence[int],
+    hay: Sequence[str],
+    *,
+    negate: bool = False,
+) -> list[int]:
+    """Positions of the rows of ``hay`` where a word starts with ``needle`` (with
+    ``negate``, where none does).
+
+    As :func:`_scan`; ``pattern`` is :func:`~btconsole.ui.filterquery.word_pattern`
+    of ``needle``. A hit that is not at a word start moves on within its row; once
+    hits are dense, the rest is tested row by row (:func:`_word_flags`).
+    """
+    count = len(hay)
+    found: list[int] = []
+    find = big.find
+    at_word = pattern.match
+    hits = 0
+    hit = find(needle)
+    while hit != -1:
+        position = bisect_right(starts, hit) - 1
+        hits += 1
+        if hits >= 32 and hits * 20 > position:
+            flags = _word_flags(hay[position:], needle, pattern)
+            rest = range(position, count)
+            if negate:
+                head = list(filterfalse(set(found).__contains__, range(position)))
+                head.extend(compress(rest, map(not_, flags)))
+                return head
+            found.extend(compress(rest, flags))
+            return found
+        if at_word(big, hit):
+            found.append(position)
+            if position + 1 >= count:
+                break
+            hit = find(needle, starts[position + 1])
+        else:
+            hit = find(needle, hit + 1)
+    if negate:
+        return list(filterfalse(set(found).__contains__, range(count)))
+    return found
+
+
 class _Haystack:
     """Lower-cased text in sort order, as a tuple and as one NUL-joined string."""
 
@@ -312,15 +383,25 @@ def _clean_lower(cell: str) -> str:
     return (cell if cell.isprintable() else clean(cell)).lower()
 
 
+def _covers(term: CompiledTerm, wanted: CompiledTerm) -> bool:
+    """True when every row ``term`` keeps (negation aside) ``wanted`` keeps too."""
+    if wanted.op == ":" and wanted.column is None:  # a substring anywhere
+        return term.op in (":", ":=") and wanted.needle in term.needle
+    if wanted.op == ":" and term.column == wanted.column and term.op in (":", ":="):
+        # a word starting with the needle (a whole cell is a word start)
+        return term.needle.startswith(wanted.needle)
+    return term == wanted
+
+
 def _implies(new: Sequence[CompiledTerm], old: Sequence[CompiledTerm]) -> bool:
     """True when every row matching all ``new`` terms matches all ``old`` terms."""
 
     def covers(term: CompiledTerm, wanted: CompiledTerm) -> bool:
         if term.negate != wanted.negate:
             return False
-        if not term.negate:  # a longer needle, in the same column or any cell
-            return wanted.needle in term.needle and wanted.column in (None, term.column)
-        return term.needle in wanted.needle and term.column in (None, wanted.column)
+        if not term.negate:
+            return _covers(term, wanted)
+        return _covers(wanted, term)  # rows without W are rows without T when W ⊇ T
 
     return all(any(covers(term, wanted) for term in new) for wanted in old)
 
@@ -356,6 +437,8 @@ class RowSet:
         self._sort_keys: dict[int, list[Any]] = {}
         self._orders: dict[tuple[int, bool], list[int]] = {}
         self._haystacks: dict[int | None, _Haystack] = {}
+        self._cell_values: dict[int, list[tuple[str, float] | None]] = {}
+        self._typed_values: dict[tuple[int, str], Sequence[float | None]] = {}
         self._results: dict[tuple[CompiledTerm, ...], list[int]] = {}
         self._last: tuple[tuple[CompiledTerm, ...], list[int]] | None = None
 
@@ -367,6 +450,7 @@ class RowSet:
         if self.sort_column is not None and self.sort_column >= len(self.columns):
             self.sort_column = None
         self._column_text.clear()
+        self._cell_values.clear()
         self._sort_keys.clear()
         self._orders.clear()
         self._apply_order()
@@ -377,6 +461,7 @@ class RowSet:
         self._search = None
         self._keys = None
         self._column_text.clear()
+        self._cell_values.clear()
         self._sort_keys.clear()
         self._orders.clear()
         self._apply_order()
@@ -523,6 +608,7 @@ class RowSet:
             self.order = self._sorted(column, self.sort_reverse)
             self.sorted_rows = list(_take(self.rows, self.order))
         self._haystacks.clear()
+        self._typed_values.clear()
         self._results.clear()
         self._last = None
         self._apply_filter()
@@ -568,6 +654,48 @@ class RowSet:
         self.view = cached
 
     def _match(self, term: CompiledTerm, candidates: list[int] | None) -> list[int]:
+        if term.op == ":" and term.column is None:
+            return self._match_substring(term, candidates)
+        count = len(self.rows)
+        if term.op == ":" and (candidates is None or len(candidates) * 3 >= count * 2):
+            haystack = self._haystack(term.column)
+            pattern = word_pattern(term.needle)
+            found = _scan_words(
+                term.needle,
+                pattern,
+                haystack.big,
+                haystack.starts,
+                haystack.hay,
+                negate=term.negate and candidates is None,
+            )
+            if candidates is None:
+                return found
+            return _combine(found, candidates, count, negate=term.negate)
+        positions: Sequence[int] = range(count) if candidates is None else candidates
+
+        def pick(items: Sequence[Any]) -> Sequence[Any]:
+            return items if candidates is None else _take(items, candidates)
+
+        tested: Any
+        if term.op == ":":
+            texts = pick(self._haystack(term.column).hay)
+            tested = _word_flags(texts, term.needle, word_pattern(term.needle))
+        elif term.op == ":=":
+            hay = self._haystack(term.column).hay
+            tested = map(eq, pick(hay), repeat(term.needle))
+        else:
+            assert term.column is not None and term.kind is not None
+            compare = COMPARISONS[term.op]
+            bound = term.bound
+            tested = [
+                value is not None and compare(value, bound)
+                for value in pick(self._typed(term.column, term.kind))
+            ]
+        if term.negate:
+            return list(compress(positions, map(not_, tested)))
+        return list(compress(positions, tested))
+
+    def _match_substring(self, term: CompiledTerm, candidates: list[int] | None) -> list[int]:
         haystack = self._haystack(term.column)
         needle = term.needle
         count = len(haystack.hay)
@@ -580,14 +708,61 @@ class RowSet:
         if candidates is None:
             return _scan(needle, haystack.big, haystack.starts, haystack.hay, negate=term.negate)
         found = _scan(needle, haystack.big, haystack.starts, haystack.hay)
-        if term.negate:
-            excluded = set(found)
-            return list(filterfalse(excluded.__contains__, candidates))
-        if len(found) < len(candidates):
-            wanted = set(candidates)
-            return list(filter(wanted.__contains__, found))
-        kept = set(found)
-        return list(filter(kept.__contains__, candidates))
+        return _combine(found, candidates, count, negate=term.negate)
+
+    # -- typed values (comparisons)
+
+    def _values(self, column: int) -> list[tuple[str, float] | None]:
+        """Each row's cell ``column`` read as an age or a number (given order; cached)."""
+        values = self._cell_values.get(column)
+        if values is None:
+            texts = self.column_text(column)
+            # a column of ages or amounts repeats few texts: read each distinct one once
+            read = {text: cell_value(text) for text in set(texts)}
+            values = list(map(read.__getitem__, texts))
+            self._cell_values[column] = values
+        return values
+
+    def value_kinds(self, column: int) -> frozenset[str]:
+        """The kinds of value (``"number"``, ``"age"``) column ``column`` holds.
+
+        Every kind when there are no rows: nothing says a comparison is wrong.
+        """
+        if not self.rows:
+            return frozenset(("number", "age"))
+        return frozenset(value[0] for value in self._values(column) if value is not None)
+
+    def _typed(self, column: int, kind: str) -> Sequence[float | None]:
+        """Cell ``column`` of each row in sort order, as a ``kind`` value or None."""
+        typed = self._typed_values.get((column, kind))
+        if typed is None:
+            given = [
+                value[1] if value is not None and value[0] == kind else None
+                for value in self._values(column)
+            ]
+            order = self.order
+            typed = given if isinstance(order, range) else _take(given, order)
+            self._typed_values[(column, kind)] = typed
+        return typed
+
+
+def _combine(
+    found: Sequence[int], candidates: list[int] | None, count: int, *, negate: bool
+) -> list[int]:
+    """Rows of ``candidates`` (None: all ``count`` rows) in ``found``, or with
+    ``negate`` not in it; ``found`` and ``candidates`` ascending."""
+    if candidates is None:
+        if negate:
+            return list(filterfalse(set(found).__contains__, range(count)))
+        return list(found)
+    if negate:
+        excluded = set(found)
+        return list(filterfalse(excluded.__contains__, candidates))
+    if len(found) < len(candidates):
+        wanted = set(candidates)
+        return list(filter(wanted.__contains__, found))
+    kept = set(found)
+    return list(filter(kept.__contains__, candidates))
 
 
 class ResourceTable(ScrollView, can_focus=True):
@@ -712,7 +887,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self._set = RowSet()
         self._prepare_pending = False
         self._set.set_columns(self._columns)
-        self._filter_text = ""
+        self._filter_text = ""  # as typed
+        self._filter_applied = ""  # the last text that compiled: what filters the rows
+        self._filter_error: str | None = None
         self._sort_key: str | None = None
         self._cursor = 0  # index into the view
         self._cursor_key: str | None = None
@@ -766,8 +943,18 @@ class ResourceTable(ScrollView, can_focus=True):
 
     @property
     def filter_text(self) -> str:
-        """The filter query as last given to :meth:`set_filter`."""
+        """The filter query as last given to :meth:`set_filter` (valid or not)."""
         return self._filter_text
+
+    @property
+    def applied_filter(self) -> str:
+        """The last valid query given to :meth:`set_filter`: the one in force."""
+        return self._filter_applied
+
+    @property
+    def filter_error(self) -> str | None:
+        """Why the last query given to :meth:`set_filter` is not in force (one line)."""
+        return self._filter_error
 
     @property
     def visible_rows(self) -> list[Row]:
@@ -786,7 +973,13 @@ class ResourceTable(ScrollView, can_focus=True):
         else:
             self._sort_key = None
             rows.set_sort(None, False)
-        rows.set_terms(compile_terms(parse(clean(self._filter_text)), self._columns))
+        try:
+            terms = self._compile(self._filter_applied)
+        except FilterError:  # the query names a column that is gone: no filter
+            terms = []
+            self._filter_text = self._filter_applied = ""
+        self._filter_error = None
+        rows.set_terms(terms)
         self._layout_width = -1
         self._invalidate()
         self._after_view_change(keep_position=True)
@@ -805,13 +998,36 @@ class ResourceTable(ScrollView, can_focus=True):
         self._prepare_when_idle()
 
     def set_filter(self, text: str) -> None:
-        """Filter rows with a :mod:`btconsole.ui.filterquery` query (cheap per keystroke)."""
-        terms = compile_terms(parse(clean(text)), self._columns)
+        """Filter rows with a :mod:`btconsole.ui.filterquery` query (cheap per keystroke).
+
+        A query that cannot apply (an unknown column, ``since>7`` on a column of ages)
+        leaves the last valid filter in force and sets :attr:`filter_error`.
+        """
         self._filter_text = text
+        try:
+            terms = self._compile(text)
+        except FilterError as error:
+            self._filter_error = str(error)
+            return
+        self._filter_error = None
+        self._filter_applied = text
         if tuple(terms) == self._set.terms:
             return
         self._set.set_terms(terms)
         self._after_view_change(keep_position=False)
+
+    def _compile(self, text: str) -> list[CompiledTerm]:
+        terms = compile_query(clean(text), self._columns)
+        check_kinds(terms, self._columns, self._set.value_kinds)
+        return terms
+
+    def go_top(self) -> None:
+        """Cursor on the first row, scrolled to the top (a new scope: a new list)."""
+        old_key = self._cursor_key
+        self._cursor = 0
+        self.scroll_to(y=0, animate=False, force=True)
+        self.refresh()
+        self._post_if_moved(old_key)
 
     def sort_by(self, column_key: str, *, reverse: bool | None = None) -> None:
         """Sort by a column; ``reverse=None`` toggles when it already is the sort column.
@@ -1083,7 +1299,7 @@ class ResourceTable(ScrollView, can_focus=True):
         if not self._set.rows:
             message = "no rows"
         else:
-            message = f"no rows match filter '{clean(self._filter_text)}'"
+            message = f"no rows match filter '{clean(self._filter_applied)}'"
         text = fit(" " * LEFT_PAD + message, width)
         style = self._styles["muted_row"]
         return Strip([Segment(text, style)]).adjust_cell_length(width, self._styles["base"])

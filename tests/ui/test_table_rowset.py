@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from btconsole.ui.filterquery import compile_terms, matcher, parse
-from btconsole.ui.table import Column, Row, RowSet, _Haystack, _scan
+from btconsole.ui.filterquery import compile_terms, matcher, parse, word_pattern
+from btconsole.ui.table import Column, Row, RowSet, _Haystack, _scan, _scan_words
 
 COLUMNS = (
     Column("name", "Name", 20),
@@ -82,7 +82,26 @@ QUERIES = [
     "שלום",
     "zzz",
     "cpu:5",
-    "unknown:web",
+    '"unknown:web"',
+    "status:c",
+    "status:connected",
+    "!status:connected",
+    "!status:conn",
+    "status:=connected",
+    "!status:=error",
+    "name:w",
+    "name:web",
+    "name:web-d",
+    "name:db",
+    "!name:w",
+    "!name:we",
+    "cpu>5",
+    "cpu>=50",
+    "cpu>=50 !name:web",
+    "!cpu<3",
+    "cpu<=2.5 name:web",
+    "cpu:=none",
+    "cpu:1",
     "10.0.0.1:80",
     "e",
     "!e",
@@ -125,6 +144,32 @@ def test_scan_sparse_and_dense() -> None:
         ]
     empty = _Haystack([])
     assert _scan("a", empty.big, empty.starts, empty.hay) == []
+
+
+def test_scan_words_sparse_and_dense() -> None:
+    texts = ["connected", "disconnected", "web-db", "cobweb", "a web", "webweb"] * 100
+
+    def scan(needle: str, *, negate: bool = False) -> list[int]:
+        haystack = _Haystack(texts)
+        return _scan_words(
+            needle, word_pattern(needle), haystack.big, haystack.starts, haystack.hay, negate=negate
+        )
+
+    def expected(needle: str) -> list[int]:
+        pattern = word_pattern(needle)
+        return [i for i, text in enumerate(texts) if pattern.search(text)]
+
+    for needle in ("connected", "conn", "web", "db", "eb", "a", "x", "webweb", "web-db"):
+        assert scan(needle) == expected(needle), needle
+        wanted = set(expected(needle))
+        assert scan(needle, negate=True) == [i for i in range(600) if i not in wanted], needle
+    # sparse: one word start in a thousand rows, many hits inside words before it
+    rare = ["cobweb"] * 999 + ["web"]
+    haystack = _Haystack(rare)
+    found = _scan_words("web", word_pattern("web"), haystack.big, haystack.starts, haystack.hay)
+    assert found == [999]
+    empty = _Haystack([])
+    assert _scan_words("a", word_pattern("a"), empty.big, empty.starts, empty.hay) == []
 
 
 def test_rows_needing_cleaning_are_searched_as_shown() -> None:
@@ -190,3 +235,35 @@ def test_short_rows_and_no_rows() -> None:
     assert [rowset.sorted_rows[p].key for p in rowset.view] == ["b"]
     rowset.set_sort(2, False)
     assert [row.key for row in rowset.sorted_rows] == ["a", "b"]  # "" sorts first
+
+
+def test_arc_like_rows_agree_with_the_reference_for_every_kind_of_term() -> None:
+    from btconsole.ui.table_bench import ARC_COLUMNS, arc_rows
+
+    rows = arc_rows(3000)
+    rowset = RowSet()
+    rowset.set_columns(ARC_COLUMNS)
+    rowset.set_rows(rows)
+    queries = [
+        "status:disc",
+        "status:disconnected",
+        "!status:connected",
+        "status:=connected",
+        "!status:=connected since>7d",
+        "since>7d",
+        "since>=30d",
+        "since<=3d",
+        "!since<1d",
+        "name:cont",
+        "name:cont status:conn",
+        "fqdn:contoso",
+        "fqdn:contoso !fqdn:example",
+        "fqdn:contoso !name:cont-prod",
+    ]
+    for sort in (None, 0, 6):
+        rowset.set_sort(sort, False)
+        for query in queries:
+            rowset.set_terms(compile_terms(parse(query), ARC_COLUMNS))
+            match = matcher(parse(query), ARC_COLUMNS)
+            shown = [rowset.sorted_rows[p].key for p in rowset.view]
+            assert shown == [row.key for row in rowset.sorted_rows if match(row)], (sort, query)
