@@ -382,7 +382,9 @@ class BtConsoleApp(App[int]):
                 table.select_key(row.key)
                 return
         if target:
-            table.set_filter(clean(target.rsplit("/", 1)[-1]))
+            # quoted: a name is plain text even with ':' or '>' in it
+            name = clean(target.rsplit("/", 1)[-1]).replace('"', "")
+            table.set_filter(f'"{name}"')
             if not table.filtered_count:
                 table.set_filter("")
         screen.update_bars()
