@@ -16,6 +16,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -30,6 +31,7 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
+from btconsole.ui.links import CopiedBar
 from btconsole.ui.table import Column, ResourceTable, Row
 from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import StatusBar, TitleBar
@@ -169,30 +171,67 @@ class PaneScreen(Screen[None]):
             self.table.focus()
             self.update_bars()
 
+    def focused_table(self) -> ResourceTable:
+        """The table the keys act on: the focused one (the overview has two)."""
+        focused = self.focused
+        return focused if isinstance(focused, ResourceTable) else self.table
+
     def selected_id(self) -> str | None:
-        row = self.table.cursor_row
+        row = self.focused_table().cursor_row
         if row is None:
             return None
         payload = row.payload
-        return getattr(payload, "id", None) or getattr(payload, "resource_id", None) or row.key
+        found = getattr(payload, "id", None) or getattr(payload, "resource_id", None)
+        subscription = getattr(payload, "subscription_id", None)
+        if not found and isinstance(subscription, str) and subscription:
+            found = f"/subscriptions/{subscription}"  # a finding about a whole subscription
+        return found if isinstance(found, str) and found else row.key
+
+    def copied_bar(self) -> CopiedBar:
+        """The one-line bar above the status bar that shows what y / o copied."""
+        try:
+            return self.query_one(CopiedBar)
+        except NoMatches:
+            bar = CopiedBar(id="copied")
+            self.query_one("#bottom").mount(bar, before="#status")
+            return bar
 
     def action_copy_id(self) -> None:
+        row = self.focused_table().cursor_row
         resource_id = self.selected_id()
-        if resource_id is None:
+        if row is None or resource_id is None:
             self.notify("nothing selected", severity="warning")
             return
-        self.app.copy_to_clipboard(resource_id)
-        self.notify(f"copied: {clean(resource_id)}", title="Copied (OSC 52)", markup=False)
+        self.app.copy_to_clipboard(resource_id)  # as Azure has it: OSC 52 is base64
+        self.copied_bar().show("ID", resource_id, row_key=row.key)
+        self.notify(
+            f"resource ID of {_row_name(row)} (OSC 52): paste it anywhere",
+            title="Copied",
+            markup=False,
+        )
 
     def action_portal_link(self) -> None:
+        row = self.focused_table().cursor_row
         resource_id = self.selected_id()
-        row = self.table.cursor_row
         if resource_id is None or row is None or not resource_id.startswith("/"):
             self.notify("no Azure resource selected", severity="warning")
             return
         profile = getattr(row.payload, "profile", None)
         url = self.bt.portal_url(profile, resource_id)
-        self.notify(url, title="Portal link", markup=False, timeout=15)
+        self.app.copy_to_clipboard(url)
+        self.copied_bar().show("portal link", url, row_key=row.key, link=url)
+        self.notify(
+            f"portal link of {_row_name(row)} (OSC 52); click it in the bar below",
+            title="Copied",
+            markup=False,
+        )
+
+    @on(ResourceTable.CursorMoved)
+    def _cursor_moved(self, event: ResourceTable.CursorMoved) -> None:
+        """What was copied belongs to its row: gone when another row is selected."""
+        for bar in self.query(CopiedBar):
+            if bar.row_key is not None and (event.row is None or event.row.key != bar.row_key):
+                bar.hide()
 
     @on(ResourceTable.Selected)
     def _selected(self, event: ResourceTable.Selected) -> None:
@@ -373,6 +412,15 @@ class SpendPane(PaneScreen):
             subscriptions=app.data.subscription_names(profiles),
             today=latest_cost_day(costs, app.now()),
         )
+
+
+def _row_name(row: Row) -> str:
+    """The selected thing's name, for a notice (cleaned: it comes from Azure)."""
+    name = getattr(row.payload, "name", None)
+    if not isinstance(name, str) or not name:
+        subject = getattr(row.payload, "resource_id", None) or row.key
+        name = str(subject).rstrip("/").rsplit("/", 1)[-1]
+    return clean(name)
 
 
 def latest_cost_day(costs: list[CostRecord], now: dt.datetime) -> dt.date:
