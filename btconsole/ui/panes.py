@@ -57,8 +57,8 @@ class PaneScreen(Screen[None]):
         # (one read from a slow SSH link) already goes to the filter box
         Binding("slash", "filter", "Filter", key_display="/", priority=True, id="pane.filter"),
         Binding("escape", "back", "Back / clear filter", show=False, id="pane.back"),
-        Binding("y", "copy_id", "Copy ID", id="pane.copy"),
-        Binding("o", "portal_link", "Portal link", id="pane.portal"),
+        Binding("y", "copy_id", "Copy the resource ID (OSC 52)", id="pane.copy"),
+        Binding("o", "portal_link", "Copy and show the portal link", id="pane.portal"),
     ]
 
     DEFAULT_CSS = """

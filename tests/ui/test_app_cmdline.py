@@ -29,6 +29,7 @@ from btconsole.ui.commandline import (
     load_history,
     save_history,
 )
+from btconsole.ui.details import CircuitDetails
 from btconsole.ui.links import CopiedBar
 from btconsole.ui.panes import ArcPane, OverviewScreen, PaneScreen
 from btconsole.ui.screens import CommandLine, HelpScreen
@@ -367,6 +368,36 @@ async def test_o_on_the_attention_list_links_the_finding_and_a_hostile_id_stays_
     url = app.portal_url("contoso-retail", hostile)
     assert url.isascii() and url.isprintable() and " " not in url and "\\" not in url
     assert url.endswith("/resource/subscriptions/x/rg/a%20b/%C3%A9vil"), url
+
+
+async def test_y_and_o_on_a_details_screen_copy_what_it_is_about(
+    served: Served, cache: Cache
+) -> None:
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "circuits")
+        pane = app.screen
+        assert isinstance(pane, PaneScreen)
+        record: Any = pane.table.cursor_row.payload  # type: ignore[union-attr]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CircuitDetails))
+        await pilot.press("o")
+        profile = served.config.profile(record.profile)
+        url = f"{profile.cloud.portal}#@{profile.tenant_id}/resource{record.id}"
+        assert app.clipboard == url
+        bar = app.screen.query_one(CopiedBar)
+        await wait_for(pilot, lambda: bar.is_mounted and bar.size.height == 1)
+        await pilot.pause()
+        lines = screen_lines(app)
+        assert "portal link copied" in lines[SIZE[1] - 2].text  # just above the key hint
+        assert {s.style.link for s in lines[SIZE[1] - 2] if s.style and s.style.link} == {url}
+        item = notes.find(f"portal link of {record.name}")
+        assert item is not None and item[0] == "Copied"
+        await pilot.press("y")
+        assert app.clipboard == record.id
+        await wait_for(pilot, lambda: str(bar.render()).startswith("ID copied"))
 
 
 # --------------------------------------------------------------------------- help, ctrl+c
