@@ -139,7 +139,6 @@ class DetailsScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(resource_id)
         self.copied_bar().show("ID", resource_id, row_key=None)
-        self.notify(f"resource ID of {self.subject()} (OSC 52)", title="Copied", markup=False)
 
     def action_portal_link(self) -> None:
         profile, resource_id = self.resource()
@@ -149,7 +148,6 @@ class DetailsScreen(Screen[None]):
         url = self.bt.portal_url(profile, resource_id)
         self.app.copy_to_clipboard(url)
         self.copied_bar().show("portal link", url, row_key=None, link=url)
-        self.notify(f"portal link of {self.subject()} (OSC 52)", title="Copied", markup=False)
 
     def load(self, *, force: bool) -> None:
         """Fill the detail table (from data already at hand, or fetched)."""

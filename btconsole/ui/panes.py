@@ -33,7 +33,6 @@ from btconsole.records import (
 from btconsole.ui import render
 from btconsole.ui.links import CopiedBar
 from btconsole.ui.table import Column, ResourceTable, Row
-from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import StatusBar, TitleBar
 
 if TYPE_CHECKING:
@@ -204,11 +203,6 @@ class PaneScreen(Screen[None]):
             return
         self.app.copy_to_clipboard(resource_id)  # as Azure has it: OSC 52 is base64
         self.copied_bar().show("ID", resource_id, row_key=row.key)
-        self.notify(
-            f"resource ID of {_row_name(row)} (OSC 52): paste it anywhere",
-            title="Copied",
-            markup=False,
-        )
 
     def action_portal_link(self) -> None:
         row = self.focused_table().cursor_row
@@ -220,11 +214,6 @@ class PaneScreen(Screen[None]):
         url = self.bt.portal_url(profile, resource_id)
         self.app.copy_to_clipboard(url)
         self.copied_bar().show("portal link", url, row_key=row.key, link=url)
-        self.notify(
-            f"portal link of {_row_name(row)} (OSC 52); click it in the bar below",
-            title="Copied",
-            markup=False,
-        )
 
     @on(ResourceTable.CursorMoved)
     def _cursor_moved(self, event: ResourceTable.CursorMoved) -> None:
@@ -412,15 +401,6 @@ class SpendPane(PaneScreen):
             subscriptions=app.data.subscription_names(profiles),
             today=latest_cost_day(costs, app.now()),
         )
-
-
-def _row_name(row: Row) -> str:
-    """The selected thing's name, for a notice (cleaned: it comes from Azure)."""
-    name = getattr(row.payload, "name", None)
-    if not isinstance(name, str) or not name:
-        subject = getattr(row.payload, "resource_id", None) or row.key
-        name = str(subject).rstrip("/").rsplit("/", 1)[-1]
-    return clean(name)
 
 
 def latest_cost_day(costs: list[CostRecord], now: dt.datetime) -> dt.date:
