@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.segment import Segment
+from textual.pilot import Pilot
 from textual.strip import Strip
 from textual.widgets import Input, Static
 
@@ -35,6 +36,7 @@ from btconsole.ui.panes import ArcPane, OverviewScreen, PaneScreen
 from btconsole.ui.screens import CommandLine, HelpScreen
 from btconsole.ui.table import ResourceTable
 from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
+from tests.ui.test_app_snapshots import make, snapshot_cache  # noqa: F401 (fixtures)
 
 SIZE = (80, 24)
 CUSTOMERS = ("contoso-retail", "fabrikam-logistics", "northwind-health")
@@ -440,3 +442,33 @@ async def test_ctrl_c_quits_like_q_and_cancels_the_command_line(
         await pilot.pause()
     assert app.return_code == 0
     assert notes.find("to quit") is None
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+async def _ambiguous_name(pilot: Pilot[Any]) -> None:
+    app = pilot.app
+    await pilot.press("colon")
+    await wait_for(pilot, lambda: isinstance(app.screen, CommandLine))
+    box = app.screen.query_one("#command", Input)
+    box.cursor_blink = False
+    await type_text(pilot, "ctx o")
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.screen.query_one("#candidates", Static).display)
+
+
+async def _portal_link(pilot: Pilot[Any]) -> None:
+    await pilot.press("2")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ArcPane))
+    await pilot.press("o")
+    await wait_for(pilot, lambda: pilot.app.screen.query_one(CopiedBar).size.height == 1)
+
+
+@pytest.mark.parametrize("run_before", [_ambiguous_name, _portal_link], ids=lambda f: f.__name__)
+def test_snapshot(
+    snap_compare: Any,
+    make: Callable[..., BtConsoleApp],  # noqa: F811 (the fixture imported above)
+    run_before: Callable[..., Any],
+) -> None:
+    assert snap_compare(make(), terminal_size=SIZE, run_before=run_before)
