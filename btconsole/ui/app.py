@@ -116,6 +116,7 @@ class BtConsoleApp(App[int]):
         self.data.add_listener(self._data_changed)
         self._history_path = command_history
         self._history: list[str] | None = None  # read at the first ":"
+        self._history_warned = False
 
     # ------------------------------------------------------------------ start-up
 
@@ -302,11 +303,13 @@ class BtConsoleApp(App[int]):
             except OSError as error:  # the history is a convenience: say so, go on
                 logging.getLogger(__name__).warning("command history not saved: %s", error)
                 self._history = [*self.command_history(), text.strip()]
-                self.notify(
-                    clean(f"command history not saved: {error}"),
-                    severity="warning",
-                    markup=False,
-                )
+                if not self._history_warned:
+                    self._history_warned = True
+                    self.notify(
+                        clean(f"command history not saved: {error}"),
+                        severity="warning",
+                        markup=False,
+                    )
         self.run_command(text)
 
     def key_map(self) -> list[tuple[str, str, str]]:

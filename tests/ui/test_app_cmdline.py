@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual.pilot import Pilot
 from textual.strip import Strip
@@ -31,7 +32,7 @@ from btconsole.ui.commandline import (
     save_history,
 )
 from btconsole.ui.details import CircuitDetails
-from btconsole.ui.links import CopiedBar
+from btconsole.ui.links import CopiedBar, copied_text, middle_cut
 from btconsole.ui.panes import ArcPane, OverviewScreen, PaneScreen
 from btconsole.ui.screens import CommandLine, HelpScreen
 from btconsole.ui.table import ResourceTable
@@ -176,6 +177,30 @@ async def test_a_corrupt_history_is_ignored_and_replaced(served: Served, cache: 
     assert load_history(path) == ["spend"]
 
 
+async def test_a_history_that_cannot_be_written_is_said_once_and_the_command_runs(
+    served: Served, cache: Cache
+) -> None:
+    path = history_path()
+    path.parent.parent.mkdir(parents=True)
+    path.parent.write_text("a file where the state directory should be")
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        box = await open_line(app, pilot)
+        box.value = "circuits"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "circuits")
+        item = notes.find("command history not saved")
+        assert item is not None and item[2] == "warning"
+        box = await open_line(app, pilot)
+        await pilot.press("up")  # still recalled within this run
+        assert box.value == "circuits"
+        box.value = "spend"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "spend")
+        assert len([n for n in notes.items if "command history" in n[1]]) == 1
+
+
 def test_history_files_that_are_not_ours_are_ignored(tmp_path: Path) -> None:
     path = tmp_path / "state" / "command-history.json"
     assert load_history(path) == []  # missing
@@ -292,6 +317,16 @@ async def test_an_ambiguous_name_lists_the_candidates(served: Served, cache: Cac
 
 
 # --------------------------------------------------------------------------- y and o
+
+
+def test_a_value_too_wide_is_cut_in_the_middle_keeping_its_end() -> None:
+    assert middle_cut("short", 10) == "short"
+    cut = middle_cut("/subscriptions/0000/resourceGroups/rg/machines/web-01", 30)
+    assert cell_len(cut) <= 30 and cut.endswith("machines/web-01") and "…" in cut
+    wide = middle_cut("名前" * 20 + "-end", 15)  # wide characters: cells, not characters
+    assert cell_len(wide) <= 15 and wide.endswith("-end")
+    text = copied_text("ID", "/x/\x1b]52;c;aGk=\x07y", width=0)
+    assert text.plain == "ID copied  /x/y"
 
 
 async def test_o_copies_the_portal_link_and_shows_it_on_one_line_as_an_osc8_link(
