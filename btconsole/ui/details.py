@@ -35,7 +35,7 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
-from btconsole.ui.links import CopiedBar
+from btconsole.ui.links import CopiedBar, azure_id_of
 from btconsole.ui.table import Column, Level, ResourceTable, Row
 from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import TitleBar
@@ -112,16 +112,8 @@ class DetailsScreen(Screen[None]):
 
     def resource(self) -> tuple[str | None, str | None]:
         """(profile, Azure resource ID) of what the screen is about."""
-        record = self.record
-        found = getattr(record, "id", None) or getattr(record, "resource_id", None)
-        subscription = getattr(record, "subscription_id", None)
-        if not found and isinstance(subscription, str) and subscription:
-            found = f"/subscriptions/{subscription}"
-        profile = getattr(record, "profile", None)
-        return (
-            profile if isinstance(profile, str) else None,
-            found if isinstance(found, str) and found.startswith("/") else None,
-        )
+        profile = getattr(self.record, "profile", None)
+        return (profile if isinstance(profile, str) else None), azure_id_of(self.record)
 
     def copied_bar(self) -> CopiedBar:
         """One line above the hint: what y / o copied."""
@@ -644,7 +636,7 @@ class SpendDetails(DetailsScreen):
         return clean(names.get(self.subscription_id, self.subscription_id))
 
     def resource(self) -> tuple[str | None, str | None]:
-        return self.profile_name, f"/subscriptions/{self.subscription_id}"
+        return self.profile_name, azure_id_of(self.record)
 
     def _records(self) -> list[Any]:
         from btconsole.cache import CacheKey

@@ -11,12 +11,41 @@ that sequence early; the text shown is cleaned like every text from Azure.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.cells import cell_len, get_character_cell_size
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
 from btconsole.ui.textsafe import ELLIPSIS, clean
+
+
+def azure_id_of(payload: Any) -> str | None:
+    """The Azure resource ID a row or details screen is about, or None.
+
+    A record's ``id``, a finding's ``resource_id``, a policy assignment's ID; else the
+    subscription (a finding or compliance summary about a whole subscription, a spend
+    row ``(profile, subscription, currency)``). Only IDs (starting with ``/``) count.
+    """
+    for name in ("id", "resource_id", "assignment_id"):
+        value = getattr(payload, name, None)
+        if isinstance(value, str) and value.startswith("/"):
+            return value
+    subscription = getattr(payload, "subscription_id", None)
+    if isinstance(payload, tuple) and len(payload) == 3 and isinstance(payload[1], str):
+        subscription = payload[1]
+    if isinstance(subscription, str) and subscription:
+        return f"/subscriptions/{subscription}"
+    return None
+
+
+def profile_of(payload: Any) -> str | None:
+    """The profile (customer) a row's payload belongs to."""
+    if isinstance(payload, tuple) and payload and isinstance(payload[0], str):
+        return payload[0]
+    profile = getattr(payload, "profile", None)
+    return profile if isinstance(profile, str) else None
 
 
 class CopiedBar(Static):

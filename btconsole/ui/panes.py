@@ -31,7 +31,7 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
-from btconsole.ui.links import CopiedBar
+from btconsole.ui.links import CopiedBar, azure_id_of, profile_of
 from btconsole.ui.table import Column, ResourceTable, Row
 from btconsole.ui.widgets import StatusBar, TitleBar
 
@@ -176,15 +176,9 @@ class PaneScreen(Screen[None]):
         return focused if isinstance(focused, ResourceTable) else self.table
 
     def selected_id(self) -> str | None:
+        """The Azure ID of the focused table's row (None: not an Azure resource)."""
         row = self.focused_table().cursor_row
-        if row is None:
-            return None
-        payload = row.payload
-        found = getattr(payload, "id", None) or getattr(payload, "resource_id", None)
-        subscription = getattr(payload, "subscription_id", None)
-        if not found and isinstance(subscription, str) and subscription:
-            found = f"/subscriptions/{subscription}"  # a finding about a whole subscription
-        return found if isinstance(found, str) and found else row.key
+        return None if row is None else azure_id_of(row.payload)
 
     def copied_bar(self) -> CopiedBar:
         """The one-line bar above the status bar that shows what y / o copied."""
@@ -199,7 +193,7 @@ class PaneScreen(Screen[None]):
         row = self.focused_table().cursor_row
         resource_id = self.selected_id()
         if row is None or resource_id is None:
-            self.notify("nothing selected", severity="warning")
+            self.notify("no Azure resource selected", severity="warning")
             return
         self.app.copy_to_clipboard(resource_id)  # as Azure has it: OSC 52 is base64
         self.copied_bar().show("ID", resource_id, row_key=row.key)
@@ -207,11 +201,10 @@ class PaneScreen(Screen[None]):
     def action_portal_link(self) -> None:
         row = self.focused_table().cursor_row
         resource_id = self.selected_id()
-        if resource_id is None or row is None or not resource_id.startswith("/"):
+        if resource_id is None or row is None:
             self.notify("no Azure resource selected", severity="warning")
             return
-        profile = getattr(row.payload, "profile", None)
-        url = self.bt.portal_url(profile, resource_id)
+        url = self.bt.portal_url(profile_of(row.payload), resource_id)
         self.app.copy_to_clipboard(url)
         self.copied_bar().show("portal link", url, row_key=row.key, link=url)
 

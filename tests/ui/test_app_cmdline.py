@@ -406,6 +406,39 @@ async def test_o_on_the_attention_list_links_the_finding_and_a_hostile_id_stays_
     assert url.endswith("/resource/subscriptions/x/rg/a%20b/%C3%A9vil"), url
 
 
+async def test_y_and_o_in_every_pane_copy_the_azure_id_the_row_is_about(
+    served: Served, cache: Cache
+) -> None:
+    app = make_app(served, cache, offline=True)
+    notes = Notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        # the customers table: a customer is no Azure resource
+        await pilot.press("y")
+        item = notes.find("no Azure resource selected")
+        assert item is not None and item[2] == "warning"
+        assert app.clipboard == ""
+
+        await pilot.press("4")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "policy")
+        assignment: Any = app.screen.table.cursor_row.payload  # type: ignore[attr-defined]
+        await pilot.press("o")
+        profile = served.config.profile(assignment.profile)
+        portal = f"{profile.cloud.portal}#@{profile.tenant_id}/resource"
+        assert app.clipboard == f"{portal}{assignment.assignment_id}"
+        assert "/policyassignments/" in assignment.assignment_id.lower()
+
+        await pilot.press("5")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "spend")
+        owner, subscription, _currency = app.screen.table.cursor_row.payload  # type: ignore[attr-defined]
+        await pilot.press("y")
+        assert app.clipboard == f"/subscriptions/{subscription}"
+        await pilot.press("o")
+        profile = served.config.profile(owner)
+        assert app.clipboard == (
+            f"{profile.cloud.portal}#@{profile.tenant_id}/resource/subscriptions/{subscription}"
+        )
+
+
 async def test_y_and_o_on_a_details_screen_copy_what_it_is_about(
     served: Served, cache: Cache
 ) -> None:
