@@ -13,7 +13,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -94,7 +93,6 @@ class BtConsoleApp(App[int]):
         refresh_interval: float | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         data_clock: Callable[[], float] | None = None,
-        command_history: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -114,7 +112,6 @@ class BtConsoleApp(App[int]):
         self._clock = clock
         self.first_paint: float | None = None
         self.data.add_listener(self._data_changed)
-        self._history_path = command_history
         self._history: list[str] | None = None  # read at the first ":"
         self._history_warned = False
 
@@ -291,15 +288,14 @@ class BtConsoleApp(App[int]):
     def command_history(self) -> list[str]:
         """The commands typed in earlier runs and this one, oldest first."""
         if self._history is None:
-            self._history = load_history(self._history_path or history_path())
+            self._history = load_history(history_path())
         return list(self._history)
 
     def _command_entered(self, text: str | None) -> None:
         """A line from the ``:`` prompt: kept in the history, then run."""
         if text and text.strip():
-            path = self._history_path or history_path()
             try:
-                self._history = save_history(path, text)
+                self._history = save_history(history_path(), text)
             except OSError as error:  # the history is a convenience: say so, go on
                 logging.getLogger(__name__).warning("command history not saved: %s", error)
                 self._history = [*self.command_history(), text.strip()]
