@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from textual.actions import SkipAction
 from textual.app import App, ScreenStackError
@@ -23,6 +24,7 @@ from textual.command import Hit, Hits, Provider
 from btconsole.cache import Cache, CacheKey
 from btconsole.config import Config
 from btconsole.health import Finding
+from btconsole.ui.commandline import Grammar, history_path, load_history, matches, save_history
 from btconsole.ui.data import PANE_DOMAINS, DataSource
 from btconsole.ui.panes import PANES, PaneScreen
 from btconsole.ui.textsafe import clean
@@ -73,7 +75,9 @@ class BtConsoleApp(App[int]):
         Binding("R", "refresh_all", "Refresh all", key_display="shift+r", id="app.refresh_all"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("ctrl+p", "command_palette", "Command palette", id="app.palette"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        # ctrl+c quits too (Textual's default only says which key quits); in a text box
+        # with a selection it copies, and on the command line it cancels the line
+        Binding("q,ctrl+c", "quit", "Quit", id="app.quit"),
     ]
 
     def __init__(
@@ -108,6 +112,8 @@ class BtConsoleApp(App[int]):
         self._clock = clock
         self.first_paint: float | None = None
         self.data.add_listener(self._data_changed)
+        self._history: list[str] | None = None  # read at the first ":"
+        self._history_warned = False
 
     # ------------------------------------------------------------------ start-up
 
@@ -167,10 +173,16 @@ class BtConsoleApp(App[int]):
         self.call_later(self._tick)
 
     def portal_url(self, profile: str | None, resource_id: str) -> str:
+        """The portal page of ``resource_id``, in the profile's tenant and cloud.
+
+        The ID comes from Azure: it is cleaned and percent-encoded, so the URL is
+        printable ASCII without spaces and cannot end the OSC 8 sequence it is put in.
+        """
         config_profile = self.config.profiles.get(profile or "")
         portal = config_profile.cloud.portal if config_profile else "https://portal.azure.com/"
         tenant = config_profile.tenant_id if config_profile else ""
-        return f"{portal}#@{tenant}/resource{resource_id}"
+        path = quote(clean(resource_id), safe="/-_.~()")
+        return f"{portal}#@{quote(tenant, safe='-.')}/resource{path}"
 
     # ------------------------------------------------------------------ refresh
 
@@ -270,12 +282,37 @@ class BtConsoleApp(App[int]):
 
         if isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input):
             raise SkipAction()  # text in an input; help and confirmations keep their keys
-        self.push_screen(CommandLine(self.command_words()), self.run_command)
+        line = CommandLine(self.command_grammar(), self.command_history())
+        self.push_screen(line, self._command_entered)
+
+    def command_history(self) -> list[str]:
+        """The commands typed in earlier runs and this one, oldest first."""
+        if self._history is None:
+            self._history = load_history(history_path())
+        return list(self._history)
+
+    def _command_entered(self, text: str | None) -> None:
+        """A line from the ``:`` prompt: kept in the history, then run."""
+        if text and text.strip():
+            try:
+                self._history = save_history(history_path(), text)
+            except OSError as error:  # the history is a convenience: say so, go on
+                logging.getLogger(__name__).warning("command history not saved: %s", error)
+                self._history = [*self.command_history(), text.strip()]
+                if not self._history_warned:
+                    self._history_warned = True
+                    self.notify(
+                        clean(f"command history not saved: {error}"),
+                        severity="warning",
+                        markup=False,
+                    )
+        self.run_command(text)
 
     def key_map(self) -> list[tuple[str, str, str]]:
-        """(where, key, description) for every binding: the help screen's content."""
+        """(where, keys, description) for every binding: the help screen's content."""
         from btconsole.ui.details import CircuitDetails, DetailsScreen, PolicyDetails
         from btconsole.ui.panes import OverviewScreen
+        from btconsole.ui.screens import CommandLine, key_label
         from btconsole.ui.table import ResourceTable
 
         rows: list[tuple[str, str, str]] = []
@@ -287,18 +324,25 @@ class BtConsoleApp(App[int]):
             ("details", DetailsScreen.BINDINGS),
             ("circuit details", CircuitDetails.BINDINGS),
             ("policy details", PolicyDetails.BINDINGS),
+            ("command line", CommandLine.BINDINGS),
         ):
             for binding in bindings:
                 if isinstance(binding, Binding):
-                    key = binding.key_display or binding.key
+                    key = binding.key_display or key_label(binding.key)
                     rows.append((where, key, binding.description))
         return rows
 
-    def command_words(self) -> list[str]:
-        words = ["overview", "arc", "circuits", "policy", "spend", "all", "quit", "help"]
-        words += [f"customer {name}" for name in self.config.profiles]
-        words += [f"theme {name}" for name in self.available_themes]
-        return words
+    def command_grammar(self) -> Grammar:
+        """What the ``:`` line knows: its verbs, and the names customer and theme take."""
+        verbs = (*PANES, "customer", "all", "theme", "help", "quit")
+        return Grammar(
+            verbs=verbs,
+            arguments={
+                "customer": tuple(self.config.profiles),
+                "theme": tuple(sorted(self.available_themes)),
+            },
+            aliases={"cust": "customer", "ctx": "customer", "q": "quit"},
+        )
 
     def run_command(self, text: str | None) -> None:
         if not text:
@@ -306,28 +350,45 @@ class BtConsoleApp(App[int]):
         words = text.strip().lstrip(":").split()
         if not words:
             return
-        verb, rest = words[0].lower(), words[1:]
+        grammar = self.command_grammar()
+        verb, rest = grammar.verb(words[0]), words[1:]
         if verb in PANES:
             self.switch_mode(verb)
-        elif verb in ("all",):
+        elif verb == "all":
             self.set_scope(None)
-        elif verb in ("customer", "cust", "ctx") and rest:
-            name = rest[0]
-            match = [p for p in self.config.profiles if p.lower() == name.lower()] or [
-                p for p in self.config.profiles if p.lower().startswith(name.lower())
-            ]
-            if len(match) != 1:
-                self.notify(f"no single customer matches {name!r}", severity="error", markup=False)
-                return
-            self.set_scope(match[0])
-        elif verb == "theme" and rest and rest[0] in self.available_themes:
-            self.theme = rest[0]
-        elif verb in ("q", "quit"):
+        elif verb in ("customer", "theme"):
+            name = self._one_name(verb, grammar.arguments[verb], rest)
+            if name is not None and verb == "customer":
+                self.set_scope(name)
+            elif name is not None:
+                self.theme = name
+        elif verb == "quit":
             self.exit(0)
         elif verb == "help":
             self.action_help()
         else:
-            self.notify(f"unknown command: {clean(text)}", severity="error", markup=False)
+            self.notify(
+                clean(f"unknown command: {text.strip()} (commands: {' '.join(grammar.verbs)})"),
+                severity="error",
+                markup=False,
+            )
+
+    def _one_name(self, kind: str, names: tuple[str, ...], rest: list[str]) -> str | None:
+        """The one name ``rest`` picks, or None after saying which names there are."""
+        if not rest:
+            self.notify(
+                clean(f":{kind} needs a name: {', '.join(names)}"), severity="error", markup=False
+            )
+            return None
+        found = matches(names, rest[0])
+        if len(found) == 1:
+            return found[0]
+        if found:
+            message = f"no single {kind} matches {rest[0]!r}: {', '.join(found)}"
+        else:
+            message = f"no single {kind} matches {rest[0]!r}; {kind}s: {', '.join(names)}"
+        self.notify(clean(message), severity="error", markup=False)
+        return None
 
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         commands: list[tuple[str, str, Callable[[], object]]] = []

@@ -20,6 +20,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, Sparkline, Static
 
@@ -34,6 +35,7 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
+from btconsole.ui.links import CopiedBar, azure_id_of
 from btconsole.ui.table import Column, Level, ResourceTable, Row
 from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import TitleBar
@@ -60,6 +62,8 @@ class DetailsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="details.back"),
         Binding("r", "refresh_detail", "Refresh", id="details.refresh"),
+        Binding("y", "copy_id", "Copy this resource's ID (OSC 52)", id="details.copy"),
+        Binding("o", "portal_link", "Copy and show its portal link", id="details.portal"),
     ]
 
     DEFAULT_CSS = """
@@ -104,7 +108,38 @@ class DetailsScreen(Screen[None]):
         return clean(getattr(self.record, "name", "") or "")
 
     def hint(self) -> str:
-        return "escape back · r refresh"
+        return "escape back · r refresh · y copy ID · o portal link"
+
+    def resource(self) -> tuple[str | None, str | None]:
+        """(profile, Azure resource ID) of what the screen is about."""
+        profile = getattr(self.record, "profile", None)
+        return (profile if isinstance(profile, str) else None), azure_id_of(self.record)
+
+    def copied_bar(self) -> CopiedBar:
+        """One line above the hint: what y / o copied."""
+        try:
+            return self.query_one(CopiedBar)
+        except NoMatches:
+            bar = CopiedBar(id="copied")
+            self.mount(bar, before="#hint")
+            return bar
+
+    def action_copy_id(self) -> None:
+        _profile, resource_id = self.resource()
+        if resource_id is None:
+            self.notify("no Azure resource here", severity="warning")
+            return
+        self.app.copy_to_clipboard(resource_id)
+        self.copied_bar().show("ID", resource_id, row_key=None)
+
+    def action_portal_link(self) -> None:
+        profile, resource_id = self.resource()
+        if resource_id is None:
+            self.notify("no Azure resource here", severity="warning")
+            return
+        url = self.bt.portal_url(profile, resource_id)
+        self.app.copy_to_clipboard(url)
+        self.copied_bar().show("portal link", url, row_key=None, link=url)
 
     def load(self, *, force: bool) -> None:
         """Fill the detail table (from data already at hand, or fetched)."""
@@ -599,6 +634,9 @@ class SpendDetails(DetailsScreen):
     def subject(self) -> str:
         names = self.bt.data.subscription_names([self.profile_name])
         return clean(names.get(self.subscription_id, self.subscription_id))
+
+    def resource(self) -> tuple[str | None, str | None]:
+        return self.profile_name, azure_id_of(self.record)
 
     def _records(self) -> list[Any]:
         from btconsole.cache import CacheKey

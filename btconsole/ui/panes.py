@@ -17,6 +17,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
@@ -31,8 +32,8 @@ from btconsole.records import (
     PolicyAssignmentRecord,
 )
 from btconsole.ui import render
+from btconsole.ui.links import CopiedBar, azure_id_of, profile_of
 from btconsole.ui.table import Column, ResourceTable, Row
-from btconsole.ui.textsafe import clean
 from btconsole.ui.widgets import StatusBar, TitleBar
 
 if TYPE_CHECKING:
@@ -56,8 +57,8 @@ class PaneScreen(Screen[None]):
         # (one read from a slow SSH link) already goes to the filter box
         Binding("slash", "filter", "Filter", key_display="/", priority=True, id="pane.filter"),
         Binding("escape", "back", "Back / clear filter", show=False, id="pane.back"),
-        Binding("y", "copy_id", "Copy ID", id="pane.copy"),
-        Binding("o", "portal_link", "Portal link", id="pane.portal"),
+        Binding("y", "copy_id", "Copy the resource ID (OSC 52)", id="pane.copy"),
+        Binding("o", "portal_link", "Copy and show the portal link", id="pane.portal"),
     ]
 
     DEFAULT_CSS = """
@@ -241,29 +242,44 @@ class PaneScreen(Screen[None]):
             self.update_bars()  # the title counts the focused table
 
     def selected_id(self) -> str | None:
-        row = self.table.cursor_row
-        if row is None:
-            return None
-        payload = row.payload
-        return getattr(payload, "id", None) or getattr(payload, "resource_id", None) or row.key
+        """The Azure ID of the focused table's row (None: not an Azure resource)."""
+        row = self.active_table.cursor_row
+        return None if row is None else azure_id_of(row.payload)
+
+    def copied_bar(self) -> CopiedBar:
+        """The one-line bar above the status bar that shows what y / o copied."""
+        try:
+            return self.query_one(CopiedBar)
+        except NoMatches:
+            bar = CopiedBar(id="copied")
+            self.query_one("#bottom").mount(bar, before="#status")
+            return bar
 
     def action_copy_id(self) -> None:
+        row = self.active_table.cursor_row
         resource_id = self.selected_id()
-        if resource_id is None:
-            self.notify("nothing selected", severity="warning")
-            return
-        self.app.copy_to_clipboard(resource_id)
-        self.notify(f"copied: {clean(resource_id)}", title="Copied (OSC 52)", markup=False)
-
-    def action_portal_link(self) -> None:
-        resource_id = self.selected_id()
-        row = self.table.cursor_row
-        if resource_id is None or row is None or not resource_id.startswith("/"):
+        if row is None or resource_id is None:
             self.notify("no Azure resource selected", severity="warning")
             return
-        profile = getattr(row.payload, "profile", None)
-        url = self.bt.portal_url(profile, resource_id)
-        self.notify(url, title="Portal link", markup=False, timeout=15)
+        self.app.copy_to_clipboard(resource_id)  # as Azure has it: OSC 52 is base64
+        self.copied_bar().show("ID", resource_id, row_key=row.key)
+
+    def action_portal_link(self) -> None:
+        row = self.active_table.cursor_row
+        resource_id = self.selected_id()
+        if resource_id is None or row is None:
+            self.notify("no Azure resource selected", severity="warning")
+            return
+        url = self.bt.portal_url(profile_of(row.payload), resource_id)
+        self.app.copy_to_clipboard(url)
+        self.copied_bar().show("portal link", url, row_key=row.key, link=url)
+
+    @on(ResourceTable.CursorMoved)
+    def _cursor_moved(self, event: ResourceTable.CursorMoved) -> None:
+        """What was copied belongs to its row: gone when another row is selected."""
+        for bar in self.query(CopiedBar):
+            if bar.row_key is not None and (event.row is None or event.row.key != bar.row_key):
+                bar.hide()
 
     @on(ResourceTable.Selected)
     def _selected(self, event: ResourceTable.Selected) -> None:
