@@ -593,6 +593,12 @@ class RowSet:
 class ResourceTable(ScrollView, can_focus=True):
     """A virtualised table of :class:`Row` objects with a fixed header."""
 
+    # Which table has focus shows as more than a text colour (two tables share the
+    # overview): the focused table's header takes the theme's $secondary and its
+    # cursor row the strong block cursor; the other table keeps a $panel header and a
+    # faint cursor row. Foregrounds on a coloured background are "auto" (black or
+    # white against that background): the themed colours are resolved as full styles
+    # (see _compute_styles), so every theme, a user's included, stays readable.
     DEFAULT_CSS = """
     ResourceTable {
         background: $surface;
@@ -606,6 +612,11 @@ class ResourceTable(ScrollView, can_focus=True):
             text-style: bold;
             background: $panel;
             color: $foreground;
+        }
+        &:focus > .resource-table--header {
+            text-style: bold;
+            background: $secondary;
+            color: auto 95%;
         }
         & > .resource-table--cursor {
             background: $block-cursor-blurred-background;
@@ -987,14 +998,15 @@ class ResourceTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _compute_styles(self) -> dict[str, Style]:
+        # Full component styles, not partial ones: a partial style keeps neither an
+        # "auto" foreground resolved against its own background (white on a white
+        # cursor) nor a translucent background blended onto the table's.
         base = self.rich_style
         styles: dict[str, Style] = {"base": base}
-        styles["header"] = base + self.get_component_rich_style(
-            "resource-table--header", partial=True
-        )
-        styles["cursor"] = self.get_component_rich_style("resource-table--cursor", partial=True)
+        styles["header"] = base + self.get_component_rich_style("resource-table--header")
+        styles["cursor"] = self.get_component_rich_style("resource-table--cursor")
         for level in LEVELS:
-            styles[level] = self.get_component_rich_style(f"resource-table--{level}", partial=True)
+            styles[level] = self.get_component_rich_style(f"resource-table--{level}")
         styles["muted_row"] = base + styles["muted"]
         return styles
 
