@@ -72,6 +72,7 @@ from textual.strip import Strip
 
 from btconsole.ui.filterquery import CompiledTerm, compile_terms, parse
 from btconsole.ui.textsafe import ELLIPSIS, clean, fit
+from btconsole.ui.themes import readable
 
 __all__ = ["Column", "Level", "ResourceTable", "Row", "RowSet", "layout_columns"]
 
@@ -1001,12 +1002,13 @@ class ResourceTable(ScrollView, can_focus=True):
         # Full component styles, not partial ones: a partial style keeps neither an
         # "auto" foreground resolved against its own background (white on a white
         # cursor) nor a translucent background blended onto the table's.
+        # Each then passes through readable(): a user's theme cannot hide the text.
         base = self.rich_style
         styles: dict[str, Style] = {"base": base}
-        styles["header"] = base + self.get_component_rich_style("resource-table--header")
-        styles["cursor"] = self.get_component_rich_style("resource-table--cursor")
+        styles["header"] = readable(base + self.get_component_rich_style("resource-table--header"))
+        styles["cursor"] = readable(self.get_component_rich_style("resource-table--cursor"))
         for level in LEVELS:
-            styles[level] = self.get_component_rich_style(f"resource-table--{level}")
+            styles[level] = readable(self.get_component_rich_style(f"resource-table--{level}"))
         styles["muted_row"] = base + styles["muted"]
         return styles
 

@@ -19,6 +19,7 @@ from textual.widgets import Static
 from btconsole.ui.data import DomainState
 from btconsole.ui.render import age_text
 from btconsole.ui.textsafe import clean
+from btconsole.ui.themes import readable
 
 
 class TitleBar(Static):
@@ -81,7 +82,7 @@ class StatusBar(Static):
 
     def _style(self, part: str) -> Style:
         # the full style: "auto" colours resolved against this bar's own background
-        return self.get_component_rich_style(f"status-bar--{part}")
+        return readable(self.get_component_rich_style(f"status-bar--{part}"))
 
     def show(
         self,

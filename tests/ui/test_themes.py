@@ -27,7 +27,14 @@ from textual.widget import Widget
 from btconsole.cache import Cache
 from btconsole.ui.app import BtConsoleApp
 from btconsole.ui.table import LEVELS, ResourceTable, Row
-from btconsole.ui.themes import NO_COLOR_THEME, load_themes, shipped_theme_dir
+from btconsole.ui.themes import (
+    NO_COLOR_THEME,
+    load_themes,
+    readable,
+    shipped_theme_dir,
+    user_theme_dir,
+)
+from btconsole.ui.themes import contrast as theme_contrast
 from btconsole.ui.widgets import StatusBar, TitleBar
 from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
 
@@ -171,10 +178,25 @@ def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
         yield opened
 
 
+# the example user theme of docs/usage.md: only some colours given, the rest derived
+USER_THEME = """name = "night-shift"
+dark = true
+primary = "#3A6EA5"
+background = "#0B0F14"
+warning = "#E3B341"
+error = "#FF5A5F"
+"""
+
+
 def themed_app(
     served: Served, cache: Cache, look: str, monkeypatch: pytest.MonkeyPatch
 ) -> BtConsoleApp:
-    """The app in a shipped theme, or under NO_COLOR (over a config asking for bt)."""
+    """The app in a shipped theme, or under NO_COLOR (over a config asking for bt), or
+    in the user theme ``night-shift``."""
+    if look == "night-shift":
+        directory = user_theme_dir()  # in the test's own HOME
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "night-shift.toml").write_text(USER_THEME, encoding="utf-8")
     if look == NO_COLOR:
         # Textual reads NO_COLOR from the process (its monochrome filter), btconsole
         # from the environment it is given (the monochrome theme)
@@ -243,12 +265,13 @@ async def test_every_glyph_of_every_pane_is_readable(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("look", LOOKS)
+@pytest.mark.parametrize("look", [*LOOKS, "night-shift"])
 async def test_title_status_and_both_cursor_rows_are_readable(
     served: Served, cache: Cache, look: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The parts the defect named, each looked for where it is: the title bar, the
-    status bar, the focused table's cursor row and the other table's."""
+    status bar, the focused table's cursor row and the other table's; in a user's
+    theme too, whose foregrounds on coloured bars are derived (black or white)."""
     app = themed_app(served, cache, look, monkeypatch)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -271,6 +294,14 @@ async def test_title_status_and_both_cursor_rows_are_readable(
 
 def _line_background(glyphs: list[Glyphs], system: ColorSystem) -> set[tuple[int, int, int]]:
     return {run.background(system) for run in glyphs}
+
+
+def _plain_row(app: App[Any], table: ResourceTable) -> list[Glyphs]:
+    """A row of ``table`` away from its cursor."""
+    line = 2 if table.cursor_index == 0 else 1
+    glyphs = widget_glyphs(app, table, line)
+    assert glyphs, f"{table.id}: no row at line {line}"
+    return glyphs
 
 
 @pytest.mark.parametrize("look", LOOKS)
@@ -299,6 +330,7 @@ async def test_which_table_has_focus_shows_as_more_than_a_text_colour(
                 await pilot.pause()
             (header, cursor), (other_header, other_cursor) = looks(focused), looks(other)
             assert all(run.style.bold for run in cursor), cursor
+            plain = _plain_row(app, other)
             for system in (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT):
                 for mine, theirs, part in (
                     (header, other_header, "header"),
@@ -307,6 +339,9 @@ async def test_which_table_has_focus_shows_as_more_than_a_text_colour(
                     (strong,) = _line_background(mine, system)
                     (weak,) = _line_background(theirs, system)
                     assert contrast(strong, weak) >= 1.5, (focused.id, part, system, strong, weak)
+                # the other table's cursor is still there: its row is not a plain row
+                (faint,) = _line_background(other_cursor, system)
+                assert faint != _line_background(plain, system).pop(), (other.id, system)
 
 
 @pytest.mark.parametrize("look", LOOKS)
@@ -340,3 +375,20 @@ async def test_rows_of_every_level_are_readable_in_both_focus_states(
             assert len(drawn) == 1 + len(rows), "a header and every row"
             problems = [p for line in drawn for p in unreadable(line)]
             assert not problems, f"focus={focus}: " + "; ".join(problems)
+
+
+def test_readable_replaces_only_text_its_background_hides() -> None:
+    white_on_white = Style(color="#ffffff", bgcolor="#fefefe", bold=True)
+    assert readable(white_on_white) == Style(color="#000000", bgcolor="#fefefe", bold=True)
+    # reverse video: the colour drawn as text is the background one
+    swapped = Style(color="#202020", bgcolor="#202020", reverse=True)
+    assert readable(swapped).bgcolor == Color.parse("#ffffff")
+    # readable already: kept as the theme has it
+    kept = Style(color="#ede7f6", bgcolor="#7b2fbe")
+    assert readable(kept) is kept
+    # 4.56:1 in 24-bit colour but 4.0:1 once in 256 colours: replaced
+    assert readable(Style(color="#757575", bgcolor="#000000")).color == Color.parse("#ffffff")
+    # the terminal's own colours are the terminal's business
+    default = Style(color="default", bgcolor="#ffffff")
+    assert readable(default) is default
+    assert theme_contrast(Color.parse("#000000"), Color.parse("#ffffff")) == pytest.approx(21)
