@@ -3,7 +3,9 @@
 Colours come from the theme through CSS only (never a named terminal colour such as
 ``red``, which a light theme cannot be read on): the title's foreground is "auto"
 (black or white against ``$primary``), and the status bar's states are component
-classes resolved against its own background.
+classes resolved against its own background. Both pass through
+:func:`~btconsole.ui.themes.readable` when drawn, so a theme change redraws them in
+the new colours and no theme can hide their text.
 """
 
 from __future__ import annotations
@@ -45,7 +47,23 @@ class TitleBar(Static):
         text.append(f"  {shown}/{total}")
         if filter_text:
             text.append(f"  /{clean(filter_text)}")
-        self.update(text)
+        self._text = text
+        self.refresh()
+
+    _text: Text | None = None
+
+    def render(self) -> RenderResult:
+        """The title, in black or white if the theme's own text colour would not show
+        on ``$primary`` (``auto`` picks by brightness, not by contrast: white on pure
+        red is 4:1)."""
+        if self._text is None:
+            return super().render()
+        drawn = readable(self.rich_style)
+        if drawn.color == self.rich_style.color:
+            return self._text
+        text = self._text.copy()
+        text.stylize(Style(color=drawn.color))
+        return text
 
 
 class StatusBar(Static):

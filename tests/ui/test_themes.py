@@ -178,25 +178,33 @@ def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
         yield opened
 
 
-# the example user theme of docs/usage.md: only some colours given, the rest derived
-USER_THEME = """name = "night-shift"
+# users' themes: the example of docs/usage.md (only some colours given, the rest
+# derived) and a red one, on which Textual's "auto" text is white at 4:1
+USER_THEMES = {
+    "night-shift": """name = "night-shift"
 dark = true
 primary = "#3A6EA5"
 background = "#0B0F14"
 warning = "#E3B341"
 error = "#FF5A5F"
-"""
+""",
+    "alarm": """name = "alarm"
+dark = true
+primary = "#FF0000"
+secondary = "#FF0000"
+""",
+}
 
 
 def themed_app(
     served: Served, cache: Cache, look: str, monkeypatch: pytest.MonkeyPatch
 ) -> BtConsoleApp:
     """The app in a shipped theme, or under NO_COLOR (over a config asking for bt), or
-    in the user theme ``night-shift``."""
-    if look == "night-shift":
+    in one of :data:`USER_THEMES`."""
+    if look in USER_THEMES:
         directory = user_theme_dir()  # in the test's own HOME
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "night-shift.toml").write_text(USER_THEME, encoding="utf-8")
+        (directory / f"{look}.toml").write_text(USER_THEMES[look], encoding="utf-8")
     if look == NO_COLOR:
         # Textual reads NO_COLOR from the process (its monochrome filter), btconsole
         # from the environment it is given (the monochrome theme)
@@ -265,7 +273,7 @@ async def test_every_glyph_of_every_pane_is_readable(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("look", [*LOOKS, "night-shift"])
+@pytest.mark.parametrize("look", [*LOOKS, *USER_THEMES])
 async def test_title_status_and_both_cursor_rows_are_readable(
     served: Served, cache: Cache, look: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -290,6 +298,34 @@ async def test_title_status_and_both_cursor_rows_are_readable(
             problems = unreadable(glyphs)
             assert not problems, f"{part}: " + "; ".join(problems)
         assert "Overview" in parts["title"][0].text
+
+
+async def test_a_theme_switched_while_running_is_drawn_in_its_own_colours(
+    served: Served, cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``:theme NAME``: the bars and tables drop the styles of the theme before."""
+    app = themed_app(served, cache, "bt", monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        for name in [*reversed(SHIPPED), "bt"]:
+            app.theme = name
+            await pilot.pause()
+            customers = screen.query_one("#table", ResourceTable)
+            attention = screen.query_one("#attention", ResourceTable)
+            drawn = [
+                *widget_glyphs(app, screen.query_one(TitleBar), 0),
+                *widget_glyphs(app, screen.query_one(StatusBar), 0),
+                *widget_glyphs(app, customers, 0),
+                *widget_glyphs(app, customers, 1 + customers.cursor_index),
+                *widget_glyphs(app, attention, 1 + attention.cursor_index),
+            ]
+            assert not unreadable(drawn), (name, unreadable(drawn))
+            status = screen.query_one(StatusBar)
+            offline = [run for run in widget_glyphs(app, status, 0) if run.text == "OFFLINE"]
+            assert offline, "the status bar says OFFLINE"
+            warning = Color.parse(app.theme_variables["text-warning"])
+            assert offline[0].colours[0].get_truecolor() == warning.get_truecolor(), name
 
 
 def _line_background(glyphs: list[Glyphs], system: ColorSystem) -> set[tuple[int, int, int]]:
