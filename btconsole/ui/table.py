@@ -81,6 +81,7 @@ from btconsole.ui.filterquery import (
     word_pattern,
 )
 from btconsole.ui.textsafe import ELLIPSIS, clean, fit
+from btconsole.ui.themes import readable
 
 __all__ = ["Column", "Level", "ResourceTable", "Row", "RowSet", "layout_columns"]
 
@@ -768,6 +769,12 @@ def _combine(
 class ResourceTable(ScrollView, can_focus=True):
     """A virtualised table of :class:`Row` objects with a fixed header."""
 
+    # Which table has focus shows as more than a text colour (two tables share the
+    # overview): the focused table's header takes the theme's $secondary and its
+    # cursor row the strong block cursor; the other table keeps a $panel header and a
+    # faint cursor row. Foregrounds on a coloured background are "auto" (black or
+    # white against that background): the themed colours are resolved as full styles
+    # (see _compute_styles), so every theme, a user's included, stays readable.
     DEFAULT_CSS = """
     ResourceTable {
         background: $surface;
@@ -781,6 +788,11 @@ class ResourceTable(ScrollView, can_focus=True):
             text-style: bold;
             background: $panel;
             color: $foreground;
+        }
+        &:focus > .resource-table--header {
+            text-style: bold;
+            background: $secondary;
+            color: auto 95%;
         }
         & > .resource-table--cursor {
             background: $block-cursor-blurred-background;
@@ -1203,14 +1215,16 @@ class ResourceTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _compute_styles(self) -> dict[str, Style]:
+        # Full component styles, not partial ones: a partial style keeps neither an
+        # "auto" foreground resolved against its own background (white on a white
+        # cursor) nor a translucent background blended onto the table's.
+        # Each then passes through readable(): a user's theme cannot hide the text.
         base = self.rich_style
         styles: dict[str, Style] = {"base": base}
-        styles["header"] = base + self.get_component_rich_style(
-            "resource-table--header", partial=True
-        )
-        styles["cursor"] = self.get_component_rich_style("resource-table--cursor", partial=True)
+        styles["header"] = readable(base + self.get_component_rich_style("resource-table--header"))
+        styles["cursor"] = readable(self.get_component_rich_style("resource-table--cursor"))
         for level in LEVELS:
-            styles[level] = self.get_component_rich_style(f"resource-table--{level}", partial=True)
+            styles[level] = readable(self.get_component_rich_style(f"resource-table--{level}"))
         styles["muted_row"] = base + styles["muted"]
         return styles
 

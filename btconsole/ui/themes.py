@@ -5,6 +5,11 @@ in a source checkout). Users add ``*.toml`` files to ``~/.config/btconsole/theme
 ``NO_COLOR`` selects ``monochrome``. A theme file that cannot be read or is invalid
 is reported once (as a problem string the app shows as a notification) and the app
 falls back to ``bt``.
+
+Readable in any theme: :func:`readable` gives a style whose text has at least
+:data:`MIN_CONTRAST` (WCAG 2) against its background, in 24-bit colour and in the 256
+colours a terminal without truecolor shows; the table and the status bar pass their
+resolved styles through it, so a user's theme cannot draw text its background hides.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.color import Color, ColorSystem
+from rich.style import Style
 from textual.theme import Theme
 
 if sys.version_info >= (3, 11):
@@ -38,6 +45,9 @@ COLOUR_KEYS = (
     "warning",
     "error",
 )
+MIN_CONTRAST = 4.5  # WCAG 2 AA for text
+_BLACK = Color.from_rgb(0, 0, 0)
+_WHITE = Color.from_rgb(255, 255, 255)
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}([0-9a-fA-F]{2})?$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 
@@ -142,3 +152,43 @@ def choose_theme(
         DEFAULT_THEME if DEFAULT_THEME in available else next(iter(available), "textual-dark")
     )
     return fallback, f"theme {name!r} not found; using {fallback!r}"
+
+
+def _luminance(color: Color, system: ColorSystem) -> float:
+    shown = color.downgrade(system) if system is not ColorSystem.TRUECOLOR else color
+    triplet = shown.get_truecolor()
+
+    def linear(channel: int) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = linear(triplet.red), linear(triplet.green), linear(triplet.blue)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast(foreground: Color, background: Color) -> float:
+    """The WCAG 2 contrast ratio of two colours (1 to 21), the lower of 24-bit colour
+    and the 256-colour palette (where two near colours may become one)."""
+    ratios = []
+    for system in (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT):
+        high, low = sorted(
+            (_luminance(foreground, system), _luminance(background, system)), reverse=True
+        )
+        ratios.append((high + 0.05) / (low + 0.05))
+    return min(ratios)
+
+
+def readable(style: Style) -> Style:
+    """``style``, with black or white text (whichever shows more) when its own text
+    colour has less than :data:`MIN_CONTRAST` against its background."""
+    color, background = style.color, style.bgcolor
+    if color is None or background is None or color.is_default or background.is_default:
+        return style
+    if style.reverse:
+        color, background = background, color
+    if contrast(color, background) >= MIN_CONTRAST:
+        return style
+    best = max((_BLACK, _WHITE), key=lambda candidate: contrast(candidate, background))
+    if style.reverse:
+        return style + Style(bgcolor=best)
+    return style + Style(color=best)

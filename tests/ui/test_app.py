@@ -418,11 +418,13 @@ async def test_stale_data_is_visibly_stale(served: Served, filled: Path, tmp_pat
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("2")
             await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
-            status = app.screen.query_one(StatusBar).render()
+            bar = app.screen.query_one(StatusBar)
+            status = bar.render()
             text = str(status)
             assert "arc 2h" in text and "STALE" in text
             spans = {text[s.start : s.end]: str(s.style) for s in status.spans}  # type: ignore[attr-defined]
-            assert "yellow" in spans.get("arc 2h", "")  # styled as stale, not plain
+            # styled as stale (the theme's warning colour), not plain
+            assert spans.get("arc 2h") == str(bar.get_component_rich_style("status-bar--warning"))
 
 
 # --------------------------------------------------------------------------- copy, link
