@@ -49,7 +49,10 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 DOMAIN_ORDER: tuple[str, ...] = ("arc", "circuits", "policy", "spend")
 
 #: A disconnected (or offline) Arc resource becomes critical after this many days.
-DISCONNECTED_CRITICAL_DAYS = 7.0
+DISCONNECTED_CRITICAL_DAYS = 7.0  # (kept for callers) = RECENT_DAYS
+#: An Arc resource that went disconnected or into error less than this many days ago
+#: is an outage; longer ago, a cleanup backlog (hygiene), never critical.
+RECENT_DAYS = DISCONNECTED_CRITICAL_DAYS
 #: Compliance this many points below the threshold is critical rather than a warning.
 COMPLIANCE_CRITICAL_MARGIN = 20.0
 #: Anomaly detection defaults: trailing window, factor over its median, absolute floor.
@@ -85,12 +88,48 @@ class Finding:
     resource_id: str | None = None
     detail: str = ""
     since: str | None = None
+    # what the problem does to the customer (:data:`IMPACTS`); "" lets
+    # :func:`impact_of` decide from the domain, the rule and the severity
+    impact: str = ""
+
+    @property
+    def impact_class(self) -> str:
+        return impact_of(self)
 
     @property
     def key(self) -> str:
         """Stable identity across runs: profile, domain, rule and resource (lower-case)."""
         subject = self.resource_id or self.subscription_id or ""
         return f"{self.profile}:{self.domain}:{self.rule}:{subject}".lower()
+
+
+#: Impact classes, worst first: the attention list orders by class before severity.
+#: outage: the customer is cut off or blind (a circuit down, no data, a machine that
+#: just went down); degradation: running with less margin (one device down, budget
+#: forecast over, a failed extension); exposure: risk without breakage (policy);
+#: hygiene: backlog (long-expired or long-disconnected machines, agents behind).
+IMPACTS: tuple[str, ...] = ("outage", "degradation", "exposure", "hygiene")
+_IMPACT_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(IMPACTS)}
+
+
+def impact_of(f: Finding) -> str:
+    """The finding's impact class: its own, else by domain, rule and severity."""
+    if f.impact in _IMPACT_RANKS:
+        return f.impact
+    rule = f.rule
+    if rule == "coverage":
+        return "outage"  # a customer or domain nobody can see
+    if rule.startswith("coverage/"):
+        return "degradation"  # seen, but the view is getting old
+    if f.domain == "circuits":
+        return "outage" if f.severity == "critical" else "degradation"
+    if f.domain == "policy":
+        return "exposure"
+    if f.domain == "arc":
+        return "degradation" if rule.startswith("extension") else "hygiene"
+    if f.domain == "spend":
+        return "hygiene" if f.severity == "info" else "degradation"
+    return "degradation" if f.severity == "critical" else "hygiene"
 
 
 _SEVERITY_RANKS: dict[str, int] = {name: rank for rank, name in enumerate(SEVERITIES)}
@@ -119,8 +158,9 @@ def _since_rank(since: str | None) -> tuple[int, float]:
 def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> list[Finding]:
     """Findings worst first, at ``min_severity`` or worse (``info``: all of them).
 
-    Order: severity (critical, warning, info); then missing data (a customer or
-    domain that could not be read, :mod:`btconsole.coverage`); then domain (arc,
+    Order: impact class (outage, degradation, exposure, hygiene: :func:`impact_of`);
+    then severity (critical, warning, info); then missing data (a customer or domain
+    that could not be read, :mod:`btconsole.coverage`); then domain (all, arc,
     circuits, policy, spend); then newest ``since`` first, findings without a time
     last; then profile, subscription, title and key, so the order is total and
     deterministic.
@@ -131,6 +171,7 @@ def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> l
     return sorted(
         kept,
         key=lambda f: (
+            _IMPACT_RANKS.get(impact_of(f), len(IMPACTS)),
             _severity_rank(f.severity),
             f.rule != "coverage",  # a customer or domain without data: first
             _domain_rank(f.domain),
@@ -560,15 +601,21 @@ def _error_text(record: ArcRecord) -> str:
 def arc_status_finding(
     record: ArcRecord,
     now: dt.datetime,
-    critical_after_days: float = DISCONNECTED_CRITICAL_DAYS,
+    recent_days: float = RECENT_DAYS,
 ) -> Finding | None:
     """The finding for one Arc resource's status, or None when it is Connected.
 
-    Expired and Error are critical. Disconnected (Offline for clusters) is a warning,
-    critical when the last status change is more than ``critical_after_days`` before
-    ``now`` (exactly that long is still a warning; no parsable time, a warning).
-    Every other status is ``info``: AwaitingConnection, Connecting, AgentNotInstalled,
-    an empty status and statuses this version does not know.
+    What went wrong recently is an outage; what has been wrong for long is a cleanup
+    backlog (hygiene), never critical:
+
+    - Error: critical outage when the last status change is at most ``recent_days``
+      before ``now`` (or unknown); earlier, a warning (hygiene) "in error for 30d".
+    - Disconnected (Offline for clusters): a warning; an outage up to ``recent_days``
+      (or with no parsable time), hygiene after that.
+    - Expired (the agent has not connected for 45 days or more): a warning, hygiene.
+    - Every other status is ``info`` (hygiene): AwaitingConnection, Connecting,
+      AgentNotInstalled, an empty status and statuses this version does not know.
+    - A status change dated in the future: a warning (outage) saying the clock is wrong.
     """
     status = (record.status or "").strip()
     bucket = arc_bucket(status)
@@ -579,34 +626,45 @@ def arc_status_finding(
     errors = _error_text(record)
     label = _kind_label(record)
     severity: Severity
+    impact = "hygiene"
+    age = _utc(now) - since_time if since_time is not None else None
+    future = age is not None and age.total_seconds() < -FUTURE_SLACK_SECONDS
+    recent = age is None or future or age <= dt.timedelta(days=recent_days)
     if bucket == "expired":
-        severity = "critical"
+        severity = "warning"
         title = f"{record.name}: {label} expired"
+        if age is not None and not future:
+            title += f" {_days(age)} ago"
         detail = "the managed identity certificate expired; the agent must be reconnected"
     elif bucket == "error":
-        severity = "critical"
-        title = f"{record.name}: {label} in error"
         detail = errors or "status Error with no error details"
         errors = ""
+        if recent:
+            severity, impact = "critical", "outage"
+            title = f"{record.name}: {label} in error"
+        else:
+            assert age is not None
+            severity = "warning"
+            title = f"{record.name}: {label} in error for {_days(age)}"
+            detail += f" (more than {recent_days:g} days: reconnect or clean up)"
     elif bucket == "disconnected":
         severity = "warning"
-        if since_time is None:
+        impact = "outage" if recent else "hygiene"
+        if age is None:
             title = f"{record.name}: {label} {status.lower()}"
             detail = "last status change unknown"
-        elif (_utc(now) - since_time).total_seconds() < -FUTURE_SLACK_SECONDS:
-            ahead = age_text((_utc(now) - since_time).total_seconds())
+        elif future:
+            ahead = age_text(age.total_seconds())
             title = f"{record.name}: {label} {status.lower()}, status change dated {ahead}"
             detail = (
                 f"{status} since {since}, a time in the future: the clock of Azure "
                 "or of the resource is wrong"
             )
         else:
-            age = _utc(now) - since_time
             title = f"{record.name}: {label} {status.lower()} for {_days(age)}"
             detail = f"{status} since {since}"
-            if age > dt.timedelta(days=critical_after_days):
-                severity = "critical"
-                detail += f" (more than {critical_after_days:g} days)"
+            if not recent:
+                detail += f" (more than {recent_days:g} days: reconnect or clean up)"
     else:
         severity = "info"
         known = _ARC_INFO_STATUSES.get(status.lower())
@@ -629,14 +687,34 @@ def arc_status_finding(
         resource_id=record.id,
         detail=detail,
         since=since,
+        impact=impact,
     )
+
+
+def arc_extension_findings(record: ArcRecord) -> list[Finding]:
+    """A warning (degradation) for each extension the machine reports as failed: what
+    the extension does (monitoring, patching, security) is not being done."""
+    return [
+        Finding(
+            severity="warning",
+            domain="arc",
+            profile=record.profile,
+            rule=f"extension/{name}",
+            title=f"{record.name}: extension {name} failed",
+            subscription_id=record.subscription_id,
+            resource_id=record.id,
+            detail=message,
+            impact="degradation",
+        )
+        for name, message in record.failed_extensions
+    ]
 
 
 def status_moves_with_clock(record: ArcRecord) -> bool:
     """Whether :func:`arc_status_finding` for ``record`` depends on ``now`` (a
-    disconnected resource with a known time: "disconnected for 3h", critical after
-    :data:`DISCONNECTED_CRITICAL_DAYS`); every other status finding is fixed."""
-    return arc_bucket(record.status) == "disconnected" and (
+    disconnected, errored or expired resource with a known time: "disconnected for
+    3h", hygiene after :data:`RECENT_DAYS`); every other status finding is fixed."""
+    return arc_bucket(record.status) in ("disconnected", "error", "expired") and (
         parse_time(record.last_status_change) is not None
     )
 
@@ -1321,6 +1399,7 @@ def findings_for(
         version = arc_version_finding(arc, newest, seen, profile.thresholds.agent_versions_behind)
         if version is not None:
             findings.append(version)
+        findings.extend(arc_extension_findings(arc))
 
     for circuit in records.circuits:
         finding = circuit_finding(circuit)

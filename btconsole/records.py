@@ -70,6 +70,8 @@ class ArcRecord:
     error_codes: tuple[str, ...] = ()
     error_messages: tuple[str, ...] = ()
     tags: Tags = ()
+    # (name, message) of each extension whose instance view reports level Error
+    failed_extensions: tuple[tuple[str, str], ...] = ()
 
 
 @record

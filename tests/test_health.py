@@ -402,13 +402,14 @@ class TestArcStatus:
         assert arc_status_finding(arc(status="Connected"), NOW) is None
         assert arc_status_finding(arc(status="connected"), NOW) is None
 
-    def test_expired_is_critical(self) -> None:
-        f = arc_status_finding(arc(status="Expired"), NOW)
+    def test_expired_is_hygiene_never_critical(self) -> None:
+        f = arc_status_finding(arc(status="Expired", changed="2026-09-20T12:00:00Z"), NOW)
         assert f is not None
-        assert (f.severity, f.title, f.since) == (
-            "critical",
-            "srv-1: Arc server expired",
-            "2026-11-20T12:00:00Z",
+        assert (f.severity, f.impact_class, f.title, f.since) == (
+            "warning",
+            "hygiene",
+            "srv-1: Arc server expired 62d ago",
+            "2026-09-20T12:00:00Z",
         )
 
     def test_error_is_critical_with_codes_and_messages(self) -> None:
@@ -419,8 +420,14 @@ class TestArcStatus:
         )
         f = arc_status_finding(record, NOW)
         assert f is not None
-        assert f.severity == "critical"
+        assert (f.severity, f.impact_class) == ("critical", "outage")
         assert f.detail == ("AZCM0026: Network error; AZCM0041: The subscription is not registered")
+
+    def test_error_for_long_is_hygiene(self) -> None:
+        f = arc_status_finding(arc(status="Error", changed="2026-10-01T00:00:00Z"), NOW)
+        assert f is not None
+        assert (f.severity, f.impact_class) == ("warning", "hygiene")
+        assert f.title == "srv-1: Arc server in error for 51d"
 
     def test_error_without_details(self) -> None:
         f = arc_status_finding(arc(status="Error"), NOW)
@@ -428,29 +435,28 @@ class TestArcStatus:
         assert f.detail == "status Error with no error details"
 
     @pytest.mark.parametrize(
-        ("days", "severity"),
+        ("days", "impact"),
         [
-            (0.5, "warning"),
-            (6.99, "warning"),
-            (7, "warning"),
-            (7.0001, "critical"),
-            (30, "critical"),
+            (0.5, "outage"),
+            (6.99, "outage"),
+            (7, "outage"),
+            (7.0001, "hygiene"),
+            (30, "hygiene"),
         ],
     )
-    def test_disconnected_becomes_critical_after_n_days(self, days: float, severity: str) -> None:
+    def test_disconnected_is_an_outage_then_hygiene(self, days: float, impact: str) -> None:
         changed = NOW - dt.timedelta(days=days)
         record = arc(status="Disconnected", changed=changed.isoformat())
         f = arc_status_finding(record, NOW)
         assert f is not None
-        assert f.severity == severity
+        assert (f.severity, f.impact_class) == ("warning", impact)
 
-    def test_disconnected_days_is_a_parameter(self) -> None:
+    def test_recent_days_is_a_parameter(self) -> None:
         record = arc(status="Disconnected", changed="2026-11-19T12:00:00Z")  # 2 days
-        assert arc_status_finding(record, NOW, critical_after_days=1)
-        f = arc_status_finding(record, NOW, critical_after_days=1)
+        f = arc_status_finding(record, NOW, recent_days=1)
         g = arc_status_finding(record, NOW)
         assert f is not None and g is not None
-        assert (f.severity, g.severity) == ("critical", "warning")
+        assert (f.impact_class, g.impact_class) == ("hygiene", "outage")
         assert g.title == "srv-1: Arc server disconnected for 2d"
 
     def test_disconnected_without_time_is_a_warning(self) -> None:
@@ -473,12 +479,12 @@ class TestArcStatus:
         new = arc(kind="cluster", status="Offline", changed="2026-11-21T09:00:00Z")
         f, g = arc_status_finding(old, NOW), arc_status_finding(new, NOW)
         assert f is not None and g is not None
-        assert (f.severity, g.severity) == ("critical", "warning")
+        assert (f.impact_class, g.impact_class) == ("hygiene", "outage")
         assert g.title == "srv-1: Arc cluster offline for 3h"
 
-    def test_cluster_expired_critical(self) -> None:
+    def test_cluster_expired_is_hygiene(self) -> None:
         f = arc_status_finding(arc(kind="cluster", status="Expired"), NOW)
-        assert f is not None and f.severity == "critical"
+        assert f is not None and (f.severity, f.impact_class) == ("warning", "hygiene")
 
     @pytest.mark.parametrize(
         ("status", "title"),
@@ -915,7 +921,7 @@ def finding(
 
 
 class TestAttention:
-    def test_severity_then_domain_then_newest(self) -> None:
+    def test_impact_then_severity_then_domain_then_newest(self) -> None:
         items = [
             finding("info", "arc", resource="/i"),
             finding("warning", "spend", resource="/ws"),
@@ -929,14 +935,16 @@ class TestAttention:
             finding("warning", "other", resource="/wo"),
         ]
         order = [f.resource_id for f in attention(items)]
+        # outage (a circuit down), degradation (spend), exposure (policy), hygiene
+        # (these generic arc findings, then by severity, domain and newest)
         assert order == [
-            "/ca",
             "/cc",
+            "/ws",
             "/cp",
+            "/ca",
             "/wa-new",
             "/wa-old",
             "/wa-none",
-            "/ws",
             "/wo",
             "/i",
             "/bogus",
@@ -1021,16 +1029,17 @@ class TestCustomer:
         p = profile(budget=3000.0)
         findings = findings_for(p, estate(), NOW)
         assert all(f.profile == "contoso" for f in findings)
+        # impact first: outage, degradation, exposure, hygiene; then severity
         assert [(f.severity, f.domain, f.rule, f.title) for f in findings] == [
-            ("critical", "arc", "status", "exp: Arc server expired"),  # newest first
-            ("critical", "arc", "status", "gone: Arc server disconnected for 20d"),
             ("critical", "circuits", "health", "er-down: circuit down"),
-            ("critical", "policy", "compliance", "subscription Production: 60.0% compliant"),
-            ("critical", "spend", "consumption-budget", "budget sub-budget: over"),
             ("warning", "arc", "status", "k8s: Arc cluster offline for 1d"),
-            ("warning", "arc", "agent-version", "ok-2: agent 2 releases behind"),
+            ("critical", "spend", "consumption-budget", "budget sub-budget: over"),
             ("warning", "circuits", "health", "er-half: circuit degraded"),
             ("warning", "spend", "budget", "Contoso: forecast over monthly budget"),
+            ("critical", "policy", "compliance", "subscription Production: 60.0% compliant"),
+            ("warning", "arc", "status", "exp: Arc server expired 1d ago"),
+            ("warning", "arc", "status", "gone: Arc server disconnected for 20d"),
+            ("warning", "arc", "agent-version", "ok-2: agent 2 releases behind"),
             (
                 "info",
                 "spend",
@@ -1077,7 +1086,7 @@ class TestCustomer:
         assert s.budget.status == "forecast over"
         assert s.budget.used_percent == pytest.approx(70.0)
         assert s.budget.uncompared == {"EUR": 30.0}
-        assert (s.critical, s.warning, s.info) == (5, 4, 2)
+        assert (s.critical, s.warning, s.info) == (3, 6, 2)
         assert s.worst == "critical"
 
 

@@ -45,7 +45,27 @@ def machine_record(profile: str, data: Mapping[str, Any]) -> ArcRecord:
             str(get(e, "message") or "") for e in errors if isinstance(e, Mapping)
         ),
         tags=tags_of(get(data, "tags")),
+        failed_extensions=failed_extensions(get(props, "extensions")),
     )
+
+
+def failed_extensions(views: Any) -> tuple[tuple[str, str], ...]:
+    """(name, message) of each extension instance view (``MachineProperties.extensions``,
+    HybridCompute spec) whose status level is ``Error`` or whose code says it failed;
+    the message falls back to the display status. Anything not a list yields ()."""
+    if not isinstance(views, list):
+        return ()
+    failed = []
+    for view in views:
+        if not isinstance(view, Mapping):
+            continue
+        status = get(view, "status") or {}
+        level = str(get(status, "level") or "").lower()
+        code = str(get(status, "code") or "").lower()
+        if level == "error" or "failed" in code:
+            message = text(get(status, "message")) or text(get(status, "displayStatus"))
+            failed.append((str(get(view, "name") or "?"), message or "failed"))
+    return tuple(failed)
 
 
 def cluster_record(profile: str, data: Mapping[str, Any]) -> ArcRecord:

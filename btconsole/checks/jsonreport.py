@@ -28,6 +28,7 @@ def finding_json(f: Finding, names: Mapping[str, str]) -> dict[str, Any]:
     return {
         "key": f.key,
         "severity": f.severity,
+        "impact": f.impact_class,
         "domain": f.domain,
         "profile": f.profile,
         "rule": f.rule,

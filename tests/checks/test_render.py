@@ -90,13 +90,13 @@ def test_json_escapes_c1_and_bidi_but_stays_valid() -> None:
 
 
 def test_exit_code_precedence() -> None:
-    critical = snapshot({"arc": [machine("Expired")]})
+    critical = snapshot({"arc": [machine("Error")]})
     assert build_report(critical, None).exit_code == 2
     warning = snapshot({"arc": [machine("Disconnected", "db")]})
     assert build_report(warning, None).exit_code == 1
     info = snapshot({"arc": [machine("AwaitingConnection")]})
     assert build_report(info, None).exit_code == 0  # info findings do not change the code
-    both = snapshot({"arc": [machine("Expired")]}, complete=False)
+    both = snapshot({"arc": [machine("Error")]}, complete=False)
     report = build_report(both, None)
     assert report.exit_code == 3 and report.worst == "critical"
     assert report.verdict == "DATA INCOMPLETE, CRITICAL in the data that could be read"
@@ -113,7 +113,7 @@ def test_colour_only_on_a_terminal_without_no_color() -> None:
     assert not use_color(Tty(), {"TERM": "xterm", "NO_COLOR": "1"})
     assert not use_color(Tty(), {"TERM": "dumb"})
     assert not use_color(io.StringIO(), {"TERM": "xterm"})
-    report = build_report(snapshot({"arc": [machine("Expired")]}), None)
+    report = build_report(snapshot({"arc": [machine("Error")]}), None)
     assert "\x1b[1;31mCRIT\x1b[0m" in render_text(report, color=True)
     assert "\x1b" not in render_text(report)
 

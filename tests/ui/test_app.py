@@ -733,9 +733,11 @@ async def test_enter_on_a_finding_opens_its_pane_at_its_row(served: Served, cach
         attention = app.screen.query_one("#attention", ResourceTable)
         await wait_for(pilot, lambda: attention.has_focus)
         finding = attention.cursor_row.payload  # type: ignore[union-attr]
-        assert isinstance(finding, Finding) and finding.domain == "arc"  # worst first
+        # worst first: an outage, the small estate's down circuit
+        assert isinstance(finding, Finding) and finding.domain == "circuits"
+        assert finding.impact_class == "outage" and finding.severity == "critical"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "arc")
+        await wait_for(pilot, lambda: getattr(app.screen, "PANE", None) == "circuits")
         await pilot.pause()
         assert app.scope == finding.profile
         assert pane(app).table.cursor_row.key == finding.resource_id  # type: ignore[union-attr]

@@ -31,7 +31,7 @@ def _extension_view(m: Machine, ext: Extension) -> dict[str, Any]:
         "typeHandlerVersion": ext.version,
         "status": {
             "code": "success" if ok else "failed",
-            "level": "Information" if ok else "Error",
+            "level": "Info" if ok else "Error",  # StatusLevelTypes: Info, Warning, Error
             "displayStatus": "Provisioning succeeded" if ok else "Provisioning failed",
             "message": ext.message or ("Extension Message: Enable succeeded" if ok else ""),
             "time": m.last_status_change,
