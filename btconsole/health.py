@@ -46,7 +46,9 @@ ArcBucket = Literal["connected", "disconnected", "expired", "error", "other"]
 BudgetStatus = Literal["no budget", "under", "forecast over", "over", "cannot compare"]
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
-DOMAIN_ORDER: tuple[str, ...] = ("arc", "circuits", "policy", "spend")
+#: Within an impact class and severity, the wider blast radius first: a circuit carries
+#: a whole site's traffic, an Arc resource is one server or cluster.
+DOMAIN_ORDER: tuple[str, ...] = ("circuits", "arc", "policy", "spend")
 
 #: A disconnected (or offline) Arc resource becomes critical after this many days.
 DISCONNECTED_CRITICAL_DAYS = 7.0  # (kept for callers) = RECENT_DAYS
@@ -160,8 +162,8 @@ def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> l
 
     Order: impact class (outage, degradation, exposure, hygiene: :func:`impact_of`);
     then severity (critical, warning, info); then missing data (a customer or domain
-    that could not be read, :mod:`btconsole.coverage`); then domain (all, arc,
-    circuits, policy, spend); then newest ``since`` first, findings without a time
+    that could not be read, :mod:`btconsole.coverage`); then domain (all, circuits,
+    arc, policy, spend: the wider blast radius first); then newest ``since`` first, findings without a time
     last; then profile, subscription, title and key, so the order is total and
     deterministic.
     """
