@@ -360,7 +360,7 @@ def _secret_profile(args: argparse.Namespace) -> tuple[object, object]:
 
 def run_secrets_set(args: argparse.Namespace) -> int:
     from btconsole.config import Config, Profile
-    from btconsole.secretstore import store_secret
+    from btconsole.secretstore import keyring_for_storing, store_secret
 
     config, profile = _secret_profile(args)
     assert isinstance(config, Config) and isinstance(profile, Profile)
@@ -368,6 +368,8 @@ def run_secrets_set(args: argparse.Namespace) -> int:
         raise UsageError(
             f"profile {profile.name!r} uses auth = {profile.auth!r}, which takes no secret"
         )
+    # the keyring first: never ask for a secret there is nowhere to keep
+    keyring_for_storing(profile, config)
     value = _read_secret(args.stdin, profile.name, sys.stdin)
     backend = store_secret(profile.name, value, config)
     print(f"stored the secret of profile {profile.name!r} in the keyring ({backend})")
