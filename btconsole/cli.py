@@ -336,8 +336,14 @@ def run_config_validate(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{config.path}: config file not found; create one with: btconsole config init"
         )
+    if config.keys:
+        # binding ids and clashes are known to the console's bindings (Textual)
+        from btconsole.ui.keys import check_keymap
+
+        check_keymap(config)
     names = ", ".join(config.profiles) or "none"
-    print(f"{config.path}: OK ({len(config.profiles)} profile(s): {names})")
+    remapped = f"; {len(config.keys)} key(s) remapped" if config.keys else ""
+    print(f"{config.path}: OK ({len(config.profiles)} profile(s): {names}{remapped})")
     return EXIT_OK
 
 
