@@ -144,3 +144,13 @@ def test_config_validate_explains_every_problem(
 def test_unknown_top_level_key_names_keys_among_the_known() -> None:
     found = problems_of("kyes = 1\n")
     assert found == ["c.toml:1: kyes: unknown key; did you mean 'keys'?"]
+
+
+def test_config_show_prints_the_keys_table_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(HEAD + 'app.help = "f1, question_mark"\n', encoding="utf-8")
+    assert main(["config", "show", "--config", str(path)]) == 0
+    out, _ = capsys.readouterr()
+    assert parse_config(out, path).keymap() == {"app.help": "f1,question_mark"}

@@ -276,7 +276,7 @@ class BtConsoleApp(App[int]):
     def action_help(self) -> None:
         from btconsole.ui.screens import HelpScreen
 
-        self.push_screen(HelpScreen(self.key_map()))
+        self.push_screen(HelpScreen(self.key_map(), self.key_hint))
 
     def action_command_line(self) -> None:
         from textual.screen import ModalScreen
@@ -391,12 +391,14 @@ class BtConsoleApp(App[int]):
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         commands: list[tuple[str, str, Callable[[], object]]] = []
         for key, pane in PANE_KEYS.items():
+            key = self.key_hint(f"app.{pane}", key)
             commands.append((f"Go to {pane}", f"key {key}", partial(self.switch_mode, pane)))
         commands.append(("All customers", ":all", partial(self.set_scope, None)))
         for name, profile in self.config.profiles.items():
             label = f"Customer {profile.display_name}"
             commands.append((label, f":customer {name}", partial(self.set_scope, name)))
-        commands.append(("Refresh all", "R", self.action_refresh_all))
+        refresh_all = self.key_hint("app.refresh_all", "R")
+        commands.append(("Refresh all", refresh_all, self.action_refresh_all))
         for theme in sorted(self.available_themes):
             commands.append((f"Theme {theme}", "", partial(self.run_command, f"theme {theme}")))
         return commands

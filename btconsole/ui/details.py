@@ -526,7 +526,13 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text(self.question))
-            yield Static(Text("y: yes    n / escape: no", style="bold"))
+            from btconsole.ui.app import BtConsoleApp
+
+            app = self.app
+            yes, no = "y", "n / escape"
+            if isinstance(app, BtConsoleApp):  # the keys in force
+                yes, no = app.key_hint("confirm.yes", yes), app.key_hint("confirm.no", no)
+            yield Static(Text(f"{yes}: yes    {no}: no", style="bold"))
             yield Button("Yes", id="yes", variant="warning")
 
     def action_answer(self, value: bool) -> None:

@@ -57,6 +57,8 @@ REMAPPED = """\
 app.help = "f1"
 resource_table.sort_reverse = "x"
 details.back = "backspace"
+command.complete = "ctrl+t"
+help.close = "f1,escape"
 """
 
 
@@ -82,7 +84,14 @@ async def test_remapped_keys_run_their_action_and_the_old_keys_do_not(
         assert re.search(r"\n  backspace  +Back\n", text)
         assert not re.search(r"\n  \?  +Help\n", text)
         assert not re.search(r"\n  s  +Reverse sort\n", text)
-        await pilot.press("escape")
+        assert re.search(r"\n  ctrl\+t  +Complete the word", text)
+        # the notes too
+        assert "(f1 closes)" in text and "ctrl+t completes the word" in text
+        assert "tab completes" not in text
+        await pilot.press("q")  # no longer closes help
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
         await wait_for(pilot, lambda: isinstance(app.screen, PaneScreen))
         # the status bar's hint names the key in force
         assert "f1 help" in str(app.screen.query_one(StatusBar).render())
@@ -123,6 +132,8 @@ async def test_swapped_keys_trade_places(served: Served, cache: Cache, tmp_path:
         await wait_for(pilot, lambda: getattr(app.screen, "PANE", "") == "circuits")
         rows = {description: key for _where, key, description in app.key_map()}
         assert rows["Arc"] == "3" and rows["Circuits"] == "2"
+        palette = {command: hint for command, hint, _action in app.palette_commands()}
+        assert palette["Go to arc"] == "key 3" and palette["Go to circuits"] == "key 2"
 
 
 def test_the_console_refuses_a_keymap_that_clashes(
