@@ -336,8 +336,14 @@ def run_config_validate(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{config.path}: config file not found; create one with: btconsole config init"
         )
+    if config.keys:
+        # binding ids and clashes are known to the console's bindings (Textual)
+        from btconsole.ui.keys import check_keymap
+
+        check_keymap(config)
     names = ", ".join(config.profiles) or "none"
-    print(f"{config.path}: OK ({len(config.profiles)} profile(s): {names})")
+    remapped = f"; {len(config.keys)} key(s) remapped" if config.keys else ""
+    print(f"{config.path}: OK ({len(config.profiles)} profile(s): {names}{remapped})")
     return EXIT_OK
 
 
@@ -360,7 +366,7 @@ def _secret_profile(args: argparse.Namespace) -> tuple[object, object]:
 
 def run_secrets_set(args: argparse.Namespace) -> int:
     from btconsole.config import Config, Profile
-    from btconsole.secretstore import store_secret
+    from btconsole.secretstore import keyring_for_storing, store_secret
 
     config, profile = _secret_profile(args)
     assert isinstance(config, Config) and isinstance(profile, Profile)
@@ -368,6 +374,8 @@ def run_secrets_set(args: argparse.Namespace) -> int:
         raise UsageError(
             f"profile {profile.name!r} uses auth = {profile.auth!r}, which takes no secret"
         )
+    # the keyring first: never ask for a secret there is nowhere to keep
+    keyring_for_storing(profile, config)
     value = _read_secret(args.stdin, profile.name, sys.stdin)
     backend = store_secret(profile.name, value, config)
     print(f"stored the secret of profile {profile.name!r} in the keyring ({backend})")

@@ -147,6 +147,16 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class KeyRemap:
+    """One line of the ``[keys]`` table: a binding (by id) and the keys it takes instead
+    of its default ones (Textual's key names, comma-separated)."""
+
+    binding_id: str
+    keys: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """The effective configuration: global settings plus every profile."""
 
@@ -158,6 +168,11 @@ class Config:
     refresh_interval: float = 30.0
     graph_threshold: int = 50
     profiles: dict[str, Profile] = field(default_factory=dict)
+    keys: tuple[KeyRemap, ...] = ()
+
+    def keymap(self) -> dict[str, str]:
+        """The ``[keys]`` table as binding id -> keys (Textual's keymap)."""
+        return {remap.binding_id: remap.keys for remap in self.keys}
 
     def profile(self, name: str) -> Profile:
         """The profile called ``name``.
@@ -269,6 +284,34 @@ TTL_KEYS: dict[str, KeySpec] = {
     domain: KeySpec("duration", f"Cache TTL of the {domain} domain, e.g. 5m, 90s, 1h.")
     for domain in DOMAINS
 }
+
+
+# The [keys] table: binding ids ("app.help") and key lists ("f1", "ctrl+h,question_mark").
+# Which ids exist and which keys clash is known to the console's bindings
+# (btconsole.ui.keys.keymap_problems), checked by `config validate` and at start-up.
+_BINDING_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+KEY_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+
+
+def split_keys(value: str) -> list[str]:
+    """``"f1, ctrl+h"`` -> ``["f1", "ctrl+h"]`` (a key list as Textual splits it)."""
+    return [key.strip() for key in value.split(",")]
+
+
+def key_syntax_problem(value: str) -> str | None:
+    """Why ``value`` is not a key list (``"x"``, ``"ctrl+x"``, ``"f1,question_mark"``),
+    or None. The key names themselves are checked against Textual's by the console."""
+    keys = split_keys(value)
+    if not value.strip() or any(not key for key in keys):
+        return f"{value!r} is not a list of keys (a key, or keys separated by commas)"
+    for key in keys:
+        *modifiers, name = key.split("+") if key != "+" else ["+"]
+        if not name or any(ch.isspace() for ch in key):
+            return f"{key!r} is not a key (write ctrl+x, f1, question_mark or a character)"
+        unknown = [m for m in modifiers if m not in KEY_MODIFIERS]
+        if unknown:
+            return f"{key!r}: unknown modifier {unknown[0]!r} (use {', '.join(KEY_MODIFIERS)})"
+    return None
 
 
 # --------------------------------------------------------------------------- paths
@@ -429,11 +472,11 @@ def _toml_error(path: Path, exc: Exception) -> str:
 def _validate(data: Mapping[str, Any], path: Path, problems: _Problems) -> Config | None:
     settings: dict[str, Any] = {}
     for key, value in data.items():
-        if key == "profiles":
+        if key in ("profiles", "keys"):
             continue
         spec = GLOBAL_KEYS.get(key)
         if spec is None:
-            problems.add((key,), _unknown_key_message(key, GLOBAL_KEYS, extra=("profiles",)))
+            problems.add((key,), _unknown_key_message(key, GLOBAL_KEYS, extra=("profiles", "keys")))
             continue
         checked = _check_value(spec, value, (key,), problems)
         if checked is not _INVALID:
@@ -452,9 +495,58 @@ def _validate(data: Mapping[str, Any], path: Path, problems: _Problems) -> Confi
         if profile is not None:
             profiles[name] = profile
 
+    keys = _validate_keys(data.get("keys", {}), problems)
+
     if problems.items:
         return None
-    return Config(path=path, exists=True, profiles=profiles, **settings)
+    return Config(path=path, exists=True, profiles=profiles, keys=keys, **settings)
+
+
+def _validate_keys(raw: Any, problems: _Problems) -> tuple[KeyRemap, ...]:
+    """The ``[keys]`` table: ``app.help = "f1"`` lines (the id quoted or not: unquoted,
+    TOML reads it as a dotted key, a table ``app`` holding ``help``)."""
+    if not isinstance(raw, dict):
+        problems.add(("keys",), 'must be a table of binding ids ([keys] with app.help = "f1")')
+        return ()
+    remaps: list[KeyRemap] = []
+    for parts, value in _leaves(raw, ()):
+        key_path = ("keys", *parts)
+        binding_id = ".".join(parts)
+        if not _BINDING_ID_RE.match(binding_id):
+            problems.add(
+                key_path,
+                f"{binding_id!r} is not a binding id (such as app.help; "
+                "docs/configuration.md lists them)",
+            )
+            continue
+        remaps.extend(_key_remap(binding_id, value, key_path, problems))
+    return tuple(remaps)
+
+
+def _leaves(table: Mapping[str, Any], parts: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            found.extend(_leaves(value, (*parts, key)))
+        else:
+            found.append(((*parts, key), value))
+    return found
+
+
+def _key_remap(
+    binding_id: str, value: Any, key_path: tuple[str, ...], problems: _Problems
+) -> list[KeyRemap]:
+    if not isinstance(value, str):
+        problems.add(
+            key_path, f'must be a string of keys such as "f1" or "ctrl+h,f1", not {value!r}'
+        )
+        return []
+    problem = key_syntax_problem(value)
+    if problem:
+        problems.add(key_path, problem)
+        return []
+    keys = ",".join(split_keys(value))
+    return [KeyRemap(binding_id, keys, problems.locator.line(key_path))]
 
 
 def _validate_profile(name: str, raw: Any, problems: _Problems) -> Profile | None:

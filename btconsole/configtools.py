@@ -130,6 +130,9 @@ def render_effective(config: Config, environ: Mapping[str, str] | None = None) -
         for domain in ("arc", "circuits", "policy", "spend"):
             seconds = profile.ttl.for_domain(domain)
             lines.append(f"{domain} = {toml_string(format_duration(seconds))}")
+    if config.keys:
+        lines += ["", "[keys]"]
+        lines += [f"{toml_string(r.binding_id)} = {toml_string(r.keys)}" for r in config.keys]
     return "\n".join(lines) + "\n"
 
 

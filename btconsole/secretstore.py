@@ -15,6 +15,7 @@ sets ``allow_plaintext_keyring = true``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -109,6 +110,57 @@ def _secret_env_name(profile: Profile) -> str | None:
     if profile.auth == "certificate":
         return profile.certificate_password_env
     return profile.client_secret_env
+
+
+def suggested_env_name(profile: Profile) -> str:
+    """A name for the profile's secret variable when the profile names none:
+    ``CONTOSO_CLIENT_SECRET`` (``CONTOSO_CERT_PASSWORD`` for a certificate)."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", profile.name).strip("_").upper() or "BTCONSOLE"
+    if stem[0].isdigit():
+        stem = f"P{stem}"
+    return f"{stem}_CERT_PASSWORD" if profile.auth == "certificate" else f"{stem}_CLIENT_SECRET"
+
+
+def env_instead(profile: Profile) -> str:
+    """How to give ``profile`` its secret through the environment, in a few words."""
+    name = _secret_env_name(profile)
+    if name:
+        return f"put the secret in the environment variable {name} (named in the profile)"
+    key = "certificate_password_env" if profile.auth == "certificate" else "client_secret_env"
+    suggested = suggested_env_name(profile)
+    return (
+        f"put the secret in an environment variable such as {suggested} and name it in "
+        f'the profile ({key} = "{suggested}")'
+    )
+
+
+def keyring_for_storing(profile: Profile, config: Config) -> Any:
+    """The keyring backend ``btconsole secrets set`` may store ``profile``'s secret in,
+    checked before any secret is asked for.
+
+    Raises:
+        KeyringUnavailableError: no usable keyring (or only a refused plaintext one);
+            the one-line message names the environment variable to use instead.
+    """
+    try:
+        info = describe_keyring()
+    except Exception as exc:  # a broken backend raises its own types
+        raise KeyringUnavailableError(
+            f"the keyring cannot be used here ({type(exc).__name__}); {env_instead(profile)}"
+        ) from None
+    if not info.usable:
+        raise KeyringUnavailableError(
+            f"no usable keyring backend on this host ({info.backend}), so nothing can be "
+            f"stored; {env_instead(profile)}"
+        )
+    if info.plaintext and not config.allow_plaintext_keyring:
+        raise KeyringUnavailableError(
+            f"the keyring backend {info.backend} stores secrets in plaintext; refused: "
+            f"{env_instead(profile)}, or set allow_plaintext_keyring = true"
+        )
+    import keyring
+
+    return keyring.get_keyring()
 
 
 @dataclass(frozen=True)

@@ -347,3 +347,116 @@ def test_parser_has_every_documented_command() -> None:
     text = parser.format_help()
     for command in ("demo", "emulator", "check", "export", "doctor", "config", "secrets"):
         assert command in text
+
+
+# ------------------------------------------------------------- secrets set: keyring first
+
+BTCONSOLE = str(Path(sys.executable).with_name("btconsole"))
+NULL_KEYRING = "keyring.backends.null.Keyring"
+FILE_KEYRING = "keyrings.alt.file.PlaintextKeyring"
+
+
+def _set_on_a_terminal(
+    path: Path, env: dict[str, str], answer: str | None
+) -> subprocess.CompletedProcess[bytes]:
+    """``secrets set`` with a terminal (a pty) as stdin and no controlling terminal, so
+    getpass prompts on stderr and reads the pty. ``answer`` is typed once the prompt
+    has appeared (getpass flushes what was typed before); None types nothing."""
+    import pty
+
+    exe = Path(sys.executable).with_name("btconsole")
+    controller, terminal = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [str(exe), "secrets", "set", "contoso", "--config", str(path)],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        ) as process:
+            assert process.stderr is not None and process.stdout is not None
+            err = b""
+            if answer is not None:
+                while b"(input hidden): " not in err:
+                    chunk = os.read(process.stderr.fileno(), 4096)
+                    assert chunk, f"no prompt: {err!r}"
+                    err += chunk
+                os.write(controller, answer.encode())
+            out, rest = process.communicate(timeout=60)
+            return subprocess.CompletedProcess(process.args, process.returncode, out, err + rest)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+
+
+def test_installed_secrets_set_without_keyring_says_so_before_any_prompt(
+    tmp_path: Path,
+) -> None:
+    path = write_config(tmp_path)
+    env = _env(tmp_path, NULL_KEYRING)
+    # on a terminal the old command prompted first (and waited), then said there was
+    # no keyring
+    result = _set_on_a_terminal(path, env, None)
+    err = result.stderr.decode()
+    assert result.returncode == 69, err
+    assert err.count("\n") == 1, err
+    assert "secret for profile" not in err and result.stdout == b""  # no prompt
+    assert "CONTOSO_SECRET" in err and "no usable keyring" in err
+    assert "secrets set" not in err  # never "run the command you just ran"
+    assert "Traceback" not in err
+    # stdin closed: the same line (not "no terminal to prompt on")
+    closed = subprocess.run(
+        [BTCONSOLE, "secrets", "set", "contoso", "--config", str(path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert closed.returncode == 69 and closed.stderr == err
+    # --stdin: checked before reading too
+    piped = _installed(
+        "secrets", "set", "contoso", "--stdin", "--config", str(path), env=env, stdin="s\n"
+    )
+    assert piped.returncode == 69 and piped.stderr == err
+
+
+def test_installed_secrets_set_without_keyring_names_a_variable_for_the_profile(
+    tmp_path: Path,
+) -> None:
+    # no client_secret_env in the profile: the line suggests one and the key to set
+    text = PROFILE.replace('client_secret_env = "CONTOSO_SECRET"\n', "").replace(
+        "[profiles.contoso]", "[profiles.contoso-retail]"
+    )
+    path = write_config(tmp_path, text)
+    env = _env(tmp_path, NULL_KEYRING)
+    result = subprocess.run(
+        [BTCONSOLE, "secrets", "set", "contoso-retail", "--config", str(path)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 69
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert 'client_secret_env = "CONTOSO_RETAIL_CLIENT_SECRET"' in result.stderr
+
+
+def test_installed_secrets_set_with_a_file_keyring_prompts_and_stores(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "allow_plaintext_keyring = true\n" + PROFILE)
+    env = _env(tmp_path, FILE_KEYRING)
+    result = _set_on_a_terminal(path, env, "typed-secret\n")
+    err = result.stderr.decode()
+    assert result.returncode == 0, err
+    assert "secret for profile 'contoso' (input hidden)" in err  # it did prompt
+    assert b"stored the secret of profile 'contoso'" in result.stdout
+    status = _installed("secrets", "status", "contoso", "--config", str(path), env=env)
+    assert status.returncode == 0 and "stored in keyring" in status.stdout
+    # refused plaintext: said before the prompt, naming the variable
+    path.write_text(PROFILE, encoding="utf-8")
+    result = _set_on_a_terminal(path, env, None)
+    err = result.stderr.decode()
+    assert result.returncode == 69 and "secret for profile" not in err
+    assert err.count("\n") == 1 and "CONTOSO_SECRET" in err and "plaintext" in err

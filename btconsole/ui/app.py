@@ -26,6 +26,7 @@ from btconsole.config import Config
 from btconsole.health import Finding
 from btconsole.ui.commandline import Grammar, history_path, load_history, matches, save_history
 from btconsole.ui.data import PANE_DOMAINS, DataSource
+from btconsole.ui.keys import HELP_GROUPS, check_keymap, key_label, keys_in_force, registry
 from btconsole.ui.panes import PANES, PaneScreen
 from btconsole.ui.textsafe import clean
 from btconsole.ui.themes import choose_theme, load_themes, shipped_theme_dir, user_theme_dir
@@ -114,6 +115,9 @@ class BtConsoleApp(App[int]):
         self.data.add_listener(self._data_changed)
         self._history: list[str] | None = None  # read at the first ":"
         self._history_warned = False
+        # the user's [keys] table, checked (unknown ids, clashes: ConfigError), as
+        # Textual's keymap: every binding, help and the hints follow it
+        self.set_keymap(check_keymap(config))
 
     # ------------------------------------------------------------------ start-up
 
@@ -272,7 +276,7 @@ class BtConsoleApp(App[int]):
     def action_help(self) -> None:
         from btconsole.ui.screens import HelpScreen
 
-        self.push_screen(HelpScreen(self.key_map()))
+        self.push_screen(HelpScreen(self.key_map(), self.key_hint))
 
     def action_command_line(self) -> None:
         from textual.screen import ModalScreen
@@ -309,28 +313,22 @@ class BtConsoleApp(App[int]):
         self.run_command(text)
 
     def key_map(self) -> list[tuple[str, str, str]]:
-        """(where, keys, description) for every binding: the help screen's content."""
-        from btconsole.ui.details import CircuitDetails, DetailsScreen, PolicyDetails
-        from btconsole.ui.panes import OverviewScreen
-        from btconsole.ui.screens import CommandLine, key_label
-        from btconsole.ui.table import ResourceTable
+        """(where, keys, description) for every binding, with the keys in force (the
+        config's [keys] table applied): the help screen's content."""
+        return [
+            (entry.group, keys_in_force(entry, self._keymap), entry.description)
+            for entry in registry().values()
+            if entry.group in HELP_GROUPS
+        ]
 
-        rows: list[tuple[str, str, str]] = []
-        for where, bindings in (
-            ("global", self.BINDINGS),
-            ("pane", PaneScreen.BINDINGS),
-            ("overview", OverviewScreen.BINDINGS),
-            ("table", ResourceTable.BINDINGS),
-            ("details", DetailsScreen.BINDINGS),
-            ("circuit details", CircuitDetails.BINDINGS),
-            ("policy details", PolicyDetails.BINDINGS),
-            ("command line", CommandLine.BINDINGS),
-        ):
-            for binding in bindings:
-                if isinstance(binding, Binding):
-                    key = binding.key_display or key_label(binding.key)
-                    rows.append((where, key, binding.description))
-        return rows
+    def key_hint(self, binding_id: str, default: str) -> str:
+        """How a hint writes the key of ``binding_id``: ``default`` (the hint's own
+        wording of the default key, such as ``esc``) unless the config remaps it, then
+        the first key it was given."""
+        keys = self._keymap.get(binding_id)
+        if not keys:
+            return default
+        return key_label(keys.split(",")[0])
 
     def command_grammar(self) -> Grammar:
         """What the ``:`` line knows: its verbs, and the names customer and theme take."""
@@ -393,12 +391,14 @@ class BtConsoleApp(App[int]):
     def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         commands: list[tuple[str, str, Callable[[], object]]] = []
         for key, pane in PANE_KEYS.items():
+            key = self.key_hint(f"app.{pane}", key)
             commands.append((f"Go to {pane}", f"key {key}", partial(self.switch_mode, pane)))
         commands.append(("All customers", ":all", partial(self.set_scope, None)))
         for name, profile in self.config.profiles.items():
             label = f"Customer {profile.display_name}"
             commands.append((label, f":customer {name}", partial(self.set_scope, name)))
-        commands.append(("Refresh all", "R", self.action_refresh_all))
+        refresh_all = self.key_hint("app.refresh_all", "R")
+        commands.append(("Refresh all", refresh_all, self.action_refresh_all))
         for theme in sorted(self.available_themes):
             commands.append((f"Theme {theme}", "", partial(self.run_command, f"theme {theme}")))
         return commands

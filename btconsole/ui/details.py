@@ -108,7 +108,11 @@ class DetailsScreen(Screen[None]):
         return clean(getattr(self.record, "name", "") or "")
 
     def hint(self) -> str:
-        return "escape back · r refresh · y copy ID · o portal link"
+        k = self.bt.key_hint
+        return (
+            f"{k('details.back', 'escape')} back · {k('details.refresh', 'r')} refresh · "
+            f"{k('details.copy', 'y')} copy ID · {k('details.portal', 'o')} portal link"
+        )
 
     def resource(self) -> tuple[str | None, str | None]:
         """(profile, Azure resource ID) of what the screen is about."""
@@ -317,7 +321,13 @@ class CircuitDetails(DetailsScreen):
         yield Sparkline([], id="spark-out")
 
     def hint(self) -> str:
-        return "a ARP · t routes · s stats · m metrics · v availability · r refresh · esc back"
+        k = self.bt.key_hint
+        return (
+            f"{k('circuit.arp', 'a')} ARP · {k('circuit.routes', 't')} routes · "
+            f"{k('circuit.stats', 's')} stats · {k('circuit.metrics', 'm')} metrics · "
+            f"{k('circuit.availability', 'v')} availability · "
+            f"{k('details.refresh', 'r')} refresh · {k('details.back', 'esc')} back"
+        )
 
     def load(self, *, force: bool) -> None:
         self.action_availability()
@@ -516,7 +526,13 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text(self.question))
-            yield Static(Text("y: yes    n / escape: no", style="bold"))
+            from btconsole.ui.app import BtConsoleApp
+
+            app = self.app
+            yes, no = "y", "n / escape"
+            if isinstance(app, BtConsoleApp):  # the keys in force
+                yes, no = app.key_hint("confirm.yes", yes), app.key_hint("confirm.no", no)
+            yield Static(Text(f"{yes}: yes    {no}: no", style="bold"))
             yield Button("Yes", id="yes", variant="warning")
 
     def action_answer(self, value: bool) -> None:
@@ -538,7 +554,11 @@ class PolicyDetails(DetailsScreen):
         return clean(self.record.assignment_name)
 
     def hint(self) -> str:
-        return "e evaluate (write; needs allow_actions) · r refresh · escape back"
+        k = self.bt.key_hint
+        return (
+            f"{k('policy.evaluate', 'e')} evaluate (write; needs allow_actions) · "
+            f"{k('details.refresh', 'r')} refresh · {k('details.back', 'escape')} back"
+        )
 
     def load(self, *, force: bool) -> None:
         record: PolicyAssignmentRecord = self.record

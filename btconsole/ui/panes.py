@@ -187,6 +187,7 @@ class PaneScreen(Screen[None]):
             refreshing=bool(app.data.refreshing) or app.data.in_flight() > 0,
             throttled=app.data.throttled(),
             offline=app.data.offline,
+            keys_hint=f"{app.key_hint('app.help', '?')} help",
         )
 
     # ------------------------------------------------------------------ keys

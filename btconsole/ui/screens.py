@@ -6,7 +6,7 @@ holds the grammar, matching and history; this module only shows them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -51,24 +51,34 @@ class HelpScreen(ModalScreen[None]):
         background: $surface; padding: 0 1; }
     """
 
-    def __init__(self, rows: Sequence[tuple[str, str, str]]) -> None:
+    def __init__(
+        self, rows: Sequence[tuple[str, str, str]], key: Callable[[str, str], str] | None = None
+    ) -> None:
         super().__init__()
         self.rows = rows
+        self.key = key
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(help_text(self.rows), id="help-text")
+            yield Static(help_text(self.rows, self.key), id="help-text")
 
 
-def help_text(rows: Sequence[tuple[str, str, str]]) -> Text:
+def _default_key(_binding_id: str, default: str) -> str:
+    return default
+
+
+def help_text(
+    rows: Sequence[tuple[str, str, str]], key_in_force: Callable[[str, str], str] | None = None
+) -> Text:
     """The help's text: per group, each key column-aligned before its description,
     with at least two spaces between them (a key list too long for the column goes
-    on its own line)."""
+    on its own line). ``key_in_force(binding_id, default)``: a key for the notes."""
+    k = key_in_force or _default_key
     widest = max((cell_len(key) for _group, key, _description in rows), default=0)
     column = min(widest, KEY_COLUMN_MAX) + 2
     text = Text()
     text.append("btconsole keys", style="bold")
-    text.append("   (escape closes)\n")
+    text.append(f"   ({k('help.close', 'escape')} closes)\n")
     where = None
     for group, key, description in rows:
         if group != where:
@@ -85,7 +95,8 @@ def help_text(rows: Sequence[tuple[str, str, str]]) -> Text:
     text.append("\nfilter: plain text, key:value (status:disconnected), !negate\n")
     text.append(
         "command line: :arc :circuits :policy :spend :customer NAME :all :theme NAME\n"
-        "  tab completes the word, up/down recall earlier commands\n"
+        f"  {k('command.complete', 'tab')} completes the word, "
+        f"{k('command.earlier', 'up')}/{k('command.later', 'down')} recall earlier commands\n"
     )
     return text
 
