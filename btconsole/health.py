@@ -163,9 +163,9 @@ def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> l
     Order: impact class (outage, degradation, exposure, hygiene: :func:`impact_of`);
     then severity (critical, warning, info); then missing data (a customer or domain
     that could not be read, :mod:`btconsole.coverage`); then domain (all, circuits,
-    arc, policy, spend: the wider blast radius first); then newest ``since`` first, findings without a time
-    last; then profile, subscription, title and key, so the order is total and
-    deterministic.
+    arc, policy, spend: the wider blast radius first); then newest ``since`` first,
+    findings without a time last; then profile, subscription, title and key, so the
+    order is total and deterministic.
     """
     # "info" keeps everything, even a severity this version does not know (sorted last)
     limit = len(SEVERITIES) if min_severity == "info" else _severity_rank(min_severity)
