@@ -206,7 +206,14 @@ class ArcDetails(DetailsScreen):
     def properties(self) -> list[tuple[str, str]]:
         """The record's fields, the status and its error code and message first (an
         80x24 terminal shows them without scrolling)."""
-        pairs = super().properties()
+        record: ArcRecord = self.record
+        since = render.since_seconds(record.last_status_change, self.bt.now())
+        pairs = [
+            (name, f"{render.age_text(since)} ago ({value})")
+            if name == "last status change" and since is not None
+            else (name, value)
+            for name, value in super().properties()
+        ]
         rank = {name: position for position, name in enumerate(ARC_FIRST)}
         return sorted(pairs, key=lambda pair: rank.get(pair[0], len(rank)))
 
