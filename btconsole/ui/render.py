@@ -134,7 +134,8 @@ ARC_COLUMNS = (
     Column("name", "NAME", 24, 16, priority=0, cut="middle"),
     Column("status", "STATUS", 13, 12, priority=0),
     Column("since", "SINCE", 8, 8, align="right", priority=1),
-    Column("agent", "AGENT", 20, 17, priority=1, cut="middle", descending=True),
+    # sorted oldest version first (most releases behind): the versions shown run up, ▲
+    Column("agent", "AGENT", 20, 17, priority=1, cut="middle"),
     Column("customer", "CUSTOMER", 18, 10, priority=2, hide_when_constant=True),
     Column("os", "OS", 16, 12, priority=3),
     Column("kind", "KIND", 7, 7, priority=4),
