@@ -41,7 +41,11 @@ Column layout at a given width (see :func:`layout_columns`): while the columns'
 ``min_width`` do not fit, the least important column is dropped (highest
 ``priority`` number first, the rightmost among equals; ``priority=0`` is never
 dropped); then columns shrink from ``width`` toward ``min_width`` in proportion to
-their slack; spare width goes to the widest left-aligned column.
+their slack; spare width goes to the widest left-aligned column. A column marked
+``hide_when_constant`` is left out while every row holds the same text in it, and the
+sort column gets room for its whole label and the arrow. A cell too long for its
+column is cut where its ``Column.cut`` says: in the middle for names and IDs
+(``er-con…frankfurt-001``), at the end for free text.
 
 Styles are component classes themed in ``DEFAULT_CSS``: ``resource-table--header``,
 ``--cursor``, and one per level (``--critical``, ``--warning``, ``--info``,
