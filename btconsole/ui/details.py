@@ -11,6 +11,7 @@ All text from Azure is shown literally (Rich ``Text``, cleaned of control charac
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -198,9 +199,27 @@ EXTENSION_COLUMNS = (
 )
 
 
+# what the on-call engineer reads first: the state and why, above the inventory
+ARC_FIRST = ("name", "status", "error codes", "error messages", "last status change")
+
+
 class ArcDetails(DetailsScreen):
     TITLE_TEXT = "Arc"
     DETAIL_COLUMNS = EXTENSION_COLUMNS
+
+    def properties(self) -> list[tuple[str, str]]:
+        """The record's fields, the status and its error code and message first (an
+        80x24 terminal shows them without scrolling)."""
+        record: ArcRecord = self.record
+        since = render.since_seconds(record.last_status_change, self.bt.now())
+        pairs = [
+            (name, f"{render.age_text(since)} ago ({value})")
+            if name == "last status change" and since is not None
+            else (name, value)
+            for name, value in super().properties()
+        ]
+        rank = {name: position for position, name in enumerate(ARC_FIRST)}
+        return sorted(pairs, key=lambda pair: rank.get(pair[0], len(rank)))
 
     def load(self, *, force: bool) -> None:
         record: ArcRecord = self.record
@@ -496,12 +515,12 @@ class CircuitDetails(DetailsScreen):
 # --------------------------------------------------------------------------- policy
 
 STATE_COLUMNS = (
-    Column("resource", "RESOURCE", 32, 16, priority=0),
-    Column("type", "TYPE", 28, 8, priority=2),
-    Column("group", "RESOURCE GROUP", 26, 12, priority=3),
+    Column("resource", "RESOURCE", 32, 16, priority=0, cut="middle"),
+    Column("type", "TYPE", 28, 8, priority=2, cut="middle"),
+    Column("group", "RESOURCE GROUP", 26, 12, priority=3, cut="middle"),
     Column("location", "LOCATION", 12, 6, priority=4),
-    Column("state", "STATE", 13, 8, priority=1),
-    Column("when", "EVALUATED", 20, 8, priority=2),
+    Column("state", "STATE", 13, 12, priority=1),  # NonCompliant, whole
+    Column("when", "EVALUATED", 9, 9, align="right", priority=2),  # an age: 3d
 )
 
 
@@ -569,22 +588,32 @@ class PolicyDetails(DetailsScreen):
             return await non_compliant(session, record.subscription_id, record.assignment_id)
 
         def to_rows(records: Sequence[Any]) -> tuple[list[Row], Sequence[Column]]:
-            return [
-                Row(
-                    key=r.resource_id,
-                    cells=(  # the IDs share a long prefix: name and group tell them apart
-                        clean(r.resource_id.rstrip("/").rsplit("/", 1)[-1]),
-                        clean((r.resource_type or "-").removeprefix("Microsoft.")),
-                        render.resource_group_of(r.resource_id),
-                        clean(r.resource_location or "-"),
-                        clean(r.compliance_state),
-                        clean(r.timestamp or "-"),
-                    ),
-                    level="warning",
-                    payload=r,
+            now = self.bt.now()
+            rows = []
+            for r in records:
+                age = render.since_seconds(r.timestamp, now)
+                cells = (  # the IDs share a long prefix: name and group tell them apart
+                    clean(r.resource_id.rstrip("/").rsplit("/", 1)[-1]),
+                    clean((r.resource_type or "-").removeprefix("Microsoft.")),
+                    render.resource_group_of(r.resource_id),
+                    clean(r.resource_location or "-"),
+                    clean(r.compliance_state),
+                    # how long ago it was evaluated; the raw text if it is not a time
+                    render.age_text(age) if age is not None else clean(r.timestamp or "-"),
                 )
-                for r in records
-            ], STATE_COLUMNS
+                rows.append(
+                    Row(
+                        key=r.resource_id,
+                        cells=cells,
+                        level="warning",
+                        sort_values=(
+                            *(cell.lower() for cell in cells[:5]),
+                            age if age is not None else math.inf,
+                        ),
+                        payload=r,
+                    )
+                )
+            return rows, STATE_COLUMNS
 
         scope = f"{record.subscription_id}|{record.assignment_id}"
         self.fetch("policy-states", scope, fetch, to_rows, force)

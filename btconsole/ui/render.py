@@ -126,18 +126,23 @@ def _sub(names: Mapping[str, str], subscription_id: str, customer: str = "") -> 
 
 # --------------------------------------------------------------------------- Arc
 
+# Where a cell too long for its column is cut: names and IDs in the middle (their start
+# and end tell rows apart), free text at the end. The agent version is cut in the middle
+# too, so its lag (``(-5)``) stays. CUSTOMER is hidden while one customer is in view.
+# SINCE is 8 wide: ``in 7974y`` (a date in year 9999) must read as such.
 ARC_COLUMNS = (
-    Column("name", "NAME", 24, 16, priority=0),
+    Column("name", "NAME", 24, 16, priority=0, cut="middle"),
     Column("status", "STATUS", 13, 12, priority=0),
-    Column("since", "SINCE", 5, 5, align="right", priority=1),
-    Column("agent", "AGENT", 14, 12, priority=1),
-    Column("customer", "CUSTOMER", 18, 10, priority=2),
+    Column("since", "SINCE", 8, 8, align="right", priority=1),
+    # sorted oldest version first (most releases behind): the versions shown run up, ▲
+    Column("agent", "AGENT", 20, 17, priority=1, cut="middle"),
+    Column("customer", "CUSTOMER", 18, 10, priority=2, hide_when_constant=True),
     Column("os", "OS", 16, 12, priority=3),
     Column("kind", "KIND", 7, 7, priority=4),
-    Column("subscription", "SUBSCRIPTION", 18, 14, priority=5),
-    Column("group", "RESOURCE GROUP", 20, 14, priority=6),
+    Column("subscription", "SUBSCRIPTION", 18, 14, priority=5, cut="middle"),
+    Column("group", "RESOURCE GROUP", 20, 14, priority=6, cut="middle"),
     Column("location", "LOCATION", 14, 10, priority=7),
-    Column("fqdn", "FQDN", 28, 20, priority=8),
+    Column("fqdn", "FQDN", 28, 20, priority=8, cut="middle"),
 )
 
 _ARC_LEVEL: dict[str, Level] = {
@@ -227,12 +232,12 @@ def _status_rank(level: str) -> int:
 # --------------------------------------------------------------------------- circuits
 
 CIRCUIT_COLUMNS = (
-    Column("name", "NAME", 22, 18, priority=0),
+    Column("name", "NAME", 24, 20, priority=0, cut="middle"),
     Column("health", "HEALTH", 8, 8, priority=0),
     Column("location", "LOCATION", 14, 12, priority=1),
     Column("bandwidth", "BANDWIDTH", 9, 9, align="right", priority=2),
-    Column("customer", "CUSTOMER", 18, 10, priority=3),
-    Column("why", "WHY", 30, 16, priority=1),
+    Column("customer", "CUSTOMER", 18, 10, priority=3, hide_when_constant=True),
+    Column("why", "WHY", 36, 30, priority=1),  # "provider state NotProvisioned"
     Column("provider", "PROVIDER STATE", 14, 13, priority=4),
     Column("sku", "SKU", 22, 18, priority=5),
     Column("circuit", "CIRCUIT STATE", 13, 12, priority=6),
@@ -301,12 +306,12 @@ def circuit_rows(records: Sequence[CircuitRecord], *, customers: Mapping[str, st
 # --------------------------------------------------------------------------- policy
 
 POLICY_COLUMNS = (
-    Column("assignment", "ASSIGNMENT", 34, 24, priority=0),
-    Column("subscription", "SUBSCRIPTION", 22, 16, priority=1),
-    Column("noncompliant", "NON-COMP", 10, 10, align="right", priority=0),
-    Column("compliance", "SUB COMPL", 9, 9, align="right", priority=1),
-    Column("customer", "CUSTOMER", 18, 12, priority=2),
-    Column("policies", "POLICIES", 8, 8, align="right", priority=3),
+    Column("assignment", "ASSIGNMENT", 34, 24, priority=0),  # reads from its start
+    Column("subscription", "SUBSCRIPTION", 22, 16, priority=1, cut="middle"),
+    Column("noncompliant", "NON-COMP", 10, 10, align="right", priority=0, descending=True),
+    Column("compliance", "SUB COMPL", 11, 11, align="right", priority=1),
+    Column("customer", "CUSTOMER", 18, 12, priority=2, hide_when_constant=True),
+    Column("policies", "POLICIES", 10, 10, align="right", priority=3, descending=True),
 )
 
 
@@ -368,14 +373,14 @@ def policy_rows(
 # --------------------------------------------------------------------------- spend
 
 SPEND_COLUMNS = (
-    Column("subscription", "SUBSCRIPTION", 26, 20, priority=0),
-    Column("mtd", "MTD", 14, 12, align="right", priority=0),
-    Column("forecast", "FORECAST", 14, 12, align="right", priority=1),
-    Column("budget", "BUDGET", 14, 12, align="right", priority=1),
-    Column("used", "USED", 6, 6, align="right", priority=2),
-    Column("anomalies", "ANOMALIES", 24, 12, priority=3),
+    Column("subscription", "SUBSCRIPTION", 26, 20, priority=0, cut="middle"),
+    Column("mtd", "MTD", 14, 12, align="right", priority=0, descending=True),
+    Column("forecast", "FORECAST", 14, 12, align="right", priority=1, descending=True),
+    Column("budget", "BUDGET", 14, 12, align="right", priority=1, descending=True),
+    Column("used", "USED", 7, 7, align="right", priority=2, descending=True),
+    Column("anomalies", "ANOMALIES", 24, 12, priority=3, descending=True),
     # kept at 80 columns: with every customer in view, "Production" alone says too little
-    Column("customer", "CUSTOMER", 18, 12, priority=1),
+    Column("customer", "CUSTOMER", 18, 12, priority=1, hide_when_constant=True),
 )
 
 
@@ -451,14 +456,14 @@ def spend_rows(
 # --------------------------------------------------------------------------- overview
 
 OVERVIEW_COLUMNS = (
-    Column("customer", "CUSTOMER", 22, 16, priority=0),
-    Column("arc", "ARC c/d/x/e", 11, 11, priority=0),
-    Column("circuits", "ER ok/dg/dn", 11, 11, priority=0),
-    Column("compliance", "COMPL", 6, 6, align="right", priority=1),
-    Column("spend", "MTD", 12, 11, align="right", priority=1),
-    Column("budget", "BUDGET", 12, 11, align="right", priority=2),
-    Column("findings", "CRIT/WARN", 9, 9, align="right", priority=2),
-    Column("forecast", "FORECAST", 12, 11, align="right", priority=3),
+    Column("customer", "CUSTOMER", 22, 16, priority=0, cut="middle"),
+    Column("arc", "ARC c/d/x/e", 11, 11, priority=0, descending=True),
+    Column("circuits", "ER ok/dg/dn", 11, 11, priority=0, descending=True),
+    Column("compliance", "COMPL", 7, 7, align="right", priority=1),
+    Column("spend", "MTD", 12, 11, align="right", priority=1, descending=True),
+    Column("budget", "BUDGET", 12, 11, align="right", priority=2, descending=True),
+    Column("findings", "CRIT/WARN", 9, 9, align="right", priority=2, descending=True),
+    Column("forecast", "FORECAST", 12, 11, align="right", priority=3, descending=True),
 )
 
 
@@ -529,11 +534,11 @@ def overview_rows(
 ATTENTION_COLUMNS = (
     Column("severity", "SEV", 4, 4, priority=0),
     Column("domain", "DOMAIN", 8, 8, priority=2),
-    Column("customer", "CUSTOMER", 18, 10, priority=1),
+    Column("customer", "CUSTOMER", 18, 10, priority=1, hide_when_constant=True),
     Column("what", "WHAT", 50, 28, priority=0),
-    Column("since", "SINCE", 5, 5, align="right", priority=1),
+    Column("since", "SINCE", 8, 8, align="right", priority=1),
     # a resource ID cut to a dozen cells says nothing: narrow terminals give WHAT the room
-    Column("where", "WHERE", 40, 30, priority=3),
+    Column("where", "WHERE", 40, 30, priority=3, cut="middle"),
 )
 
 
@@ -543,7 +548,8 @@ def attention_rows(
     rows = []
     short = {"critical": "CRIT", "warning": "WARN"}
     for index, f in enumerate(findings):
-        since = since_seconds(f.since, now) if f.since and "T" in f.since else None
+        # a timestamp or a date (a spend finding's day): an age either way
+        since = since_seconds(f.since, now)
         level = SEVERITY_LEVEL.get(f.severity, "info")
         cells = (
             short.get(f.severity, "info"),

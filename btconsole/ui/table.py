@@ -41,7 +41,11 @@ Column layout at a given width (see :func:`layout_columns`): while the columns'
 ``min_width`` do not fit, the least important column is dropped (highest
 ``priority`` number first, the rightmost among equals; ``priority=0`` is never
 dropped); then columns shrink from ``width`` toward ``min_width`` in proportion to
-their slack; spare width goes to the widest left-aligned column.
+their slack; spare width goes to the widest left-aligned column. A column marked
+``hide_when_constant`` is left out while every row holds the same text in it, and the
+sort column gets room for its whole label and the arrow. A cell too long for its
+column is cut where its ``Column.cut`` says: in the middle for names and IDs
+(``er-con…frankfurt-001``), at the end for free text.
 
 Styles are component classes themed in ``DEFAULT_CSS``: ``resource-table--header``,
 ``--cursor``, and one per level (``--critical``, ``--warning``, ``--info``,
@@ -56,7 +60,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate, compress, filterfalse, repeat
 from operator import attrgetter, contains, eq, itemgetter, not_
 from typing import Any, ClassVar, Literal
@@ -80,7 +84,7 @@ from btconsole.ui.filterquery import (
     compile_query,
     word_pattern,
 )
-from btconsole.ui.textsafe import ELLIPSIS, clean, fit
+from btconsole.ui.textsafe import ELLIPSIS, Cut, clean, fit
 from btconsole.ui.themes import readable
 
 __all__ = ["Column", "Level", "ResourceTable", "Row", "RowSet", "layout_columns"]
@@ -101,6 +105,15 @@ class Column:
 
     ``priority`` says which columns go first when the table is too narrow: the
     highest number is dropped first; ``0`` means never drop.
+
+    ``cut`` says where a cell too long for the column loses text (see
+    :func:`~btconsole.ui.textsafe.fit`): ``"middle"`` for names and IDs, whose start
+    and end tell rows apart (``er-con…frankfurt-001``), ``"end"`` for free text.
+    ``hide_when_constant``: the column is not shown while every row (two or more)
+    holds the same text in it (CUSTOMER when one customer is in scope).
+    ``descending``: the column's sort values run opposite to the text shown (counts
+    negated so the largest comes first); the header arrow then points the way the
+    shown values run (``▼`` over 22, 11, 4).
     """
 
     key: str
@@ -109,6 +122,9 @@ class Column:
     min_width: int = 4
     align: Literal["left", "right"] = "left"
     priority: int = 1
+    cut: Cut = "end"
+    hide_when_constant: bool = False
+    descending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +145,31 @@ class Row:
     payload: Any = None
 
 
-def layout_columns(columns: Sequence[Column], width: int) -> list[tuple[int, int]]:
+def layout_columns(
+    columns: Sequence[Column],
+    width: int,
+    *,
+    hidden: frozenset[int] = frozenset(),
+    sorted_column: int | None = None,
+) -> list[tuple[int, int]]:
     """Choose the columns that fit in ``width`` cells and their widths.
 
     Returns ``(column index, width)`` pairs in column order. The row uses
     ``LEFT_PAD + sum(widths) + GAP * (len - 1)`` cells; see the module docstring
     for the rules. Never-drop columns that still do not fit are all kept at
-    ``min_width`` (the line is then cut at the right edge).
+    ``min_width`` (the line is then cut at the right edge). Columns in ``hidden``
+    are left out; the ``sorted_column`` is given room for its label and the sort
+    arrow (``SINCE ▲``, not ``SI… ▲``).
     """
-    kept = list(range(len(columns)))
+    if sorted_column is not None and 0 <= sorted_column < len(columns):
+        column = columns[sorted_column]
+        room = cell_len(clean(column.label)) + 2
+        if column.min_width < room or column.width < room:
+            columns = list(columns)
+            columns[sorted_column] = replace(
+                column, width=max(column.width, room), min_width=max(column.min_width, room)
+            )
+    kept = [i for i in range(len(columns)) if i not in hidden]
 
     def needed(widths: list[int]) -> int:
         return LEFT_PAD + sum(widths) + GAP * (len(widths) - 1) if widths else 0
@@ -906,9 +938,11 @@ class ResourceTable(ScrollView, can_focus=True):
         self._cursor = 0  # index into the view
         self._cursor_key: str | None = None
         self._layout: list[tuple[int, int]] = []
-        self._cells_layout: list[tuple[int, int, bool]] = []
+        self._cells_layout: list[tuple[int, int, bool, bool]] = []
         self._cells_width = 0
         self._layout_width = -1
+        self._layout_state: tuple[int, str | None, frozenset[int]] | None = None
+        self._hidden: frozenset[int] = frozenset()
         self._strips: dict[tuple[int, int, bool], Strip] = {}
         self._header_strip: tuple[tuple[int, str | None, bool], Strip] | None = None
         self._styles: dict[str, Style] | None = None
@@ -992,7 +1026,9 @@ class ResourceTable(ScrollView, can_focus=True):
             self._filter_text = self._filter_applied = ""
         self._filter_error = None
         rows.set_terms(terms)
+        self._hidden = _constant_columns(self._columns, self._set.rows)
         self._layout_width = -1
+        self._layout_state = None
         self._invalidate()
         self._after_view_change(keep_position=True)
         self._prepare_when_idle()
@@ -1005,6 +1041,7 @@ class ResourceTable(ScrollView, can_focus=True):
         takes its place.
         """
         self._set.set_rows(rows)
+        self._hidden = _constant_columns(self._columns, rows)
         self._invalidate()
         self._after_view_change(keep_position=True)
         self._prepare_when_idle()
@@ -1139,7 +1176,7 @@ class ResourceTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         """Draw line ``y`` of the widget: the header at 0, else a data row."""
         width = self.scrollable_content_region.width
-        if width != self._layout_width:
+        if (width, self._sort_key, self._hidden) != self._layout_state:
             self._relayout(width)
         if self._styles is None:
             self._styles = self._compute_styles()
@@ -1228,12 +1265,29 @@ class ResourceTable(ScrollView, can_focus=True):
         styles["muted_row"] = base + styles["muted"]
         return styles
 
+    @property
+    def shown_columns(self) -> list[str]:
+        """Keys of the columns drawn at the current width, left to right."""
+        return [self._columns[index].key for index, _ in self._layout]
+
     def _relayout(self, width: int) -> None:
-        self._layout = layout_columns(self._columns, width)
+        sorted_column = None
+        if self._sort_key is not None:
+            keys = [column.key for column in self._columns]
+            sorted_column = keys.index(self._sort_key) if self._sort_key in keys else None
+        self._layout = layout_columns(
+            self._columns, width, hidden=self._hidden, sorted_column=sorted_column
+        )
         self._cells_layout = [
-            (index, column_width, self._columns[index].align == "right")
+            (
+                index,
+                column_width,
+                self._columns[index].align == "right",
+                self._columns[index].cut == "middle",
+            )
             for index, column_width in self._layout
         ]
+        self._layout_state = (width, self._sort_key, self._hidden)
         self._cells_width = sum(w for _, w in self._layout) + GAP * max(0, len(self._layout) - 1)
         self._layout_width = width
         self._strips.clear()
@@ -1250,9 +1304,13 @@ class ResourceTable(ScrollView, can_focus=True):
             column = self._columns[index]
             label = clean(column.label)
             if column.key == self._sort_key:
-                arrow = SORT_DESCENDING if self._set.sort_reverse else SORT_ASCENDING
-                text = fit(label, column_width - 2) + " " + arrow
-                text = fit(text, column_width)
+                # the way the shown values run, not the way the sort keys do
+                downward = self._set.sort_reverse != column.descending
+                arrow = SORT_DESCENDING if downward else SORT_ASCENDING
+                if cell_len(label) + 2 <= column_width:
+                    text = label + " " + arrow
+                else:  # narrower than its label (a terminal too narrow for its minimum)
+                    text = fit(label, column_width - 1) + arrow
             else:
                 text = fit(label, column_width)
             if position:
@@ -1276,7 +1334,7 @@ class ResourceTable(ScrollView, can_focus=True):
         segments: list[Segment] = []
         pending: list[str] = [" " * LEFT_PAD]  # text in row_style not yet emitted
         gap = " " * GAP
-        for position, (index, column_width, right) in enumerate(self._cells_layout):
+        for position, (index, column_width, right, middle) in enumerate(self._cells_layout):
             if position:
                 pending.append(gap)
             text = cells[index] if index < cell_count else ""
@@ -1284,10 +1342,16 @@ class ResourceTable(ScrollView, can_focus=True):
                 text = clean(text)
             if text.isascii():  # one cell per character: no need to measure
                 if len(text) > column_width:
-                    text = text[: column_width - 1] + ELLIPSIS if column_width > 0 else ""
+                    if middle and column_width >= 3:
+                        # as fit(cut="middle"): a third of the room for the start
+                        head = max(1, (column_width - 1) // 3)
+                        tail = len(text) - (column_width - 1 - head)
+                        text = text[:head] + ELLIPSIS + text[tail:]
+                    else:
+                        text = text[: column_width - 1] + ELLIPSIS if column_width > 0 else ""
                 fill = column_width - len(text)
             else:
-                text = fit(text, column_width)
+                text = fit(text, column_width, "middle" if middle else "end")
                 fill = column_width - cell_len(text)
             if fill > 0:
                 text = " " * fill + text if right else text + " " * fill
@@ -1393,6 +1457,22 @@ class ResourceTable(ScrollView, can_focus=True):
         else:
             position = 0 if step > 0 else len(keys) - 1
         self.sort_by(keys[position], reverse=False)
+
+
+def _constant_columns(columns: Sequence[Column], rows: Sequence[Row]) -> frozenset[int]:
+    """Indices of the ``hide_when_constant`` columns holding one text in every row
+    (two rows or more: a single row says nothing about the view)."""
+    if len(rows) < 2:
+        return frozenset()
+    hidden = []
+    for index, column in enumerate(columns):
+        if not column.hide_when_constant:
+            continue
+        first = rows[0].cells[index] if index < len(rows[0].cells) else ""
+        # stops at the first row that differs: cheap when the column varies
+        if all((row.cells[index] if index < len(row.cells) else "") == first for row in rows):
+            hidden.append(index)
+    return frozenset(hidden)
 
 
 def _pad(text: str, width: int, align: str) -> str:

@@ -23,12 +23,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Literal
 
 from rich.cells import cell_len, get_character_cell_size
 
-__all__ = ["ELLIPSIS", "clean", "fit"]
+__all__ = ["ELLIPSIS", "Cut", "clean", "fit"]
 
 ELLIPSIS = "…"
+
+Cut = Literal["end", "middle"]
+"""Where :func:`fit` cuts: at the ``end`` (free text: a message reads from its start) or
+in the ``middle`` (names and IDs: ``er-con…frankfurt-001``, the start and the end that
+tell rows apart both survive)."""
 
 # A string introducer (OSC, DCS, SOS, PM, APC) runs to its terminator: BEL, ST (ESC \
 # or 8-bit 0x9c), or the end of the text when a hostile value never terminates it.
@@ -74,9 +80,12 @@ def clean(text: object) -> str:
     return "".join(out)
 
 
-def fit(text: str, width: int) -> str:
-    """Truncate ``text`` to at most ``width`` terminal cells, ending in "…" when cut.
+def fit(text: str, width: int, cut: Cut = "end") -> str:
+    """Truncate ``text`` to at most ``width`` terminal cells, with "…" where it was cut.
 
+    ``cut="end"`` keeps the start; ``cut="middle"`` keeps a third of the room for the
+    start and the rest for the end (``er-contr-frankfurt-001`` in 20 cells:
+    ``er-con…frankfurt-001``; ``1.47.02866.1890 (-5)`` in 14: ``1.47…1890 (-5)``).
     Cell-aware: a wide character that would straddle the limit is left out, so the
     result may be one cell narrower than ``width``. Zero-width combining marks stay
     with their base character. ``fit`` never pads. ``width <= 0`` gives ``""``.
@@ -86,15 +95,39 @@ def fit(text: str, width: int) -> str:
     if cell_len(text) <= width:
         return text
     limit = width - 1  # room for the ellipsis
+    if cut == "middle" and limit >= 2:
+        head = _head(text, max(1, limit // 3))
+        return head + ELLIPSIS + _tail(text[len(head) :], limit - cell_len(head))
+    return _head(text, limit) + ELLIPSIS
+
+
+def _head(text: str, cells: int) -> str:
+    """The longest start of ``text`` in at most ``cells`` cells, with its combining marks."""
     used = 0
     end = 0
     for index, char in enumerate(text):
         size = get_character_cell_size(char)
-        if used + size > limit:
+        if used + size > cells:
             break
         used += size
         end = index + 1
     # Keep combining marks that follow the last kept character.
     while 0 < end < len(text) and get_character_cell_size(text[end]) == 0:
         end += 1
-    return text[:end] + ELLIPSIS
+    return text[:end]
+
+
+def _tail(text: str, cells: int) -> str:
+    """The longest end of ``text`` in at most ``cells`` cells, starting on a character
+    that takes room (never on a lone combining mark)."""
+    used = 0
+    start = len(text)
+    for index in range(len(text) - 1, -1, -1):
+        size = get_character_cell_size(text[index])
+        if used + size > cells:
+            break
+        used += size
+        start = index
+    while start < len(text) and get_character_cell_size(text[start]) == 0:
+        start += 1
+    return text[start:]

@@ -178,5 +178,10 @@ class StatusBar(Static):
             text.append("  refreshing…", style=self._style("busy"))
         if errors:
             text.append(f"  {errors} err", style=error)
-        text.append(f"  {keys_hint}", style=self._style("hint"))
+        # the way to help stays whole: what does not fit is cut before it
+        hint = Text(f"  {keys_hint}", style=self._style("hint"), no_wrap=True)
+        room = self.content_region.width - hint.cell_len
+        if room > 0 and text.cell_len > room:
+            text.truncate(room, overflow="ellipsis")
+        text.append_text(hint)
         return text

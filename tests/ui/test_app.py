@@ -530,6 +530,11 @@ async def test_policy_evaluation_is_refused_without_allow_actions(
             assert row.cells[0] == row.key.rsplit("/", 1)[-1]
             assert f"/resourceGroups/{row.cells[2]}/".lower() in row.key.lower()
             assert row.cells[4] == "NonCompliant"
+            # when evaluated: an age (the emulator's timestamps are in the past), no date
+            assert re.fullmatch(r"\d+[smhdy]", row.cells[5]), row.cells[5]
+        await pilot.pause()
+        # the state whole on screen, not "NonCompli…"
+        assert "NonCompliant" in detail.render_line(1).text
         await pilot.press("e")
         await wait_for(pilot, lambda: "is read-only: set allow_actions = true" in notes)
         assert f"profile {record.profile} is read-only" in notes

@@ -1,4 +1,5 @@
-"""Snapshots (SVG) of every screen at 80x24 and 160x48, and of every shipped theme.
+"""Snapshots (SVG) of every screen at 80x24, 120x40, 160x48 and 200x50, and of every
+shipped theme.
 
 Deterministic by construction: a fixed estate (seed 1, small, a fixed date, no
 flapping devices), fetched once through the engine and stored in a cache as fetched at
@@ -21,8 +22,9 @@ from textual.pilot import Pilot
 
 from btconsole.cache import Cache
 from btconsole.ui.app import BtConsoleApp
-from btconsole.ui.details import CircuitDetails
+from btconsole.ui.details import ArcDetails, CircuitDetails
 from btconsole.ui.screens import HelpScreen
+from btconsole.ui.table import ResourceTable
 from tests.ui.conftest import (
     FIXED_EPOCH,
     FIXED_NOW,
@@ -34,7 +36,7 @@ from tests.ui.conftest import (
     wait_for,
 )
 
-SIZES = [(80, 24), (160, 48)]
+SIZES = [(80, 24), (120, 40), (160, 48), (200, 50)]
 # "bt", the default, is in every test_screen snapshot
 THEMES = ["bt-light", "high-contrast", "monochrome"]
 FETCHED_AT = FIXED_EPOCH - 5 * 60  # every figure in the status bar is "5m" old
@@ -95,6 +97,16 @@ async def _circuit_details(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, CircuitDetails))
 
 
+async def _arc_details(pilot: Pilot[Any]) -> None:
+    await _pane("2", "arc")(pilot)
+    table = pilot.app.screen.query_one(ResourceTable)
+    # a machine in error: its code and message must show without scrolling
+    failed = next(row for row in table.visible_rows if row.payload.error_codes)
+    assert table.select_key(failed.key)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ArcDetails))
+
+
 async def _help(pilot: Pilot[Any]) -> None:
     await pilot.press("question_mark")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
@@ -106,6 +118,7 @@ SCREENS: dict[str, Callable[[Pilot[Any]], Any]] = {
     "circuits": _pane("3", "circuits"),
     "policy": _pane("4", "policy"),
     "spend": _pane("5", "spend"),
+    "arc-details": _arc_details,
     "circuit-details": _circuit_details,
     "help": _help,
 }

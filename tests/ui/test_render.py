@@ -367,3 +367,35 @@ def test_details_lines_are_cleaned_and_skip_nested_records() -> None:
     names = [name for name, _ in render.details_lines(c)]
     assert "peerings" not in names and "availability" not in names
     assert render.details_lines("plain\x1b[2J") == [("value", "plain")]
+
+
+def test_a_finding_dated_by_day_shows_an_age_not_a_date() -> None:
+    # spend findings carry the day of the anomaly: SINCE is "3d", never "2026…"
+    findings = [
+        health.Finding(
+            "warning", "spend", "contoso", "anomaly/vm", "VMs x3.0", SUB, since="2026-11-17"
+        ),
+        health.Finding(
+            "warning", "spend", "contoso", "anomaly/sql", "SQL x2.0", SUB, since="not a date"
+        ),
+    ]
+    rows = render.attention_rows(findings, customers={"contoso": "Contoso"}, now=NOW)
+    assert rows[0].cells[4] == "3d"
+    assert rows[1].cells[4] == "not a date"  # unknown text shown as it is, not as zero
+
+
+def test_the_panes_cut_names_in_the_middle_and_free_text_at_the_end() -> None:
+    middle = {c.key for c in render.CIRCUIT_COLUMNS if c.cut == "middle"}
+    assert "name" in middle and "why" not in middle
+    assert {c.key for c in render.ARC_COLUMNS if c.cut == "middle"} >= {"name", "agent"}
+    for columns in (
+        render.ARC_COLUMNS,
+        render.CIRCUIT_COLUMNS,
+        render.POLICY_COLUMNS,
+        render.SPEND_COLUMNS,
+        render.ATTENTION_COLUMNS,
+    ):
+        customer = next(c for c in columns if c.key == "customer")
+        assert customer.hide_when_constant
+        since = [c for c in columns if c.key == "since"]
+        assert all(c.min_width >= len("in 7974y") for c in since)

@@ -71,3 +71,17 @@ def test_equal_priorities_drop_rightmost_first() -> None:
 
 def test_no_columns() -> None:
     assert layout_columns([], 80) == []
+
+
+def test_hidden_columns_are_left_out() -> None:
+    layout = layout_columns(ARC, 200, hidden=frozenset({1}))
+    assert [i for i, _ in layout] == [0, 2, 3, 4, 5]
+
+
+def test_the_sorted_column_gets_room_for_its_label_and_arrow() -> None:
+    # "Since" in 5 or 6 cells would read "Si… ▲"; sorted, it gets 5 + 2
+    narrow = 1 + 12 + 1 + 10 + 1 + 5 + 1 + 8  # name, status, since, location at their minimum
+    assert dict(layout_columns(ARC, narrow))[3] < 7
+    assert dict(layout_columns(ARC, 200, sorted_column=3))[3] >= len("Since") + 2
+    layout = dict(layout_columns(ARC, narrow + 2, sorted_column=3))
+    assert layout[3] >= len("Since") + 2

@@ -105,3 +105,28 @@ def test_fit_handles_very_long_names() -> None:
     assert fitted == "x" * 29 + ELLIPSIS
     assert cell_len(fitted) == 30
     assert cell_len(fit(clean("中" * 10_000), 31)) <= 31
+
+
+def test_fit_in_the_middle_keeps_the_start_and_the_end_that_tell_names_apart() -> None:
+    assert fit("er-contr-frankfurt-001", 20, "middle") == "er-con" + ELLIPSIS + "frankfurt-001"
+    assert fit("er-contr-frankfurt-003", 20, "middle") == "er-con" + ELLIPSIS + "frankfurt-003"
+    # an agent version keeps its lag
+    assert fit("1.47.02866.1896 (-5)", 14, "middle") == "1.47" + ELLIPSIS + "1896 (-5)"
+    assert fit("abcdef", 3, "middle") == "a" + ELLIPSIS + "f"
+    assert fit("abcdef", 2, "middle") == "a" + ELLIPSIS  # no room for an end: cut at the end
+    assert fit("abcdef", 6, "middle") == "abcdef"
+    assert fit("abcdef", 0, "middle") == ""
+
+
+def test_fit_in_the_middle_is_cell_aware() -> None:
+    text = "日本語のテキストです"  # 10 wide characters, 20 cells
+    cut = fit(text, 9, "middle")
+    assert cell_len(cut) <= 9
+    assert cut.startswith("日") and cut.endswith("です") and ELLIPSIS in cut
+    # a combining mark never starts the kept end, nor leaves its base behind
+    accented = "e\u0301" * 10  # ten "é" of two code points each, ten cells
+    cut = fit(accented, 7, "middle")
+    assert cell_len(cut) == 7
+    assert cut.startswith("e\u0301e\u0301") and cut.endswith("e\u0301")
+    tail = cut.split(ELLIPSIS)[1]
+    assert tail[0] == "e"
