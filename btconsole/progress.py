@@ -1,0 +1,329 @@
+"""What a long ``check`` or ``export`` is doing, shown on a terminal's stderr.
+
+A refresh (:func:`btconsole.checks.snapshot.refresh`) feeds a :class:`RefreshProgress`:
+the scopes each domain has once the subscription listings are known, each scope as it
+lands (done or failed), each domain of a customer as it settles (the scopes fresh in
+the cache count as done), and every quarter second the profiles whose throttling gate
+is closed. :func:`for_stream` picks how it is shown:
+
+- stderr not a terminal (piped, redirected, cron): nothing at all (``None``);
+- ``TERM=dumb``: a few plain lines (a throttled wait, a line every 10 s, the summary);
+- otherwise rich's live progress display, erased when the refresh is over; without
+  colour under ``NO_COLOR``.
+
+Nothing is ever written to stdout (the report goes there). rich is imported only when
+the live display starts. Names shown are the configured profile names and the fixed
+domain names, drawn as plain text (never markup).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+DOMAINS = ("arc", "circuits", "policy", "spend")
+THROTTLED_SHOWN = 3  # profiles named on the throttled line
+PLAIN_EVERY = 10.0  # seconds between plain status lines (TERM=dumb)
+
+
+def for_stream(stream: TextIO, environ: Mapping[str, str] | None = None) -> RefreshProgress | None:
+    """The progress display for ``stream`` (stderr), or ``None`` when it is no terminal."""
+    env = os.environ if environ is None else environ
+    try:
+        if not stream.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    if env.get("TERM") == "dumb":
+        return PlainProgress(stream)
+    return LiveProgress(stream, color=not env.get("NO_COLOR"))
+
+
+def clean(text: str) -> str:
+    """``text`` without control characters (a profile name comes from the config)."""
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def format_elapsed(seconds: float) -> str:
+    """``12s``, ``3m05s``, ``1h02m``."""
+    total = int(max(0.0, seconds))
+    if total < 60:
+        return f"{total}s"
+    if total < 3600:
+        return f"{total // 60}m{total % 60:02d}s"
+    return f"{total // 3600}h{total % 3600 // 60:02d}m"
+
+
+@dataclass
+class DomainTally:
+    """One domain's scopes over every customer."""
+
+    expected: dict[str, set[str]] = field(default_factory=dict)  # profile -> scopes
+    done: set[tuple[str, str]] = field(default_factory=set)  # (profile, scope)
+    failed: set[tuple[str, str]] = field(default_factory=set)
+
+    @property
+    def total(self) -> int:
+        return sum(len(scopes) for scopes in self.expected.values())
+
+    @property
+    def finished(self) -> int:
+        return len(self.done) + len(self.failed)
+
+
+class RefreshProgress:
+    """The counts of a refresh; subclasses show them. Fed from the event loop only."""
+
+    def __init__(self) -> None:
+        self.profiles: list[str] = []
+        self.listed: set[str] = set()  # profiles whose scopes are known
+        self.settled: dict[str, set[str]] = {}  # profile -> domains settled
+        self.domains = {domain: DomainTally() for domain in DOMAINS}
+        self.throttled: dict[str, float] = {}  # profile -> seconds left
+        self.in_flight = 0
+        self.phase = "refreshing"
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------------ feeding
+
+    def start(self, profiles: Sequence[str]) -> None:
+        """The refresh of ``profiles`` begins."""
+        self.profiles = list(profiles)
+        self.started = time.monotonic()
+        self._show()
+
+    def scopes(self, profile: str, domain: str, scopes: Iterable[str]) -> None:
+        """The scopes ``domain`` of ``profile`` has (from its subscription listing)."""
+        tally = self.domains.get(domain)
+        if tally is None or domain in self.settled.get(profile, ()):
+            return
+        tally.expected[profile] = set(scopes)
+        self.listed.add(profile)
+        self._changed()
+
+    def landed(self, profile: str, domain: str, scope: str, *, failed: bool) -> None:
+        """A scope's refresh ended (its records or its error are in the cache)."""
+        tally = self.domains.get(domain)
+        if tally is None:
+            return
+        key = (profile, scope)
+        (tally.failed if failed else tally.done).add(key)
+        (tally.done if failed else tally.failed).discard(key)
+        tally.expected.setdefault(profile, set()).add(scope)
+        self._changed()
+
+    def settle(self, profile: str, domain: str, results: Iterable[tuple[str, bool]]) -> None:
+        """``domain`` of ``profile`` is over: every (scope, failed) it had. Scopes
+        fresh in the cache, never refreshed, count as done."""
+        tally = self.domains.get(domain)
+        if tally is None:
+            return
+        scopes: set[str] = set()
+        for scope, failed in results:
+            scopes.add(scope)
+            key = (profile, scope)
+            (tally.failed if failed else tally.done).add(key)
+            (tally.done if failed else tally.failed).discard(key)
+        tally.expected[profile] = scopes
+        for finished in (tally.done, tally.failed):  # scopes no longer listed
+            finished.difference_update(
+                {k for k in finished if k[0] == profile and k[1] not in scopes}
+            )
+        self.listed.add(profile)
+        self.settled.setdefault(profile, set()).add(domain)
+        self._changed()
+
+    def waits(self, throttled: Mapping[str, float], in_flight: int) -> None:
+        """Seconds left on each closed throttling gate; scopes being fetched."""
+        self.throttled = {name: left for name, left in throttled.items() if left > 0}
+        self.in_flight = in_flight
+        self._changed()
+
+    def reading(self) -> None:
+        """The refresh is over; the cached data is being read."""
+        self.phase = "reading the cache"
+        self._changed()
+
+    def stop(self) -> None:
+        """Take the display down (idempotent; safe on any interruption)."""
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def customers_done(self) -> int:
+        return sum(1 for name in self.profiles if len(self.settled.get(name, ())) == len(DOMAINS))
+
+    def domain_text(self, domain: str) -> str:
+        """``120/400 done, 3 failed`` (``listing subscriptions`` before any is known)."""
+        tally = self.domains[domain]
+        if not tally.expected and len(self.listed) < len(self.profiles):
+            return "listing subscriptions"
+        text = f"{tally.finished}/{tally.total} done"
+        if tally.failed:
+            text += f", {len(tally.failed)} failed"
+        return text
+
+    def throttle_text(self) -> str | None:
+        """``throttled: contoso waiting 12s, adatum 3s``, or ``None``."""
+        if not self.throttled:
+            return None
+        waits = sorted(self.throttled.items(), key=lambda item: (-item[1], item[0]))
+        parts = [
+            f"{clean(name)} {'waiting ' if i == 0 else ''}{max(1, round(left))}s"
+            for i, (name, left) in enumerate(waits[:THROTTLED_SHOWN])
+        ]
+        if len(waits) > THROTTLED_SHOWN:
+            parts.append(f"{len(waits) - THROTTLED_SHOWN} more")
+        return "throttled: " + ", ".join(parts)
+
+    def summary(self) -> str:
+        """One line: every domain's counts and the time so far."""
+        domains = "; ".join(f"{d} {self.domain_text(d)}" for d in DOMAINS)
+        return (
+            f"{self.phase} {self.customers_done}/{len(self.profiles)} customers: {domains} "
+            f"({format_elapsed(self.elapsed)})"
+        )
+
+    # ------------------------------------------------------------------ showing
+
+    def _show(self) -> None:
+        """Start showing (after :meth:`start`)."""
+
+    def _changed(self) -> None:
+        """The counts changed."""
+
+
+class PlainProgress(RefreshProgress):
+    """For ``TERM=dumb``: whole lines only, rarely."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self.stream = stream
+        self._last_line = 0.0
+        self._told_throttled: set[str] = set()
+        self._open = False
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(f"btconsole: {text}\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self._open = False
+
+    def _show(self) -> None:
+        self._open = True
+        self._last_line = time.monotonic()
+
+    def _changed(self) -> None:
+        if not self._open:
+            return
+        for name, left in sorted(self.throttled.items()):
+            if name not in self._told_throttled:
+                self._write(f"{clean(name)}: throttled, waiting {max(1, round(left))}s")
+        self._told_throttled = set(self.throttled)
+        if time.monotonic() - self._last_line >= PLAIN_EVERY:
+            self._last_line = time.monotonic()
+            self._write(self.summary())
+
+    def stop(self) -> None:
+        if self._open:
+            self._write(self.summary().replace("reading the cache", "refreshed", 1))
+            self._open = False
+
+
+class LiveProgress(RefreshProgress):
+    """rich's live progress display: a row per domain, the throttled wait, elapsed."""
+
+    def __init__(self, stream: TextIO, *, color: bool = True) -> None:
+        super().__init__()
+        self.stream = stream
+        self.color = color
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._customers: Any = None
+        # read by rich's refresh thread: replaced whole, never changed in place
+        self._throttle_line: str | None = None
+
+    def _show(self) -> None:
+        from rich.console import Console, Group
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+        )
+        from rich.text import Text
+
+        owner = self
+
+        class _Display(Progress):
+            def get_renderables(self) -> Iterable[RenderableType]:
+                head = Text(f"btconsole: {owner.phase} ", style="bold")
+                head.append(format_elapsed(owner.elapsed), style="cyan")
+                throttle = owner._throttle_line
+                parts: list[RenderableType] = [head, self.make_tasks_table(self.tasks)]
+                if throttle:
+                    parts.append(Text(f"  {throttle}", style="yellow"))
+                yield Group(*parts)
+
+        console = Console(
+            file=self.stream,
+            no_color=not self.color,
+            highlight=False,
+            emoji=False,
+            markup=False,
+        )
+        self._progress = _Display(
+            TextColumn("  {task.description:<10}", markup=False),
+            BarColumn(bar_width=30),
+            TextColumn("{task.fields[counts]}", markup=False),
+            console=console,
+            transient=True,
+            refresh_per_second=4,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._customers = self._progress.add_task("customers", total=None, counts="")
+        for domain in DOMAINS:
+            self._tasks[domain] = self._progress.add_task(domain, total=None, counts="")
+        self._update()
+        self._progress.start()
+
+    def _update(self) -> None:
+        progress = self._progress
+        if progress is None:
+            return
+        progress.update(
+            self._customers,
+            total=len(self.profiles) or None,
+            completed=self.customers_done,
+            counts=f"{self.customers_done}/{len(self.profiles)} done"
+            + (f", {self.in_flight} scopes in progress" if self.in_flight else ""),
+        )
+        for domain, task in self._tasks.items():
+            tally = self.domains[domain]
+            known = bool(tally.expected) or len(self.listed) >= len(self.profiles)
+            progress.update(
+                task,
+                total=tally.total if known else None,
+                completed=tally.finished,
+                counts=self.domain_text(domain),
+            )
+        self._throttle_line = self.throttle_text()
+
+    def _changed(self) -> None:
+        self._update()
+
+    def stop(self) -> None:
+        progress, self._progress = self._progress, None
+        if progress is not None:
+            progress.stop()  # a last frame, then erased; the cursor shown again
