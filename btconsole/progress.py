@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 DOMAINS = ("arc", "circuits", "policy", "spend")
 THROTTLED_SHOWN = 3  # profiles named on the throttled line
 PLAIN_EVERY = 10.0  # seconds between plain status lines (TERM=dumb)
+READING = "reading the cache"  # the phase after the refresh
 
 
 def for_stream(stream: TextIO, environ: Mapping[str, str] | None = None) -> RefreshProgress | None:
@@ -147,7 +148,8 @@ class RefreshProgress:
 
     def reading(self) -> None:
         """The refresh is over; the cached data is being read."""
-        self.phase = "reading the cache"
+        self.phase = READING
+        self.throttled, self.in_flight = {}, 0
         self._changed()
 
     def stop(self) -> None:
@@ -186,12 +188,12 @@ class RefreshProgress:
             parts.append(f"{len(waits) - THROTTLED_SHOWN} more")
         return "throttled: " + ", ".join(parts)
 
-    def summary(self) -> str:
+    def summary(self, what: str | None = None) -> str:
         """One line: every domain's counts and the time so far."""
         domains = "; ".join(f"{d} {self.domain_text(d)}" for d in DOMAINS)
         return (
-            f"{self.phase} {self.customers_done}/{len(self.profiles)} customers: {domains} "
-            f"({format_elapsed(self.elapsed)})"
+            f"{what or self.phase} {self.customers_done}/{len(self.profiles)} customers: "
+            f"{domains} ({format_elapsed(self.elapsed)})"
         )
 
     # ------------------------------------------------------------------ showing
@@ -237,7 +239,8 @@ class PlainProgress(RefreshProgress):
 
     def stop(self) -> None:
         if self._open:
-            self._write(self.summary().replace("reading the cache", "refreshed", 1))
+            over = self.phase == READING  # else interrupted, or a bug
+            self._write(self.summary("refreshed" if over else "refresh stopped at"))
             self._open = False
 
 
