@@ -10,15 +10,13 @@ deadline; nothing depends on timing.
 
 from __future__ import annotations
 
-import fcntl
+import io
 import os
-import pty
 import re
 import signal
 import struct
 import subprocess
 import sys
-import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +26,13 @@ from pathlib import Path
 
 import pytest
 
+from btconsole.progress import LiveProgress, PlainProgress, for_stream
 from tests.checks.conftest import Site
+
+if sys.platform != "win32":
+    import fcntl
+    import pty
+    import termios
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
 
@@ -83,13 +87,15 @@ class Terminal:
 
 
 @contextmanager
-def _on_terminal(site: Site, home: Path, *argv: str, **env: str) -> Iterator[Terminal]:
+def _on_terminal(
+    site: Site, home: Path, *argv: str, config: Path | None = None, **env: str
+) -> Iterator[Terminal]:
     """``btconsole *argv`` with stderr on a 100x30 pseudo-terminal, stdout a pipe."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     try:
         proc = subprocess.Popen(
-            [str(_command()), "--config", str(site.config), *argv],
+            [str(_command()), "--config", str(config or site.config), *argv],
             env=_env(site, home, **env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -126,9 +132,11 @@ def _finish(terminal: Terminal) -> tuple[int, bytes, str]:
     return terminal.proc.returncode, out, terminal.text
 
 
-def _piped(site: Site, home: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
+def _piped(
+    site: Site, home: Path, *argv: str, config: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [str(_command()), "--config", str(site.config), *argv],
+        [str(_command()), "--config", str(config or site.config), *argv],
         env=_env(site, home),
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -265,3 +273,34 @@ def test_the_display_is_taken_down_at_the_timeout(small: Site, tmp_path: Path) -
     assert _visible(raw[raw.rfind(SHOW) :]).strip() == ""
     # the last frame was drawn after the refresh gave up (how far it got is timing)
     assert "btconsole: reading the cache" in _visible(raw), raw
+
+
+def test_scopes_fresh_in_the_cache_count_as_done(small: Site, tmp_path: Path) -> None:
+    """With hour-long TTLs a second export refreshes nothing: every scope is done."""
+    config = tmp_path / "hour.toml"
+    config.write_text(small.config.read_text().replace('"1ms"', '"1h"'))
+    home = _home(tmp_path, "home")
+    argv = ("export", "circuits", "--all", "--format", "csv")
+    first = _piped(small, home, *argv, config=config)
+    assert first.returncode == 0 and first.stderr == b""
+    requests = small.emulator.stats()["total"]
+    with _on_terminal(small, home, *argv, config=config) as terminal:
+        code, out, raw = _finish(terminal)
+    assert small.emulator.stats()["total"] == requests  # nothing was fetched
+    assert code == 0
+    assert out == first.stdout
+    _final_counts(raw, small)
+
+
+def test_only_a_terminal_gets_progress() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert for_stream(io.StringIO(), {}) is None
+    assert isinstance(for_stream(Tty(), {"TERM": "dumb"}), PlainProgress)
+    live = for_stream(Tty(), {"TERM": "xterm", "NO_COLOR": "1"})
+    assert isinstance(live, LiveProgress) and not live.color
+    closed = io.StringIO()
+    closed.close()
+    assert for_stream(closed, {}) is None  # isatty() on a closed stream raises
