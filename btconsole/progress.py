@@ -239,7 +239,8 @@ class PlainProgress(RefreshProgress):
 
     def stop(self) -> None:
         if self._open:
-            over = self.phase == READING  # else interrupted, or a bug
+            # else interrupted, timed out, or a bug
+            over = self.phase == READING and self.customers_done == len(self.profiles)
             self._write(self.summary("refreshed" if over else "refresh stopped at"))
             self._open = False
 

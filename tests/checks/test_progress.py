@@ -304,3 +304,22 @@ def test_only_a_terminal_gets_progress() -> None:
     closed = io.StringIO()
     closed.close()
     assert for_stream(closed, {}) is None  # isatty() on a closed stream raises
+
+
+def test_a_dumb_terminal_interrupted_says_where_the_refresh_stopped(
+    small: Site, tmp_path: Path
+) -> None:
+    small.emulator.add_fault(kind="hang", route="budgets.list")
+    with _on_terminal(small, _home(tmp_path, "tty"), "check", "--all", TERM="dumb") as terminal:
+        end = time.monotonic() + DEADLINE
+        while small.emulator.stats()["faults"].get("hang", 0) == 0:  # inside the refresh
+            assert terminal.proc.poll() is None and time.monotonic() < end, terminal.text
+            time.sleep(0.05)
+        terminal.proc.send_signal(signal.SIGTERM)
+        code, out, raw = _finish(terminal)
+    assert code == 143 and out == b""
+    lines = raw.replace("\r", "").strip().splitlines()
+    assert lines[-1] == "btconsole: terminated", lines
+    n, customers = _scopes(small), len(small.estate.customers)
+    assert lines[-2].startswith(f"btconsole: refresh stopped at 0/{customers} customers: ")
+    assert re.search(rf"; spend 0/{n} done \(\d+s\)$", lines[-2]), lines  # the hung domain
