@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 DOMAINS = ("arc", "circuits", "policy", "spend")
 THROTTLED_SHOWN = 3  # profiles named on the throttled line
+PUSH_EVERY = 0.1  # seconds between updates of the live display between ticks
 PLAIN_EVERY = 10.0  # seconds between plain status lines (TERM=dumb)
 READING = "reading the cache"  # the phase after the refresh
 
@@ -66,8 +67,7 @@ class DomainTally:
     """One domain's scopes over every customer."""
 
     expected: dict[str, set[str]] = field(default_factory=dict)  # profile -> scopes
-    done: set[tuple[str, str]] = field(default_factory=set)  # (profile, scope)
-    failed: set[tuple[str, str]] = field(default_factory=set)
+    ended: dict[str, dict[str, bool]] = field(default_factory=dict)  # profile -> scope -> failed
 
     @property
     def total(self) -> int:
@@ -75,7 +75,11 @@ class DomainTally:
 
     @property
     def finished(self) -> int:
-        return len(self.done) + len(self.failed)
+        return sum(len(scopes) for scopes in self.ended.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(sum(scopes.values()) for scopes in self.ended.values())
 
 
 class RefreshProgress:
@@ -113,9 +117,7 @@ class RefreshProgress:
         tally = self.domains.get(domain)
         if tally is None:
             return
-        key = (profile, scope)
-        (tally.failed if failed else tally.done).add(key)
-        (tally.done if failed else tally.failed).discard(key)
+        tally.ended.setdefault(profile, {})[scope] = failed
         tally.expected.setdefault(profile, set()).add(scope)
         self._changed()
 
@@ -125,17 +127,9 @@ class RefreshProgress:
         tally = self.domains.get(domain)
         if tally is None:
             return
-        scopes: set[str] = set()
-        for scope, failed in results:
-            scopes.add(scope)
-            key = (profile, scope)
-            (tally.failed if failed else tally.done).add(key)
-            (tally.done if failed else tally.failed).discard(key)
-        tally.expected[profile] = scopes
-        for finished in (tally.done, tally.failed):  # scopes no longer listed
-            finished.difference_update(
-                {k for k in finished if k[0] == profile and k[1] not in scopes}
-            )
+        ended = dict(results)
+        tally.ended[profile] = ended
+        tally.expected[profile] = set(ended)
         self.listed.add(profile)
         self.settled.setdefault(profile, set()).add(domain)
         self._changed()
@@ -144,13 +138,13 @@ class RefreshProgress:
         """Seconds left on each closed throttling gate; scopes being fetched."""
         self.throttled = {name: left for name, left in throttled.items() if left > 0}
         self.in_flight = in_flight
-        self._changed()
+        self._changed(tick=True)
 
     def reading(self) -> None:
         """The refresh is over; the cached data is being read."""
         self.phase = READING
         self.throttled, self.in_flight = {}, 0
-        self._changed()
+        self._changed(tick=True)
 
     def stop(self) -> None:
         """Take the display down (idempotent; safe on any interruption)."""
@@ -171,8 +165,9 @@ class RefreshProgress:
         if not tally.expected and len(self.listed) < len(self.profiles):
             return "listing subscriptions"
         text = f"{tally.finished}/{tally.total} done"
-        if tally.failed:
-            text += f", {len(tally.failed)} failed"
+        failed = tally.failed
+        if failed:
+            text += f", {failed} failed"
         return text
 
     def throttle_text(self) -> str | None:
@@ -201,8 +196,9 @@ class RefreshProgress:
     def _show(self) -> None:
         """Start showing (after :meth:`start`)."""
 
-    def _changed(self) -> None:
-        """The counts changed."""
+    def _changed(self, *, tick: bool = False) -> None:
+        """The counts changed (``tick``: the throttling gates were looked at, or the
+        phase changed; called a few times a second at most)."""
 
 
 class PlainProgress(RefreshProgress):
@@ -226,8 +222,8 @@ class PlainProgress(RefreshProgress):
         self._open = True
         self._last_line = time.monotonic()
 
-    def _changed(self) -> None:
-        if not self._open:
+    def _changed(self, *, tick: bool = False) -> None:
+        if not self._open or not tick:
             return
         for name, left in sorted(self.throttled.items()):
             if name not in self._told_throttled:
@@ -257,6 +253,7 @@ class LiveProgress(RefreshProgress):
         self._customers: Any = None
         # read by rich's refresh thread: replaced whole, never changed in place
         self._throttle_line: str | None = None
+        self._pushed = 0.0
 
     def _show(self) -> None:
         from rich.console import Console, Group
@@ -324,10 +321,19 @@ class LiveProgress(RefreshProgress):
             )
         self._throttle_line = self.throttle_text()
 
-    def _changed(self) -> None:
-        self._update()
+    def _changed(self, *, tick: bool = False) -> None:
+        # keys land by the thousand on a large estate: counted at once, shown at most
+        # every PUSH_EVERY seconds (the ticks keep the display current)
+        now = time.monotonic()
+        if tick or now - self._pushed >= PUSH_EVERY:
+            self._pushed = now
+            self._update()
 
     def stop(self) -> None:
-        progress, self._progress = self._progress, None
+        progress = self._progress
         if progress is not None:
-            progress.stop()  # a last frame, then erased; the cursor shown again
+            try:
+                self._update()  # the last counts, whatever the last push showed
+            finally:
+                self._progress = None
+                progress.stop()  # a last frame, then erased; the cursor shown again
