@@ -55,6 +55,7 @@ from btconsole.health import (
     versions_behind,
     worst_assignments,
 )
+from btconsole.progress import for_stream
 from btconsole.records import (
     ArcRecord,
     CircuitRecord,
@@ -492,6 +493,7 @@ def run_export(
         clock=now,
         timeout=timeout,
         engine_options=engine_options,
+        progress=for_stream(stderr, environ),
     )
     columns = COLUMNS[options.domain]
     rows = rows_for(options.domain, snapshot)

@@ -21,6 +21,7 @@ from btconsole.checks.state import load_previous, save_state, state_path
 from btconsole.checks.text import render_text
 from btconsole.config import Config, parse_duration
 from btconsole.errors import UsageError
+from btconsole.progress import for_stream
 
 
 def render(report: CheckReport, fmt: str, *, color: bool = False) -> str:
@@ -143,6 +144,7 @@ def run_check(
         engine_options=engine_options,
         records=False,
         findings=True,
+        progress=for_stream(stderr, environ),
     )
     names = [p.name for p in profiles]
     path = state_path(names)

@@ -3,13 +3,14 @@ cached data with its coverage and problems."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from btconsole.cache import Cache, CacheKey, Entry
 from btconsole.checks.format import format_age
@@ -36,7 +37,12 @@ from btconsole.health import (
 )
 from btconsole.records import ArcRecord, SubscriptionRecord
 
+if TYPE_CHECKING:
+    from btconsole.engine import Engine
+    from btconsole.progress import RefreshProgress
+
 log = logging.getLogger(__name__)
+TICK = 0.25  # seconds between looks at the engine's throttling gates (progress only)
 
 # --------------------------------------------------------------------------- data
 
@@ -258,6 +264,72 @@ def _stale_pairs(
     return pairs
 
 
+def _listed_scopes(cache: Cache, profile: Profile) -> list[str] | None:
+    """The subscriptions the engine will refresh for ``profile``, as far as the cache
+    tells now (its listing, else the configured ones; ``None``: not known yet)."""
+    entry = cache.get(CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE))
+    if entry is not None and entry.fetched_at is not None:
+        return [r.subscription_id for r in entry.records]
+    return list(profile.subscriptions) if profile.subscriptions else None
+
+
+class _Feed:
+    """Feeds a :class:`~btconsole.progress.RefreshProgress` from a refresh: the
+    engine's listener (a key landed), each domain's outcomes, its throttling gates."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        config: Config,
+        progress: RefreshProgress,
+        chained: Callable[[CacheKey], None] | None,
+    ) -> None:
+        self.cache = cache
+        self.config = config
+        self.progress = progress
+        self.chained = chained
+
+    def scopes(self, profile: Profile) -> None:
+        listed = _listed_scopes(self.cache, profile)
+        if listed is not None:
+            for domain in DOMAINS:
+                self.progress.scopes(profile.name, domain, listed)
+
+    def listener(self, key: CacheKey) -> None:
+        if self.chained is not None:
+            self.chained(key)
+        if key.domain == SUBSCRIPTIONS:
+            profile = self.config.profiles.get(key.profile)
+            if profile is not None:
+                self.scopes(profile)
+        elif key.domain in DOMAINS:
+            entry = self.cache.peek(key)
+            failed = entry is None or entry.error is not None
+            self.progress.landed(key.profile, key.domain, key.scope, failed=failed)
+
+    def settle(self, profile: str, domain: str, outcomes: Sequence[Any]) -> None:
+        self.progress.settle(
+            profile,
+            domain,
+            [(o.key.scope, o.status == "failed" or o.error is not None) for o in outcomes],
+        )
+
+    async def watch(self, engine: Engine) -> None:
+        """Tell the progress the closed throttling gates, until cancelled."""
+        import asyncio
+
+        while True:
+            now = time.monotonic()
+            waits = {
+                name: status.throttled_until - now
+                for name, status in engine.status.items()
+                if status.throttled_until is not None
+            }
+            in_flight = sum(status.in_flight for status in engine.status.values())
+            self.progress.waits(waits, in_flight)
+            await asyncio.sleep(TICK)
+
+
 async def refresh(
     config: Config,
     cache: Cache,
@@ -267,11 +339,14 @@ async def refresh(
     max_age: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     engine_options: Mapping[str, Any] | None = None,
+    progress: RefreshProgress | None = None,
 ) -> list[DataProblem]:
     """Refresh the profiles' stale data through the engine; problems it could not log
     on a scope (a timeout) are returned.
 
     Data older than ``max_age`` is refreshed even when its TTL says it is fresh.
+    ``progress`` is told what happens (scopes per domain, landed, throttled waits);
+    the engine runs the same with or without it.
     """
     import asyncio
 
@@ -279,21 +354,38 @@ async def refresh(
 
     force = _stale_pairs(cache, profiles, time.time(), max_age) if max_age is not None else set()
     options: dict[str, Any] = {"respect_backoff": False, **dict(engine_options or {})}
+    feed: _Feed | None = None
+    if progress is not None:
+        feed = _Feed(cache, config, progress, options.get("listener"))
+        options["listener"] = feed.listener
     engine = Engine(config, cache, today=lambda: today, **options)
 
+    async def domain_refresh(profile: Profile, domain: str) -> None:
+        outcomes = await engine.refresh_domain(
+            profile.name, domain, force=(profile.name, domain) in force
+        )
+        if feed is not None:
+            feed.settle(profile.name, domain, outcomes)
+
     async def one(profile: Profile) -> None:
+        if feed is not None:
+            feed.scopes(profile)
         if (profile.name, SUBSCRIPTIONS) in force:
             await engine.subscriptions(profile.name, force=True)
-        await asyncio.gather(
-            *(
-                engine.refresh_domain(profile.name, domain, force=(profile.name, domain) in force)
-                for domain in DOMAINS
-            )
-        )
+        await asyncio.gather(*(domain_refresh(profile, domain) for domain in DOMAINS))
 
     async def body() -> None:
-        await asyncio.gather(*(one(profile) for profile in profiles))
+        watch = asyncio.ensure_future(feed.watch(engine)) if feed is not None else None
+        try:
+            await asyncio.gather(*(one(profile) for profile in profiles))
+        finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
 
+    if progress is not None:
+        progress.start([p.name for p in profiles])
     try:
         async with engine:
             await asyncio.wait_for(body(), timeout)
@@ -327,6 +419,7 @@ def load_snapshot(
     engine_options: Mapping[str, Any] | None = None,
     records: bool = True,
     findings: bool = False,
+    progress: RefreshProgress | None = None,
 ) -> Snapshot:
     """Refresh (unless ``offline``) and read the chosen profiles' data.
 
@@ -334,10 +427,45 @@ def load_snapshot(
     decode every record (exports need them). ``findings``: each customer's summary and
     findings from its digest (:mod:`btconsole.digest`; recomputed from the records, and
     kept when the cache is writable, where the data changed since it was made).
+    ``progress`` (:func:`btconsole.progress.for_stream`) shows the refresh and the
+    reading after it; it is taken down before this returns or raises.
 
     Raises:
         CacheError: the cache cannot be opened.
     """
+    try:
+        return _load_snapshot(
+            config,
+            profiles,
+            offline=offline,
+            clock=clock,
+            max_age=max_age,
+            timeout=timeout,
+            cache_path=cache_path,
+            engine_options=engine_options,
+            records=records,
+            findings=findings,
+            progress=None if offline else progress,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _load_snapshot(
+    config: Config,
+    profiles: Sequence[Profile],
+    *,
+    offline: bool,
+    clock: Clock,
+    max_age: float | None,
+    timeout: float,
+    cache_path: Path | None,
+    engine_options: Mapping[str, Any] | None,
+    records: bool,
+    findings: bool,
+    progress: RefreshProgress | None = None,
+) -> Snapshot:
     problems: list[DataProblem] = []
     with Cache.open(cache_path, readonly=offline) as cache:
         if not offline:
@@ -352,8 +480,11 @@ def load_snapshot(
                     max_age=max_age,
                     timeout=timeout,
                     engine_options=engine_options,
+                    progress=progress,
                 )
             )
+            if progress is not None:
+                progress.reading()
         # ages count from the start of the run: what this run fetched is fresh for it
         every = peek_sources(cache, list(config.profiles.values()))
         datas = [
