@@ -3,6 +3,10 @@
 ``btconsole`` opens the configured profiles; ``btconsole demo`` starts the emulator
 on a generated estate, writes a config for it in the demo's own directory, and opens
 the console on that config. Both run the same app, the same cache code, the same SDK.
+
+The demo's first start reads its estate before the first paint (:func:`prefill`):
+through the same engine and SDK clients, over HTTPS from the emulator, into the demo's
+own cache, so its first frame shows the estate rather than customers not read yet.
 """
 
 from __future__ import annotations
@@ -11,12 +15,16 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from btconsole.config import Config, load_config
 from btconsole.errors import EXIT_OK, UsageError
+
+if TYPE_CHECKING:
+    from btconsole.cache import Cache
+    from btconsole.engine import Outcome
 
 
 def _audit_handler() -> None:
@@ -43,8 +51,12 @@ def run_app(
     offline: bool = False,
     theme: str | None = None,
     environ: Mapping[str, str] | None = None,
+    before: Callable[[Cache], object] | None = None,
 ) -> int:
-    """Run the console until the user quits; return the exit code."""
+    """Run the console until the user quits; return the exit code.
+
+    ``before`` runs on the opened cache before the app starts (the demo's prefill).
+    """
     from btconsole.cache import Cache
     from btconsole.logs import setup_logging
     from btconsole.ui.app import BtConsoleApp
@@ -57,6 +69,8 @@ def run_app(
     except OSError as exc:
         print(f"btconsole: logging disabled: {exc}", file=sys.stderr)
     with Cache.open(cache_path, readonly=offline) as cache:
+        if before is not None:
+            before(cache)
         app = BtConsoleApp(
             config, cache, scope=scope, offline=offline, theme=theme, environ=environ
         )
@@ -85,9 +99,77 @@ def run_console(args: Any) -> int:
 
 
 def demo_dir() -> Path:
+    """Where the demo keeps each estate's config, certificates and cache."""
     from platformdirs import user_cache_path
 
     return user_cache_path("btconsole") / "demo"
+
+
+def demo_cache_path(base: Path) -> Path:
+    """The demo estate's own cache in ``base``: never the user's cache.
+
+    Raises:
+        UsageError: ``base`` would put it at the user's cache file.
+    """
+    from btconsole.cache import default_cache_path
+
+    path = base / "cache.sqlite3"
+    if path.resolve() == default_cache_path().resolve():
+        raise UsageError(f"the demo's cache {path} would be the console's own cache")
+    return path
+
+
+def unread(config: Config, cache: Cache) -> list[tuple[str, str]]:
+    """The (profile, pane domain) pairs of which some scope was never read (or nothing is
+    known at all): what the console's first frame would show as not read yet."""
+    from btconsole.ui.data import PANE_DOMAINS
+
+    pairs = []
+    for profile in config.profiles:
+        for domain in PANE_DOMAINS:
+            entries = cache.peek_domain(domain, [profile])
+            if not entries or any(entry.fetched_at is None for entry in entries):
+                pairs.append((profile, domain))
+    return pairs
+
+
+def prefill(
+    config: Config,
+    cache: Cache,
+    *,
+    now: dt.datetime | None = None,
+    session_factory: Callable[[Any], Any] | None = None,
+) -> Sequence[Outcome]:
+    """Read what was never read into ``cache`` before the console's first paint.
+
+    The real path: :class:`btconsole.engine.Engine` with the profiles' SDK clients (over
+    HTTPS from the demo's emulator), every scope fetched and stored as a refresh would,
+    then each customer's digest made, as the overview's first read would. Data read
+    before (even past its TTL) is left to the console's background refresh, so a
+    second start paints at once. Returns the engine's outcomes (none when nothing was
+    unread); a scope that failed shows in the console as it would after any refresh.
+    """
+    import asyncio
+
+    from btconsole.engine import Engine
+    from btconsole.ui.data import DataSource
+
+    pairs = unread(config, cache)
+    if not pairs:
+        return []
+
+    async def read() -> list[Outcome]:
+        async with Engine(config, cache, session_factory=session_factory) as engine:
+            batches = await asyncio.gather(
+                *(engine.refresh_domain(profile, domain) for profile, domain in pairs)
+            )
+        return [outcome for batch in batches for outcome in batch]
+
+    outcomes = asyncio.run(read())
+    DataSource(config, cache).remake_health(
+        list(config.profiles), now or dt.datetime.now(dt.timezone.utc)
+    )
+    return outcomes
 
 
 def run_demo(args: Any) -> int:
@@ -114,10 +196,17 @@ def run_demo(args: Any) -> int:
             write_config(config_path, estate, emulator.base_url, Path(emulator.ca_path))
             os.environ.update(secret_environment(estate))
             config = load_config(config_path)
+
+            def read_first(cache: Cache) -> None:
+                if unread(config, cache):
+                    print("btconsole demo: reading the demo estate…", file=sys.stderr)
+                    prefill(config, cache)
+
             return run_app(
                 config,
-                cache_path=base / "cache.sqlite3",
+                cache_path=demo_cache_path(base),
                 theme=getattr(args, "theme", None),
+                before=read_first,
             )
     except (EmulatorStartError, ServeError) as exc:
         raise UsageError(f"the demo could not start: {exc}") from None
