@@ -24,7 +24,7 @@ from btconsole.errors import EXIT_OK, UsageError
 
 if TYPE_CHECKING:
     from btconsole.cache import Cache
-    from btconsole.engine import Outcome
+    from btconsole.engine import Engine, Outcome
 
 
 def _audit_handler() -> None:
@@ -138,7 +138,7 @@ def prefill(
     cache: Cache,
     *,
     now: dt.datetime | None = None,
-    session_factory: Callable[[Any], Any] | None = None,
+    engine_factory: Callable[[Config, Cache, Callable[[Any], None]], Engine] | None = None,
 ) -> Sequence[Outcome]:
     """Read what was never read into ``cache`` before the console's first paint.
 
@@ -148,6 +148,7 @@ def prefill(
     before (even past its TTL) is left to the console's background refresh, so a
     second start paints at once. Returns the engine's outcomes (none when nothing was
     unread); a scope that failed shows in the console as it would after any refresh.
+    ``engine_factory`` is what ``BtConsoleApp(engine_factory=...)`` takes (for tests).
     """
     import asyncio
 
@@ -159,7 +160,8 @@ def prefill(
         return []
 
     async def read() -> list[Outcome]:
-        async with Engine(config, cache, session_factory=session_factory) as engine:
+        make = engine_factory or (lambda config, cache, listener: Engine(config, cache))
+        async with make(config, cache, lambda key: None) as engine:
             batches = await asyncio.gather(
                 *(engine.refresh_domain(profile, domain) for profile, domain in pairs)
             )
