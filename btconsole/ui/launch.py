@@ -43,6 +43,31 @@ def _audit_handler() -> None:
     audit.setLevel(logging.INFO)
 
 
+def require_foreground_terminal() -> None:
+    """Refuse to start the console where the terminal would stop it.
+
+    A process outside the terminal's foreground process group (``btconsole &``, or
+    under ``timeout`` without ``--foreground``, which starts its command in a group of
+    its own) is stopped by the kernel (SIGTTOU) when the console sets the terminal up:
+    it would hang with nothing on the screen.
+
+    Raises:
+        UsageError: stdin is a terminal whose foreground group is not ours.
+    """
+    stdin = sys.__stdin__
+    try:
+        if stdin is None or not stdin.isatty():
+            return
+        foreground = os.tcgetpgrp(stdin.fileno())
+    except (OSError, ValueError):  # no controlling terminal: let the app say so
+        return
+    if foreground != os.getpgrp():
+        raise UsageError(
+            "the console must run in the terminal's foreground (started in the background, "
+            "or under 'timeout' without --foreground?)"
+        )
+
+
 def run_app(
     config: Config,
     *,
@@ -63,6 +88,7 @@ def run_app(
 
     if scope is not None:
         config.profile(scope)  # unknown profile: a clear error, exit 64
+    require_foreground_terminal()
     try:
         setup_logging()
         _audit_handler()
@@ -186,6 +212,7 @@ def run_demo(args: Any) -> int:
     from btconsole.emulator.server import EmulatorStartError, running_emulator
     from btconsole.fsutil import ensure_private_dir
 
+    require_foreground_terminal()  # before the emulator starts and the estate is read
     base = ensure_private_dir(demo_dir() / f"{args.size}-{args.seed}")
     estate = generate(seed=args.seed, size=args.size, as_of=dt.datetime.now(dt.timezone.utc).date())
     config_path = base / "config.toml"

@@ -157,6 +157,21 @@ def test_the_demo_first_overview_shows_the_estate(terminal: Terminal, tmp_path: 
     assert _wait_file(exit_file) == "0"
 
 
+def test_the_demo_outside_the_foreground_says_so(terminal: Terminal, tmp_path: Path) -> None:
+    """Under ``timeout`` (its own process group) the terminal would stop the console
+    (SIGTTOU) with nothing on the screen: it says why in one line and exits 64."""
+    exit_file = tmp_path / "exit-code"
+    command = _demo_command(tmp_path, exit_file).replace(
+        f"{_installed_btconsole()} demo", f"timeout 120 {_installed_btconsole()} demo"
+    )
+    terminal.start(command + "; sleep 60", 80, 24)
+    assert _wait_file(exit_file) == "64"
+    screen = terminal.screen()
+    assert "must run in the terminal's foreground" in screen, screen
+    assert "Traceback" not in screen, screen
+    assert not (tmp_path / "home" / ".cache" / "btconsole" / "demo").exists()
+
+
 def test_the_installed_demo_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
