@@ -165,6 +165,7 @@ def prefill(
     *,
     now: dt.datetime | None = None,
     engine_factory: Callable[[Config, Cache, Callable[[Any], None]], Engine] | None = None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> Sequence[Outcome]:
     """Read what was never read into ``cache`` before the console's first paint.
 
@@ -174,7 +175,8 @@ def prefill(
     before (even past its TTL) is left to the console's background refresh, so a
     second start paints at once. Returns the engine's outcomes (none when nothing was
     unread); a scope that failed shows in the console as it would after any refresh.
-    ``engine_factory`` is what ``BtConsoleApp(engine_factory=...)`` takes (for tests).
+    ``engine_factory`` is what ``BtConsoleApp(engine_factory=...)`` takes (for tests);
+    ``progress(done, total)`` is called as each customer's data has landed.
     """
     import asyncio
 
@@ -185,19 +187,50 @@ def prefill(
     if not pairs:
         return []
 
+    customers: dict[str, list[str]] = {}
+    for profile, domain in pairs:
+        customers.setdefault(profile, []).append(domain)
+
     async def read() -> list[Outcome]:
         make = engine_factory or (lambda config, cache, listener: Engine(config, cache))
         async with make(config, cache, lambda key: None) as engine:
-            batches = await asyncio.gather(
-                *(engine.refresh_domain(profile, domain) for profile, domain in pairs)
-            )
-        return [outcome for batch in batches for outcome in batch]
+
+            async def customer(profile: str, domains: list[str]) -> list[Outcome]:
+                batches = await asyncio.gather(
+                    *(engine.refresh_domain(profile, domain) for domain in domains)
+                )
+                return [outcome for batch in batches for outcome in batch]
+
+            outcomes: list[Outcome] = []
+            tasks = [customer(profile, domains) for profile, domains in customers.items()]
+            for done, landed in enumerate(asyncio.as_completed(tasks), start=1):
+                outcomes += await landed
+                if progress is not None:
+                    progress(done, len(tasks))
+        return outcomes
 
     outcomes = asyncio.run(read())
     DataSource(config, cache).remake_health(
         list(config.profiles), now or dt.datetime.now(dt.timezone.utc)
     )
     return outcomes
+
+
+class _Progress:
+    """``reading the demo estate… 12/60 customers``: one line, redrawn in place on a
+    terminal (a large estate takes a while); on anything else, the line once."""
+
+    LABEL = "btconsole demo: reading the demo estate…"
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        print(self.LABEL, file=stream, end="" if self.live else "\n", flush=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.live:
+            end = "\n" if done == total else ""
+            print(f"\r{self.LABEL} {done}/{total} customers", file=self.stream, end=end, flush=True)
 
 
 def run_demo(args: Any) -> int:
@@ -228,8 +261,7 @@ def run_demo(args: Any) -> int:
 
             def read_first(cache: Cache) -> None:
                 if unread(config, cache):
-                    print("btconsole demo: reading the demo estate…", file=sys.stderr)
-                    prefill(config, cache)
+                    prefill(config, cache, progress=_Progress(sys.stderr))
 
             return run_app(
                 config,

@@ -5,6 +5,7 @@ and SDK clients over HTTPS from the emulator, into the demo's own cache."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from btconsole.cache import Cache, default_cache_path
 from btconsole.errors import UsageError
 from btconsole.ui.data import PANE_DOMAINS
-from btconsole.ui.launch import demo_cache_path, demo_dir, prefill, unread
+from btconsole.ui.launch import _Progress, demo_cache_path, demo_dir, prefill, unread
 from btconsole.ui.table import ResourceTable
 from tests.ui.conftest import FIXED_NOW, Served, make_app, serve, small_estate, wait_for
 
@@ -33,14 +34,20 @@ def test_the_first_frame_after_prefill_shows_every_customer(served: Served, tmp_
     with Cache.open(tmp_path / "cache.sqlite3") as cache:
         assert unread(served.config, cache) == [(p, d) for p in profiles for d in PANE_DOMAINS]
 
+        landed: list[tuple[int, int]] = []
         outcomes = prefill(
-            served.config, cache, now=FIXED_NOW, engine_factory=served.engine_factory()
+            served.config,
+            cache,
+            now=FIXED_NOW,
+            engine_factory=served.engine_factory(),
+            progress=lambda done, total: landed.append((done, total)),
         )
 
         assert outcomes and all(o.status == "fetched" for o in outcomes), outcomes
         assert {o.key.profile for o in outcomes} == set(profiles)
         assert {o.key.domain for o in outcomes} == set(PANE_DOMAINS)
         assert unread(served.config, cache) == []
+        assert landed == [(n, len(profiles)) for n in range(1, len(profiles) + 1)]
         # read, not invented: every record came from the emulator's answers
         assert served.emulator.stats()["total"] > 0
 
@@ -69,6 +76,14 @@ def test_prefill_reads_nothing_already_read(served: Served, tmp_path: Path) -> N
         before = served.emulator.stats()["total"]
         assert prefill(served.config, cache, now=FIXED_NOW, engine_factory=factory) == []
         assert served.emulator.stats()["total"] == before
+
+
+def test_the_progress_line_off_a_terminal_is_written_once() -> None:
+    stream = io.StringIO()
+    progress = _Progress(stream)
+    progress(1, 2)
+    progress(2, 2)
+    assert stream.getvalue() == "btconsole demo: reading the demo estate…\n"
 
 
 def test_the_demo_cache_is_never_the_users_cache() -> None:
