@@ -93,7 +93,10 @@ def build_parser() -> Parser:
         "demo",
         help="run the console on the embedded demo estate (local emulator)",
         description="Start the local Azure emulator on a generated estate and open the "
-        "console on it. Nothing leaves this machine.",
+        "console on it. The first start reads the estate (over HTTPS from the emulator, "
+        "through the same SDK clients) before the first frame. Its config and cache are "
+        "its own, in the user cache directory (btconsole/demo/SIZE-SEED), apart from "
+        "your customers' cache. Nothing leaves this machine.",
     )
     _config_option(demo)
     demo.add_argument("--size", choices=SIZES, default="medium", help="estate size")

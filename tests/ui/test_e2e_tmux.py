@@ -114,6 +114,64 @@ def _arc_counts(screen: str, customer: str) -> int:
     return sum(int(n) for n in match.groups()) if match else 0
 
 
+def _demo_command(tmp_path: Path, exit_file: Path) -> str:
+    """``btconsole demo --size small`` with a fresh HOME and XDG directories of its own."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "HOME": home,
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_CACHE_HOME": home / ".cache",
+        "XDG_DATA_HOME": home / ".local/share",
+        "XDG_STATE_HOME": home / ".local/state",
+    }
+    assignments = " ".join(f"{name}={value}" for name, value in env.items())
+    return (
+        f"env {assignments} TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8 "
+        f"{_installed_btconsole()} demo --size small; echo $? > {exit_file}"
+    )
+
+
+def _painted_overview(screen: str) -> bool:
+    """A whole overview frame: the title, and the status bar at the bottom."""
+    lines = screen.rstrip("\n").splitlines()
+    return bool(lines) and "Overview" in lines[0] and "help" in lines[-1]
+
+
+def test_the_demo_first_overview_shows_the_estate(terminal: Terminal, tmp_path: Path) -> None:
+    """Issue 12, point 11: the first overview frame of a first start (nothing cached)
+    already shows every customer's figures: no '?' (not read yet), no 0/0/0/0."""
+    exit_file = tmp_path / "exit-code"
+    terminal.start(_demo_command(tmp_path, exit_file), 80, 24)
+    screen = terminal.wait("the first overview", _painted_overview)
+    lines = screen.splitlines()
+    customers = ("Contoso Retail", "Fabrikam Logistics", "Northwind Health")
+    rows = [line for line in lines[2:6] if line.lstrip().startswith(customers)]
+    assert len(rows) == 3, screen
+    for row in rows:
+        assert "?" not in row, screen
+        assert "0/0/0/0" not in row, screen
+        assert re.search(r"\d+/\d+/\d+/\d+", row), screen
+    assert "not read yet" not in screen, screen
+    terminal.keys("q")
+    assert _wait_file(exit_file) == "0"
+
+
+def test_the_demo_outside_the_foreground_says_so(terminal: Terminal, tmp_path: Path) -> None:
+    """Under ``timeout`` (its own process group) the terminal would stop the console
+    (SIGTTOU) with nothing on the screen: it says why in one line and exits 64."""
+    exit_file = tmp_path / "exit-code"
+    command = _demo_command(tmp_path, exit_file).replace(
+        f"{_installed_btconsole()} demo", f"timeout 120 {_installed_btconsole()} demo"
+    )
+    terminal.start(command + "; sleep 60", 80, 24)
+    assert _wait_file(exit_file) == "64"
+    screen = terminal.screen()
+    assert "must run in the terminal's foreground" in screen, screen
+    assert "Traceback" not in screen, screen
+    assert not (tmp_path / "home" / ".cache" / "btconsole" / "demo").exists()
+
+
 def test_the_installed_demo_in_tmux(terminal: Terminal, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
