@@ -311,7 +311,19 @@ class OverviewScreen(PaneScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "switch_table", "Customers / attention", id="overview.switch"),
+        Binding("w", "toggle_order", "Worst first / config order", id="overview.order"),
     ]
+
+    def action_toggle_order(self) -> None:
+        """Customers worst first (the default) or in the config's order."""
+        table = self.table
+        if table.sort_key is None:
+            table.sort_by("findings", reverse=False)
+            self.notify("customers worst first", timeout=3)
+        else:
+            table.clear_sort()
+            self.notify("customers in config order", timeout=3)
+        self.update_bars()
 
     def compose(self) -> ComposeResult:
         yield TitleBar(id="title")

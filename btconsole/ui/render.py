@@ -461,8 +461,9 @@ OVERVIEW_COLUMNS = (
     Column("circuits", "ER ok/dg/dn", 11, 11, priority=0, descending=True),
     Column("compliance", "COMPL", 7, 7, align="right", priority=1),
     Column("spend", "MTD", 12, 11, align="right", priority=1, descending=True),
-    Column("budget", "BUDGET", 12, 11, align="right", priority=2, descending=True),
-    Column("findings", "CRIT/WARN", 9, 9, align="right", priority=2, descending=True),
+    Column("budget", "BUDGET", 12, 11, align="right", priority=3, descending=True),
+    # the worst-first order's own column: kept at 80 columns before the money ones
+    Column("findings", "CRIT/WARN", 9, 9, align="right", priority=1, descending=True),
     Column("forecast", "FORECAST", 12, 11, align="right", priority=3, descending=True),
 )
 
