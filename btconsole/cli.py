@@ -31,6 +31,7 @@ from btconsole.errors import (
     NotAvailableYetError,
     UsageError,
 )
+from btconsole.logs import LOG_LEVEL_ENV
 
 PROG = "btconsole"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
@@ -86,6 +87,11 @@ def build_parser() -> Parser:
     _profile_options(parser, all_flag=False)
     parser.add_argument("--offline", action="store_true", help="serve the cache only")
     parser.add_argument("--theme", metavar="NAME", help="theme for this run")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log at DEBUG, the Azure SDK's requests and responses included (redacted)",
+    )
     parser.set_defaults(handler=run_console)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -489,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with termination.installed():
             args = parser.parse_args(argv)
+            if getattr(args, "verbose", False):
+                os.environ[LOG_LEVEL_ENV] = "DEBUG"  # read by btconsole.logs.setup_logging
             handler: Handler = args.handler
             code = handler(args)
         # the console's app closes and returns on SIGTERM, but it was ended all the same

@@ -35,3 +35,13 @@ def test_debug_logs_the_sdk_requests(
     code, out, err = cli(clean, "check", "--all")
     assert code == 0, out + err
     assert "Request URL" in _log_text()
+
+
+def test_verbose_logs_the_sdk_requests(
+    clean: Site, cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --verbose sets BTCONSOLE_LOG_LEVEL for the process: monkeypatch restores it after
+    monkeypatch.setenv("BTCONSOLE_LOG_LEVEL", "INFO")
+    code, out, err = cli(clean, "--verbose", "check", "--all")
+    assert code == 0, out + err
+    assert "Request URL" in _log_text()
