@@ -9,6 +9,7 @@ the estate's "today" (the estate is generated for a fixed date).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from btconsole.cache import Cache, CacheKey
@@ -144,3 +146,59 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], tries: in
             return
         await pilot.pause(0.01)
     raise AssertionError(f"condition not met after {tries} pauses: {condition}")
+
+
+# --------------------------------------------------------------------------- fixtures
+# A module that needs another estate defines its own ``served`` (module fixtures win).
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The small estate served for the module (one emulator per test module)."""
+    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache file the engine filled once from the module's emulator (copy it to use it)."""
+    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
+    with Cache.open(path) as cache:
+        asyncio.run(fill(served, cache))
+    return path
+
+
+@pytest.fixture
+def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
+    """This test's own copy of the filled cache, every entry fresh."""
+    with fresh_copy(filled, tmp_path) as opened:
+        yield opened
+
+
+class Notes:
+    """Every notification the app raised (toasts expire; these do not)."""
+
+    def __init__(self, app: BtConsoleApp) -> None:
+        self.items: list[tuple[str, str, str]] = []
+        original = app.notify
+
+        def notify(
+            message: str, *, title: str = "", severity: Any = "information", **kw: Any
+        ) -> None:
+            self.items.append((str(title), str(message), str(severity)))
+            original(message, title=title, severity=severity, **kw)
+
+        app.notify = notify  # type: ignore[method-assign]
+
+    def find(self, text: str) -> tuple[str, str, str] | None:
+        for item in self.items:
+            if text in item[0] or text in item[1]:
+                return item
+        return None
+
+    def __contains__(self, text: str) -> bool:
+        return self.find(text) is not None
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press(*["space" if ch == " " else ch for ch in text])

@@ -28,15 +28,16 @@ from btconsole.ui.panes import ArcPane, PaneScreen
 from btconsole.ui.screens import CommandLine, HelpScreen
 from btconsole.ui.table import ResourceTable
 from btconsole.ui.widgets import StatusBar, TitleBar
-from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import (
+    Notes,
+    Served,
+    fill,
+    make_app,
+    type_text,
+    wait_for,
+)
 
 SIZE = (80, 24)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -55,37 +56,6 @@ def fresh(served: Served) -> Served:
     return served
 
 
-@pytest.fixture
-def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with fresh_copy(filled, tmp_path) as opened:
-        yield opened
-
-
-class Notes:
-    """Every notification the app raised (they expire from the screen; these do not)."""
-
-    def __init__(self, app: BtConsoleApp) -> None:
-        self.items: list[tuple[str, str, str]] = []
-        original = app.notify
-
-        def notify(
-            message: str, *, title: str = "", severity: Any = "information", **kw: Any
-        ) -> None:
-            self.items.append((str(title), str(message), str(severity)))
-            original(message, title=title, severity=severity, **kw)
-
-        app.notify = notify  # type: ignore[method-assign]
-
-    def find(self, text: str) -> tuple[str, str, str] | None:
-        for item in self.items:
-            if text in item[0] or text in item[1]:
-                return item
-        return None
-
-    def __contains__(self, text: str) -> bool:
-        return self.find(text) is not None
-
-
 def pane(app: BtConsoleApp) -> PaneScreen:
     screen = app.screen
     assert isinstance(screen, PaneScreen), screen
@@ -94,10 +64,6 @@ def pane(app: BtConsoleApp) -> PaneScreen:
 
 def bar_text(app: BtConsoleApp, widget: type[Static]) -> str:
     return str(app.screen.query_one(widget).render())
-
-
-async def type_text(pilot: Any, text: str) -> None:
-    await pilot.press(*["space" if ch == " " else ch for ch in text])
 
 
 # --------------------------------------------------------------------------- panes

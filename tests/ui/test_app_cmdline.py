@@ -7,10 +7,9 @@ points at a fresh directory for every test (``XDG_STATE_HOME``).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,57 +35,18 @@ from btconsole.ui.links import CopiedBar, copied_text, middle_cut
 from btconsole.ui.panes import ArcPane, OverviewScreen, PaneScreen
 from btconsole.ui.screens import CommandLine, HelpScreen
 from btconsole.ui.table import ResourceTable
-from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import (
+    Notes,
+    Served,
+    fresh_copy,
+    make_app,
+    type_text,
+    wait_for,
+)
 from tests.ui.test_app_snapshots import make, snapshot_cache  # noqa: F401 (fixtures)
 
 SIZE = (80, 24)
 CUSTOMERS = ("contoso-retail", "fabrikam-logistics", "northwind-health")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
-    with Cache.open(path) as cache:
-        asyncio.run(fill(served, cache))
-    return path
-
-
-@pytest.fixture
-def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with fresh_copy(filled, tmp_path) as opened:
-        yield opened
-
-
-class Notes:
-    """Every notification the app raised (toasts expire; these do not)."""
-
-    def __init__(self, app: BtConsoleApp) -> None:
-        self.items: list[tuple[str, str, str]] = []
-        original = app.notify
-
-        def notify(
-            message: str, *, title: str = "", severity: Any = "information", **kw: Any
-        ) -> None:
-            self.items.append((str(title), str(message), str(severity)))
-            original(message, title=title, severity=severity, **kw)
-
-        app.notify = notify  # type: ignore[method-assign]
-
-    def find(self, text: str) -> tuple[str, str, str] | None:
-        for item in self.items:
-            if text in item[0] or text in item[1]:
-                return item
-        return None
-
-
-async def type_text(pilot: Any, text: str) -> None:
-    await pilot.press(*["space" if ch == " " else ch for ch in text])
 
 
 async def open_line(app: BtConsoleApp, pilot: Any) -> Input:

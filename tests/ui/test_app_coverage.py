@@ -5,24 +5,15 @@ and the attention list and the status bar say so."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from btconsole.cache import Cache
 from btconsole.ui.table import ResourceTable
 from btconsole.ui.widgets import StatusBar
-from tests.ui.conftest import Served, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import Served, make_app, wait_for
 
 SIZE = (100, 30)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
 
 
 async def test_a_customer_without_its_secret_is_unknown_not_zero(

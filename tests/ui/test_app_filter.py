@@ -5,12 +5,8 @@ that starts every table at its top."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from textual.widgets import Input, Static
 
 from btconsole.cache import Cache
@@ -23,36 +19,12 @@ from btconsole.ui.widgets import TitleBar
 from tests.ui.conftest import (
     FIXED_NOW,
     Served,
-    fill,
-    fresh_copy,
     make_app,
-    serve,
-    small_estate,
     wait_for,
 )
 
 SIZE = (80, 24)
 WEEK = 7 * 86400
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
-    with Cache.open(path) as cache:
-        asyncio.run(fill(served, cache))
-    return path
-
-
-@pytest.fixture
-def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with fresh_copy(filled, tmp_path) as opened:
-        yield opened
 
 
 def pane(app: BtConsoleApp) -> PaneScreen:

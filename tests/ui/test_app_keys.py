@@ -3,9 +3,7 @@ emulator's small estate, the config loaded from a file as the CLI loads it)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,30 +18,10 @@ from btconsole.ui.keys import contexts, registry
 from btconsole.ui.panes import ArcPane, OverviewScreen, PaneScreen
 from btconsole.ui.screens import HelpScreen
 from btconsole.ui.widgets import StatusBar
-from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import Served, make_app, wait_for
 
 SIZE = (100, 30)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
-    with Cache.open(path) as cache:
-        asyncio.run(fill(served, cache))
-    return path
-
-
-@pytest.fixture
-def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with fresh_copy(filled, tmp_path) as opened:
-        yield opened
 
 
 def with_keys(served: Served, directory: Path, keys: str) -> Config:

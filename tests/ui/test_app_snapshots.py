@@ -31,8 +31,6 @@ from tests.ui.conftest import (
     Served,
     copy_entries,
     fill,
-    serve,
-    small_estate,
     wait_for,
 )
 
@@ -40,12 +38,6 @@ SIZES = [(80, 24), (120, 40), (160, 48), (200, 50)]
 # "bt", the default, is in every test_screen snapshot
 THEMES = ["bt-light", "high-contrast", "monochrome"]
 FETCHED_AT = FIXED_EPOCH - 5 * 60  # every figure in the status bar is "5m" old
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

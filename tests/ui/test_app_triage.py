@@ -4,40 +4,14 @@ between worst first and the config's order."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from btconsole.cache import Cache
 from btconsole.health import Finding
 from btconsole.records import CircuitRecord
 from btconsole.ui.details import CircuitDetails
 from btconsole.ui.table import ResourceTable
-from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import Served, make_app, wait_for
 
 SIZE = (80, 24)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
-    with Cache.open(path) as cache:
-        asyncio.run(fill(served, cache))
-    return path
-
-
-@pytest.fixture
-def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with fresh_copy(filled, tmp_path) as opened:
-        yield opened
 
 
 async def test_the_down_circuit_is_three_keys_from_the_first_screen(

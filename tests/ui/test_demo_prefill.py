@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,9 @@ from btconsole.errors import UsageError
 from btconsole.ui.data import PANE_DOMAINS
 from btconsole.ui.launch import _Progress, demo_cache_path, demo_dir, prefill, unread
 from btconsole.ui.table import ResourceTable
-from tests.ui.conftest import FIXED_NOW, Served, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import FIXED_NOW, Served, make_app, wait_for
 
 SIZE = (80, 24)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
 
 
 def test_the_first_frame_after_prefill_shows_every_customer(served: Served, tmp_path: Path) -> None:

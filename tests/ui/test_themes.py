@@ -11,10 +11,7 @@ are one colour there).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +33,7 @@ from btconsole.ui.themes import (
 )
 from btconsole.ui.themes import contrast as theme_contrast
 from btconsole.ui.widgets import StatusBar, TitleBar
-from tests.ui.conftest import Served, fill, fresh_copy, make_app, serve, small_estate, wait_for
+from tests.ui.conftest import Served, make_app, wait_for
 
 SIZE = (80, 24)
 MINIMUM = 4.5  # WCAG 2 AA for text
@@ -156,26 +153,6 @@ def unreadable(glyphs: list[Glyphs]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def filled(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("filled") / "cache.sqlite3"
-    with Cache.open(path) as cache:
-        asyncio.run(fill(served, cache))
-    return path
-
-
-@pytest.fixture
-def cache(filled: Path, tmp_path: Path) -> Iterator[Cache]:
-    with fresh_copy(filled, tmp_path) as opened:
-        yield opened
 
 
 # users' themes: the example of docs/usage.md (only some colours given, the rest

@@ -26,20 +26,12 @@ from tests.ui.conftest import (
     Served,
     copy_entries,
     fill,
-    serve,
-    small_estate,
     wait_for,
 )
 
 SIZE = (80, 24)
 LOOKS = [*sorted(load_themes(shipped_theme_dir()).themes), "NO_COLOR"]
 FETCHED_AT = FIXED_EPOCH - 5 * 60
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(small_estate(), tmp_path_factory.mktemp("emulator")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
