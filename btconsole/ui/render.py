@@ -148,9 +148,10 @@ ARC_COLUMNS = (
 _ARC_LEVEL: dict[str, Level] = {
     "connected": "ok",
     "disconnected": "warning",
-    "expired": "critical",
-    "error": "critical",
+    "expired": "warning",  # hygiene, never critical (as its finding: docs/health.md)
+    "error": "critical",  # recent; in error for longer than RECENT_DAYS: warning
 }
+_RECENT_SECONDS = health.RECENT_DAYS * 86400
 
 
 def arc_rows(
@@ -178,6 +179,8 @@ def arc_rows(
         if level == "ok" and agent_level == "warning":
             level = "warning"
         since = since_seconds(r.last_status_change, now)
+        if bucket == "error" and since is not None and since > _RECENT_SECONDS:
+            level = "warning"  # as its finding: long in error is backlog, not an outage
         os_text = " ".join(p for p in (r.os_name, r.os_version) if p) or (r.distribution or "-")
         customer = clean(customers.get(r.profile, r.profile))
         cells = (

@@ -147,6 +147,7 @@ def test_arc_rows_levels_cells_and_sort_values() -> None:
         arc("gone-1", "Disconnected"),
         arc("old-1", "Expired", agent_version="1.40.0"),
         arc("bad-1", "Error"),
+        arc("stale-1", "Error", last_status_change="2026-10-01T00:00:00Z"),
     ]
     rows = render.arc_rows(
         records, customers={"contoso": "Contoso Retail"}, subscriptions={SUB: "Prod"}, now=NOW
@@ -154,7 +155,9 @@ def test_arc_rows_levels_cells_and_sort_values() -> None:
     by_name = {r.cells[0]: r for r in rows}
     assert by_name["ok-1"].level == "ok"
     assert by_name["gone-1"].level == "warning"
-    assert by_name["old-1"].level == "critical" and by_name["bad-1"].level == "critical"
+    # expired is hygiene (never critical, as its finding); a recent error is an outage
+    assert by_name["old-1"].level == "warning" and by_name["bad-1"].level == "critical"
+    assert by_name["stale-1"].level == "warning"  # in error for 50 days: backlog
     assert by_name["old-1"].cells[3] == "1.40.0 (-5)"  # five release lines behind 1.45
     assert by_name["ok-1"].cells[2] == "3h"  # since 09:00, now 12:00
     assert by_name["ok-1"].cells[4] == "Contoso Retail"
