@@ -159,9 +159,10 @@ def rules_version() -> str:
         from btconsole import __version__
 
         digest = hashlib.sha256(f"{__version__}/{DIGEST_FORMAT}".encode())
-        for module in (health.__file__, __file__):
+        rules = sorted(Path(health.__file__).parent.glob("*.py"))  # the health package
+        for module in (*rules, Path(__file__)):
             with contextlib.suppress(OSError):  # a frozen build: the version must do
-                digest.update(Path(module).read_bytes())
+                digest.update(module.read_bytes())
         _RULES = digest.hexdigest()[:16]
     return _RULES
 

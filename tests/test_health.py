@@ -1179,4 +1179,4 @@ class TestSpendAsAnswered:
         b = BudgetRecord("contoso", SUB, "b", 10.0, amount, None, "GBP")
         finding = health.consumption_budget_finding(b)
         assert finding is None or "unknown" in finding.detail
-        assert health._fmt(amount, "GBP") == "GBP unknown"
+        assert health.spend._fmt(amount, "GBP") == "GBP unknown"
