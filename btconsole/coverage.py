@@ -182,11 +182,6 @@ class DomainCoverage:
     def count(self, state: str) -> int:
         return sum(1 for s in self.scopes if s.state == state)
 
-    @property
-    def oldest_age(self) -> float | None:
-        ages = [s.age for s in self.scopes if s.age is not None]
-        return max(ages) if ages else None
-
 
 @dataclass(frozen=True)
 class CustomerCoverage:
@@ -195,9 +190,6 @@ class CustomerCoverage:
     profile: str
     listing: ScopeState
     domains: Mapping[str, DomainCoverage]
-
-    def domain(self, name: str) -> DomainCoverage:
-        return self.domains[name]
 
     @property
     def unknown_domains(self) -> list[str]:
@@ -214,17 +206,6 @@ class CustomerCoverage:
         return self.listing.ok and all(
             not d.blocked and all(s.ok for s in d.scopes) for d in self.domains.values()
         )
-
-    def failures(self) -> list[ScopeState]:
-        """Every failing or unread level, the listing first."""
-        out: list[ScopeState] = []
-        if not self.listing.ok:
-            out.append(self.listing)
-        for d in self.domains.values():
-            if d.blocked is not None and d.blocked is not self.listing:
-                out.append(d.blocked)
-            out.extend(s for s in d.scopes if not s.ok)
-        return out
 
     @property
     def cause(self) -> ScopeState | None:

@@ -293,7 +293,7 @@ def finish(digest: Digest, profile: Profile, now: dt.datetime) -> CustomerHealth
     moved = [
         f
         for r in digest.moving
-        if (f := health.arc_status_finding(r, now, health.DISCONNECTED_CRITICAL_DAYS)) is not None
+        if (f := health.arc_status_finding(r, now, health.RECENT_DAYS)) is not None
     ]
     findings = health.attention([*digest.findings, *moved])
     tally = health.severity_counts(findings, profile.name)

@@ -27,10 +27,9 @@ SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 DOMAIN_ORDER: tuple[str, ...] = ("circuits", "arc", "policy", "spend")
 
 #: A disconnected (or offline) Arc resource becomes critical after this many days.
-DISCONNECTED_CRITICAL_DAYS = 7.0  # (kept for callers) = RECENT_DAYS
 #: An Arc resource that went disconnected or into error less than this many days ago
 #: is an outage; longer ago, a cleanup backlog (hygiene), never critical.
-RECENT_DAYS = DISCONNECTED_CRITICAL_DAYS
+RECENT_DAYS = 7.0
 #: Compliance this many points below the threshold is critical rather than a warning.
 COMPLIANCE_CRITICAL_MARGIN = 20.0
 #: Anomaly detection defaults: trailing window, factor over its median, absolute floor.

@@ -17,7 +17,7 @@ from btconsole.health.arc import (
     versions_by_kind,
 )
 from btconsole.health.base import (
-    DISCONNECTED_CRITICAL_DAYS,
+    RECENT_DAYS,
     SEVERITIES,
     Finding,
     Severity,
@@ -126,7 +126,7 @@ def findings_for(
     *,
     newest: Mapping[str, str] | None = None,
     versions_seen: Mapping[str, Iterable[str]] | None = None,
-    disconnected_critical_days: float = DISCONNECTED_CRITICAL_DAYS,
+    recent_days: float = RECENT_DAYS,
 ) -> list[Finding]:
     """Every finding for one customer, in :func:`attention` order.
 
@@ -142,7 +142,7 @@ def findings_for(
     newest = newest if newest is not None else newest_by_kind(records.arc)
     seen = versions_seen if versions_seen is not None else versions_by_kind(records.arc)
     for arc in records.arc:
-        status = arc_status_finding(arc, now, disconnected_critical_days)
+        status = arc_status_finding(arc, now, recent_days)
         if status is not None:
             findings.append(status)
         version = arc_version_finding(arc, newest, seen, profile.thresholds.agent_versions_behind)
