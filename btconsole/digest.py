@@ -317,12 +317,30 @@ def estate_versions(
     return {kind: frozenset(versions) for kind, versions in sorted(merged.items())}
 
 
+@dataclass
+class ReadMemo:
+    """What a long-lived reader (the console, the refresh process) keeps between reads,
+    so that reading one customer costs one customer, not the estate.
+
+    ``digests``: name -> (the digest entry's ``fetched_at``, the digest decoded from it);
+    an entry stored since is decoded again. ``versions``: name -> (the fetch times of its
+    Arc entries, the agent versions in them) for customers without a usable digest, so
+    their Arc records are decoded once per landed change, not on every read.
+    """
+
+    digests: dict[str, tuple[float | None, Digest]] = field(default_factory=dict)
+    versions: dict[str, tuple[tuple[float, ...], dict[str, frozenset[str]]]] = field(
+        default_factory=dict
+    )
+
+
 class Digester:
     """Reads (and keeps up to date) the digests of a config's customers.
 
     Agent versions are compared across every profile of ``config``, as ``btconsole
     check`` and the overview have always done, so a customer reads the same in both.
-    ``memo`` (name -> digest) keeps what this process made, for a read-only cache.
+    ``memo`` (name -> digest) keeps what this process made, for a read-only cache;
+    ``reads`` (a :class:`ReadMemo`) what it decoded, for a reader that reads again.
     """
 
     def __init__(
@@ -333,6 +351,7 @@ class Digester:
         *,
         memo: dict[str, Digest] | None = None,
         wall: float | None = None,
+        reads: ReadMemo | None = None,
     ) -> None:
         self.config = config
         # coverage ages count on the real clock, even when ``now`` is pinned
@@ -341,6 +360,7 @@ class Digester:
         self.now = now
         self.today = now.astimezone(dt.timezone.utc).date()
         self.memo = memo if memo is not None else {}
+        self.reads = reads if reads is not None else ReadMemo()
         self.recomputed: list[str] = []  # made again from the records by this reader
         self.outdated: list[str] = []  # shown from an out-of-date digest (``stale_ok``)
         self.stored = 0
@@ -349,12 +369,41 @@ class Digester:
         return peek_sources(self.cache, list(self.config.profiles.values()))
 
     def _candidates(self) -> dict[str, Digest]:
-        found: dict[str, Digest] = {}
-        for entry in self.cache.read_domain(DIGEST_DOMAIN, list(self.config.profiles)):
-            digest = Digest.from_records(entry.records)
-            if digest is not None and digest.header.profile == entry.key.profile:
-                found[entry.key.profile] = digest
-        return found
+        """Every stored digest; those decoded before (same entry) are not decoded again."""
+        names = list(self.config.profiles)
+        known = self.reads.digests
+        peeked = {e.key.profile: e for e in self.cache.peek_domain(DIGEST_DOMAIN, names)}
+        changed = [n for n, e in peeked.items() if n not in known or known[n][0] != e.fetched_at]
+        if changed:
+            for entry in self.cache.read_domain(DIGEST_DOMAIN, changed):
+                digest = Digest.from_records(entry.records)
+                if digest is not None and digest.header.profile == entry.key.profile:
+                    known[entry.key.profile] = (entry.fetched_at, digest)
+                else:
+                    known.pop(entry.key.profile, None)
+        for name in [n for n in known if n not in peeked]:
+            del known[name]
+        return {name: digest for name, (_, digest) in known.items()}
+
+    def _arc_versions(self, src: Sources) -> dict[str, frozenset[str]]:
+        """The agent versions in a customer's Arc records (decoded once per change)."""
+        used = {
+            scope: e.fetched_at for scope, e in src.entries.get("arc", ()) if e and e.fetched_at
+        }
+        stamp = tuple(sorted(used.values()))
+        known = self.reads.versions.get(src.profile.name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        arc = [
+            r
+            for entry in self.cache.read(src.profile.name, "arc")
+            if entry.key.scope in used and entry.fetched_at is not None
+            for r in entry.records
+            if isinstance(r, ArcRecord)
+        ]
+        versions = health.versions_by_kind(arc)
+        self.reads.versions[src.profile.name] = (stamp, versions)
+        return versions
 
     def read(
         self,
@@ -392,13 +441,10 @@ class Digester:
                 stale[name] = digest
             else:
                 del versions[name]
-        # the estate's agent versions: from the digests, else from the records
-        loaded: dict[str, dict[str, list[Any]]] = {}
+        # the estate's agent versions: from the digests, else from the Arc records
         for name, src in every.items():
             if name not in versions:
-                loaded[name] = load_records(self.cache, src)
-                arc = [r for r in loaded[name]["arc"] if isinstance(r, ArcRecord)]
-                versions[name] = health.versions_by_kind(arc)
+                versions[name] = self._arc_versions(src)
         seen = estate_versions(versions.values())
         estate = estate_of(seen)
         newest = health.newest_of_versions(seen)
@@ -419,9 +465,7 @@ class Digester:
                     log.warning("digest of %s unreadable (%s); made again", name, exc)
                     shown_stale = False
             if made is None:
-                records = loaded.get(name)
-                if records is None:
-                    records = load_records(self.cache, src)
+                records = load_records(self.cache, src)
                 fresh = make_digest(
                     profile, records, self.now, basis=bases[name], newest=newest, seen=seen
                 )

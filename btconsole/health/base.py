@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from btconsole.records import (
     record,
@@ -145,19 +145,22 @@ def attention(findings: Iterable[Finding], min_severity: Severity = "info") -> l
     # "info" keeps everything, even a severity this version does not know (sorted last)
     limit = len(SEVERITIES) if min_severity == "info" else _severity_rank(min_severity)
     kept = [f for f in findings if _severity_rank(f.severity) <= limit]
-    return sorted(
-        kept,
-        key=lambda f: (
-            _IMPACT_RANKS.get(impact_of(f), len(IMPACTS)),
-            _severity_rank(f.severity),
-            f.rule != "coverage",  # a customer or domain without data: first
-            _domain_rank(f.domain),
-            _since_rank(f.since),
-            f.profile,
-            f.subscription_id or "",
-            f.title,
-            f.key,
-        ),
+    return sorted(kept, key=attention_key)
+
+
+def attention_key(f: Finding) -> tuple[Any, ...]:
+    """A finding's place in :func:`attention` order: findings of several customers
+    ranked apart merge by it into one list."""
+    return (
+        _IMPACT_RANKS.get(impact_of(f), len(IMPACTS)),
+        _severity_rank(f.severity),
+        f.rule != "coverage",  # a customer or domain without data: first
+        _domain_rank(f.domain),
+        _since_rank(f.since),
+        f.profile,
+        f.subscription_id or "",
+        f.title,
+        f.key,
     )
 
 

@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -94,6 +94,8 @@ class BtConsoleApp(App[int]):
         refresh_interval: float | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         data_clock: Callable[[], float] | None = None,
+        refresher_args: Sequence[str] = (),
+        refresher_environ: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -103,6 +105,9 @@ class BtConsoleApp(App[int]):
             offline=offline,
             engine_factory=engine_factory,
             clock=data_clock or time.time,
+            now=self.now if clock is not None else None,
+            refresher_args=refresher_args,
+            refresher_environ=refresher_environ,
         )
         self.scope = scope
         self._requested_theme = theme or config.theme
@@ -113,6 +118,8 @@ class BtConsoleApp(App[int]):
         self._clock = clock
         self.first_paint: float | None = None
         self.data.add_listener(self._data_changed)
+        self.data.add_customer_listener(self._customer_changed)
+        self.data.add_message_listener(self._refresh_message)
         self._history: list[str] | None = None  # read at the first ":"
         self._history_warned = False
         # the user's [keys] table, checked (unknown ids, clashes: ConfigError), as
@@ -142,6 +149,10 @@ class BtConsoleApp(App[int]):
         if not self.data.offline:
             self.set_interval(self.refresh_interval, self._tick)
             self.call_later(self._tick)
+
+    def _refresh_message(self, text: str) -> None:
+        """What the refresh asks of the user (a device-code sign-in), shown until read."""
+        self.notify(clean(text), title="Sign in", severity="warning", markup=False, timeout=120)
 
     def _write_bench(self, path: str) -> None:
         import json
@@ -193,57 +204,114 @@ class BtConsoleApp(App[int]):
     def _tick(self) -> None:
         """Refresh what is due (TTL run out) for the profiles in view."""
         profiles = self.data.profiles(self.scope)
-        for domain in PANE_DOMAINS:
-            if domain not in self.data.refreshing and self.data.due(domain, profiles):
-                self.run_worker(
-                    self._refresh(domain, profiles, False),
-                    group=f"refresh-{domain}",
-                    exclusive=False,
-                    exit_on_error=False,
-                )
+        due = [
+            domain
+            for domain in PANE_DOMAINS
+            if domain not in self.data.refreshing and self.data.due(domain, profiles)
+        ]
+        if due:
+            self._start_refresh(due, profiles, force=False)
 
-    async def _refresh(self, domain: str, profiles: list[str], force: bool) -> None:
+    def _start_refresh(self, domains: list[str], profiles: list[str], *, force: bool) -> None:
+        self.run_worker(
+            self._refresh(domains, profiles, force),
+            group="refresh",
+            exclusive=False,
+            exit_on_error=False,
+        )
+
+    async def _refresh(self, domains: list[str], profiles: list[str], force: bool) -> None:
+        what = ", ".join(domains)
         try:
-            outcomes = await self.data.refresh(domain, profiles, force=force)
+            outcomes = await self.data.refresh(domains, profiles, force=force)
         except Exception as error:  # never crash the console on a refresh
-            logging.getLogger(__name__).exception("refresh of %s failed", domain)
+            logging.getLogger(__name__).exception("refresh of %s failed", what)
             self.notify(
-                clean(str(error)), title=f"{domain}: refresh failed", severity="error", markup=False
+                clean(str(error)), title=f"{what}: refresh failed", severity="error", markup=False
             )
+            self._reload_screen()
             return
         failed = [o for o in outcomes if o.status == "failed"]
         if failed:
+            where = ", ".join(dict.fromkeys(o.key.domain for o in failed))
             self.notify(
                 clean(
                     f"{len(failed)} scope(s) failed; showing the last good data. "
                     f"{failed[0].error or ''}"
                 ),
-                title=f"{domain}: refresh failed",
+                title=f"{where}: refresh failed",
                 severity="warning",
                 markup=False,
             )
-        self._reload_screen()
+        from btconsole.ui.panes import OverviewScreen
 
-    def _data_changed(self, key: CacheKey) -> None:
-        # called on the event loop by the engine as each scope lands: stream it in
-        if key.domain in PANE_DOMAINS or key.domain == "subscriptions":
-            self._reload_soon()
+        if isinstance(self._current_pane(), OverviewScreen):
+            self._update_bars()  # its customers' rows were updated one by one
+        else:
+            self._reload_screen()
+
+    # While a refresh lands: a scope that lands updates the status bar and the pane of
+    # its domain (coalesced; a pane's rebuild waits four times as long as the last one
+    # took, so the keys never wait behind rebuilds); a customer whose refresh is done
+    # updates its own overview row (its digest was made by the refresh).
 
     _reload_pending = False
+    _bars_pending = False
+    _reload_cost = 0.0
+    _customers_pending: set[str] | None = None
+
+    def _data_changed(self, key: CacheKey) -> None:
+        # called on the event loop as each scope lands
+        screen = self._current_pane()
+        if screen is None:
+            return
+        if key.domain in screen.DOMAINS:
+            self._reload_soon()
+        elif not self._bars_pending:
+            self._bars_pending = True
+            self.set_timer(0.5, self._update_bars)
+
+    def _customer_changed(self, profile: str) -> None:
+        if self._customers_pending is None:
+            self._customers_pending = set()
+            self.set_timer(0.25, self._update_customers)
+        self._customers_pending.add(profile)
+
+    def _update_customers(self) -> None:
+        names, self._customers_pending = self._customers_pending or set(), None
+        from btconsole.ui.panes import OverviewScreen
+
+        screen = self._current_pane()
+        if isinstance(screen, OverviewScreen):
+            screen.update_customers(names)
+
+    def _update_bars(self) -> None:
+        self._bars_pending = False
+        screen = self._current_pane()
+        if screen is not None:
+            screen.update_bars()
+
+    def _current_pane(self) -> PaneScreen | None:
+        try:
+            screen = self.screen
+        except ScreenStackError:  # quitting while a refresh lands
+            return None
+        if isinstance(screen, PaneScreen) and not self._exit and screen.is_running:
+            return screen
+        return None
 
     def _reload_soon(self) -> None:
         if not self._reload_pending:
             self._reload_pending = True
-            self.set_timer(0.25, self._reload_screen)
+            self.set_timer(max(0.25, 4 * self._reload_cost), self._reload_screen)
 
     def _reload_screen(self) -> None:
         self._reload_pending = False
-        try:
-            screen = self.screen
-        except ScreenStackError:  # quitting while a refresh lands: nothing to reload
-            return
-        if isinstance(screen, PaneScreen) and not self._exit and screen.is_running:
+        screen = self._current_pane()
+        if screen is not None:
+            started = time.perf_counter()
             screen.reload()
+            self._reload_cost = time.perf_counter() - started
 
     def action_refresh(self) -> None:
         screen = self.screen
@@ -258,14 +326,7 @@ class BtConsoleApp(App[int]):
         if self.data.offline:
             self.notify("offline: serving the cache only", severity="warning")
             return
-        profiles = self.data.profiles(self.scope)
-        for domain in domains:
-            self.run_worker(
-                self._refresh(domain, profiles, True),
-                group=f"refresh-{domain}",
-                exclusive=False,
-                exit_on_error=False,
-            )
+        self._start_refresh(list(domains), self.data.profiles(self.scope), force=True)
         self.notify("refreshing…", timeout=2)
 
     # ------------------------------------------------------------------ keys

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from btconsole.cache import Cache, CacheKey, Entry
 from btconsole.config import Config
-from btconsole.digest import CustomerHealth, Digest, Digester
+from btconsole.digest import CustomerHealth, Digest, Digester, ReadMemo
+
+if TYPE_CHECKING:
+    from btconsole.refresher import Refresher
 
 PANE_DOMAINS = ("arc", "circuits", "policy", "spend")
 
@@ -52,6 +55,9 @@ class DataSource:
         offline: bool = False,
         engine_factory: Callable[[Config, Cache, Callable[[CacheKey], None]], Any] | None = None,
         clock: Callable[[], float] = time.time,
+        now: Callable[[], dt.datetime] | None = None,
+        refresher_args: Sequence[str] = (),
+        refresher_environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.cache = cache
@@ -59,9 +65,17 @@ class DataSource:
         self._engine_factory = engine_factory
         self._engine: Any = None
         self._listeners: list[Callable[[CacheKey], None]] = []
+        self._customer_listeners: list[Callable[[str], None]] = []
+        self._message_listeners: list[Callable[[str], None]] = []
+        self._refresher: Refresher | None = None
+        self._refresher_args = tuple(refresher_args)
+        self._refresher_environ = refresher_environ
+        self._now = now
+        self._running: dict[str, int] = {}
         self.clock = clock
         self.refreshing: set[str] = set()
         self._digests: dict[str, Digest] = {}  # made here: kept even if the cache is read-only
+        self._reads = ReadMemo()  # what was decoded: a customer that changed is read alone
 
     # ------------------------------------------------------------------ reading
 
@@ -151,7 +165,7 @@ class DataSource:
         the records and, unless the cache is read-only, kept for the next start; with
         ``stale_ok`` that is left to :meth:`remake_health` (in a worker thread).
         """
-        digester = Digester(self.config, self.cache, now, memo=self._digests)
+        digester = Digester(self.config, self.cache, now, memo=self._digests, reads=self._reads)
         health = digester.read(profiles, stale_ok=stale_ok)
         return [health[name] for name in profiles], digester.outdated
 
@@ -161,7 +175,7 @@ class DataSource:
         Safe in a worker thread (the cache serialises its calls). Returns how many
         customers were made again.
         """
-        digester = Digester(self.config, self.cache, now, memo=self._digests)
+        digester = Digester(self.config, self.cache, now, memo=self._digests, reads=self._reads)
         digester.read(profiles)
         return len(digester.recomputed)
 
@@ -171,15 +185,36 @@ class DataSource:
     # ------------------------------------------------------------------ refreshing
 
     def add_listener(self, listener: Callable[[CacheKey], None]) -> None:
+        """Called on the event loop with each scope that lands (its records changed)."""
         self._listeners.append(listener)
+
+    def add_customer_listener(self, listener: Callable[[str], None]) -> None:
+        """Called on the event loop with each customer whose refresh is done and whose
+        digest is current: the one row to update."""
+        self._customer_listeners.append(listener)
 
     def _changed(self, key: CacheKey) -> None:
         for listener in list(self._listeners):
             listener(key)
 
+    def _customer_done(self, profile: str) -> None:
+        self._digests.pop(profile, None)  # made by the refresh: read it from the cache
+        for listener in list(self._customer_listeners):
+            listener(profile)
+
+    def _message(self, text: str) -> None:
+        for listener in list(self._message_listeners):
+            listener(text)
+
+    def add_message_listener(self, listener: Callable[[str], None]) -> None:
+        """Called with what the refresh asks of the user (a device-code sign-in)."""
+        self._message_listeners.append(listener)
+
     @property
     def engine(self) -> Any:
-        """The refresh engine (created on first use; imports nothing heavy itself)."""
+        """An engine in this process, for details fetched on demand (created on first
+        use; imports nothing heavy itself). Refreshes of whole domains go to
+        :attr:`refresher`."""
         if self._engine is None:
             if self._engine_factory is not None:
                 self._engine = self._engine_factory(self.config, self.cache, self._changed)
@@ -189,6 +224,31 @@ class DataSource:
                 self._engine = Engine(self.config, self.cache, listener=self._changed)
         return self._engine
 
+    @property
+    def refresher(self) -> Refresher:
+        """Where refreshes run: a process of its own (the console's default), or this
+        process's engine when one was given (``engine_factory``: the tests' engine)."""
+        if self._refresher is None:
+            from btconsole.refresher import DigestMaker, InProcessRefresh, RefreshProcess
+
+            if self._engine_factory is not None:
+                self._refresher = InProcessRefresh(
+                    self.engine,
+                    DigestMaker(self.config, self.cache, self._now),
+                    on_customer=self._customer_done,
+                )
+            else:
+                self._refresher = RefreshProcess(
+                    self.config,
+                    self.cache.path,
+                    on_landed=self._changed,
+                    on_customer=self._customer_done,
+                    on_message=self._message,
+                    environ=self._refresher_environ,
+                    extra_args=self._refresher_args,
+                )
+        return self._refresher
+
     def due(self, domain: str, profiles: Sequence[str]) -> bool:
         """Whether any scope of ``domain`` is stale (or was never fetched)."""
         entries = self.cache.peek_domain(domain, profiles)
@@ -197,18 +257,24 @@ class DataSource:
         now = self.clock()
         return any(e.is_stale(now) and not e.in_backoff(now) for e in entries)
 
-    async def refresh(self, domain: str, profiles: Sequence[str], *, force: bool = False) -> Any:
-        """Refresh ``domain`` for ``profiles`` (nothing when offline)."""
+    async def refresh(
+        self, domains: Sequence[str], profiles: Sequence[str], *, force: bool = False
+    ) -> Any:
+        """Refresh ``domains`` for ``profiles`` (nothing when offline), customer by
+        customer: each one's digest is made current as its domains land."""
         if self.offline:
             return []
-        self.refreshing.add(domain)
+        for domain in domains:
+            self._running[domain] = self._running.get(domain, 0) + 1
+            self.refreshing.add(domain)
         try:
-            outcomes = []
-            for profile in profiles:
-                outcomes += await self.engine.refresh_domain(profile, domain, force=force)
-            return outcomes
+            return await self.refresher.refresh(profiles, domains, force=force)
         finally:
-            self.refreshing.discard(domain)
+            for domain in domains:
+                self._running[domain] -= 1
+                if not self._running[domain]:
+                    del self._running[domain]
+                    self.refreshing.discard(domain)
 
     async def refresh_detail(
         self, profile: str, domain: str, scope: str, fetch: Any, *, force: bool = False
@@ -219,22 +285,30 @@ class DataSource:
         return result
 
     def throttled(self) -> bool:
-        engine = self._engine
-        if engine is None:
-            return False
+        """Whether the refresh (or a detail's fetch) is waiting out Azure's throttling."""
         now = time.monotonic()
-        return any(
+        process = self._refresher if self._refresher is not None else None
+        if process is not None and process.throttled:
+            return True
+        engine = self._engine
+        return engine is not None and any(
             s.throttled_until is not None and s.throttled_until > now
             for s in engine.status.values()
         )
 
     def in_flight(self) -> int:
-        engine = self._engine
-        if engine is None:
-            return 0
-        return int(sum(s.in_flight for s in engine.status.values()))
+        """Requests in flight: the refresh's and this process's engine's (details)."""
+        count = 0
+        if self._refresher is not None and self._refresher.engine is not self._engine:
+            count += self._refresher.in_flight
+        if self._engine is not None:
+            count += int(sum(s.in_flight for s in self._engine.status.values()))
+        return count
 
     async def close(self) -> None:
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            await refresher.close()
         if self._engine is not None:
             await self._engine.close()
             self._engine = None

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, on
@@ -22,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from btconsole import health
+from btconsole.digest import CustomerHealth
 from btconsole.records import (
     ArcRecord,
     BudgetRecord,
@@ -314,6 +316,13 @@ class OverviewScreen(PaneScreen):
         Binding("w", "toggle_order", "Worst first / config order", id="overview.order"),
     ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._health: dict[str, CustomerHealth] = {}  # what the rows show, by customer
+        self._order: list[str] = []  # the customers in view, in the config's order
+        # each customer's attention rows, kept while its health is the same object
+        self._attention: dict[str, tuple[CustomerHealth, list[Row]]] = {}
+
     def action_toggle_order(self) -> None:
         """Customers worst first (the default) or in the config's order."""
         table = self.table
@@ -339,15 +348,49 @@ class OverviewScreen(PaneScreen):
         customers, outdated = app.data.customer_health(profiles, now, stale_ok=True)
         if outdated:
             self._remake(outdated)
-        findings = [f for c in customers for f in c.findings]
-        attention = self.query_one("#attention", ResourceTable)
-        attention.set_rows(
-            render.attention_rows(
-                health.attention(findings, min_severity="warning"),
-                customers=render.customer_names(app.config),
-                now=now,
-            )
-        )
+        self._health = {c.summary.profile: c for c in customers}
+        self._order = list(profiles)
+        return self._rows(now)
+
+    def update_customers(self, names: Iterable[str]) -> None:
+        """Show what a refresh made of ``names`` (their digests are current): read
+        those customers alone and update their rows, not the estate's."""
+        app = self.bt
+        profiles = app.data.profiles(app.scope)
+        if profiles != self._order or not self._health:
+            self.reload()
+            return
+        wanted = [name for name in profiles if name in set(names)]
+        if not wanted:
+            return
+        now = app.now()
+        customers, outdated = app.data.customer_health(wanted, now, stale_ok=True)
+        if outdated and not app.data.refreshing:
+            self._remake(outdated)
+        self._health = {**self._health, **{c.summary.profile: c for c in customers}}
+        self.table.set_rows(self._rows(now))
+        self.update_bars()
+
+    def _rows(self, now: dt.datetime) -> list[Row]:
+        """The customers' rows; the attention list is set from the same health."""
+        app = self.bt
+        customers = [self._health[name] for name in self._order if name in self._health]
+        names = render.customer_names(app.config)
+        rows: list[Row] = []
+        made: dict[str, tuple[CustomerHealth, list[Row]]] = {}
+        for customer in customers:
+            name = customer.summary.profile
+            known = self._attention.get(name)
+            if known is not None and known[0] is customer:
+                mine = known[1]
+            else:  # only a customer that changed is ranked and rendered again
+                ranked = health.attention(customer.findings, min_severity="warning")
+                mine = render.attention_rows(ranked, customers=names, now=now)
+            made[name] = (customer, mine)
+            rows.extend(mine)
+        self._attention = made
+        rows.sort(key=_first_sort_value)
+        self.query_one("#attention", ResourceTable).set_rows(rows)
         return render.overview_rows(
             [c.summary for c in customers], {c.summary.profile: c.coverage for c in customers}
         )
@@ -471,6 +514,10 @@ class SpendPane(PaneScreen):
             subscriptions=app.data.subscription_names(profiles),
             today=latest_cost_day(costs, app.now()),
         )
+
+
+def _first_sort_value(row: Row) -> Any:
+    return row.sort_values[0] if row.sort_values else ()
 
 
 def latest_cost_day(costs: list[CostRecord], now: dt.datetime) -> dt.date:

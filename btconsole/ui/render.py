@@ -549,9 +549,13 @@ ATTENTION_COLUMNS = (
 def attention_rows(
     findings: Sequence[health.Finding], *, customers: Mapping[str, str], now: dt.datetime
 ) -> list[Row]:
+    """One row per finding, in the order given. A row sorts by the finding's place in
+    :func:`health.attention` order, so rows made apart (customer by customer) merge by
+    their first sort value into the one list of every customer."""
     rows = []
     short = {"critical": "CRIT", "warning": "WARN"}
-    for index, f in enumerate(findings):
+    for f in findings:
+        rank = health.attention_key(f)
         # a timestamp or a date (a spend finding's day): an age either way
         since = since_seconds(f.since, now)
         level = SEVERITY_LEVEL.get(f.severity, "info")
@@ -568,7 +572,7 @@ def attention_rows(
                 key=f.key,
                 cells=cells,
                 level=level,
-                sort_values=(index, cells[1], cells[2].lower(), cells[3].lower(), index, cells[5]),
+                sort_values=(rank, cells[1], cells[2].lower(), cells[3].lower(), rank, cells[5]),
                 payload=f,
             )
         )

@@ -275,7 +275,10 @@ def test_the_console_on_sigterm_releases_its_leases_and_restores_the_terminal(
                 if key.domain == "spend" and who.startswith(mine)
             ]
             time.sleep(0.05)
-        pid = int(held[0].split(":")[1])
+        # the lease is the refresh process's (btconsole.refresher); the console is its
+        # parent, and ending the console ends it
+        child = int(held[0].split(":")[1])
+        pid = _parent_of(child)
         os.kill(pid, signal.SIGTERM)
         while not (stty_file.exists() and stty_file.read_text().strip()):
             assert time.monotonic() < end, "the console did not end on SIGTERM"
@@ -284,8 +287,26 @@ def test_the_console_on_sigterm_releases_its_leases_and_restores_the_terminal(
         subprocess.run([*tmux, "kill-server"], capture_output=True, timeout=30)
     assert exit_file.read_text().strip() == "143"
     assert _leases(path) == []
+    assert _state_of(child) in ("gone", "Z")  # the refresh process ended with it
     modes = stty_file.read_text().split()
     assert "icanon" in modes and "echo" in modes  # not -icanon/-echo: Textual let go
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name (which may hold spaces)."""
+    text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _parent_of(pid: int) -> int:
+    return int(_stat_fields(pid)[1])
+
+
+def _state_of(pid: int) -> str:
+    try:
+        return _stat_fields(pid)[0]
+    except OSError:
+        return "gone"
 
 
 def test_a_hanging_sign_in_is_given_up_at_timeout(clean: Site, cli: Run) -> None:
