@@ -536,7 +536,7 @@ class Harness:
         self.raw["cold_refresh"] = engine
         self.raw["baseline"] = baseline
         self.raw["cache_fill"] = last
-        concurrency = int(engine[0]["concurrency"]) if engine else 16
+        concurrency = int(engine[0]["concurrency"]) if engine else default_concurrency()
         self.meta["refresh_concurrency"] = concurrency
         latency = LATENCY_MS / 1000.0
         walls = [r["wall_s"] for r in engine]
