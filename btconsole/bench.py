@@ -521,7 +521,9 @@ class Harness:
             warm = n < o.warmup
             self.log(
                 f"cold refresh{' (warm-up)' if warm else ''}: {result['wall_s']:.2f} s, "
-                f"{result['requests']} requests, {result['failed']} failed"
+                f"{result['requests']} requests, {result['failed']} failed; first customer "
+                f"complete at {result.get('first_customer_s') or 0:.2f} s, half of them at "
+                f"{result.get('half_customers_s') or 0:.2f} s"
             )
             if not warm:
                 engine.append(result)
@@ -1180,10 +1182,17 @@ def _import_sdk() -> float:
 async def _engine_refresh(config: Any, cache: Any, today: dt.date) -> dict[str, Any]:
     from btconsole.engine import Engine
 
-    async with Engine(config, cache, today=lambda: today) as engine:
+    landed: dict[str, float] = {}  # profile -> when its last scope landed
+
+    def listener(key: Any) -> None:
+        landed[key.profile] = time.perf_counter()
+
+    async with Engine(config, cache, today=lambda: today, listener=listener) as engine:
         started = time.perf_counter()
         outcomes = await engine.refresh_all()
         elapsed = time.perf_counter() - started
+    # customers complete progressively, in the order given (Engine.refresh_all)
+    done = sorted(at - started for at in landed.values())
     statuses: dict[str, int] = {}
     for outcome in outcomes:
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
@@ -1194,6 +1203,8 @@ async def _engine_refresh(config: Any, cache: Any, today: dt.date) -> dict[str, 
         "statuses": statuses,
         "failed": statuses.get("failed", 0),
         "errors": sorted({o.error for o in outcomes if o.error})[:5],
+        "first_customer_s": done[0] if done else None,
+        "half_customers_s": done[len(done) // 2] if done else None,
     }
 
 
@@ -1297,7 +1308,8 @@ form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": 
     "client_secret": a["secret"], "scope": a["scope"]}).encode()
 with urllib.request.urlopen(urllib.request.Request(a["token_url"], data=form), context=ctx) as r:
     token = json.load(r)["access_token"]
-body = json.dumps({"query": a["query"], "options": {"resultFormat": "objectArray"}}).encode()
+options = {"resultFormat": "objectArray", "$top": 1000}  # every row in one page
+body = json.dumps({"query": a["query"], "options": options}).encode()
 request = urllib.request.Request(a["graph_url"], data=body, headers={
     "Authorization": "Bearer " + token, "Content-Type": "application/json"})
 with urllib.request.urlopen(request, context=ctx) as r:
