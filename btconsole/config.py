@@ -163,7 +163,7 @@ class Config:
     path: Path
     exists: bool
     theme: str = "bt"
-    refresh_concurrency: int = 16
+    refresh_concurrency: int = 64
     allow_plaintext_keyring: bool = False
     refresh_interval: float = 30.0
     graph_threshold: int = 50

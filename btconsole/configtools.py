@@ -145,7 +145,7 @@ STARTER = """\
 theme = "bt"
 
 # Most Azure requests in flight at once, across all customers.
-refresh_concurrency = 16
+refresh_concurrency = 64
 
 # A plaintext keyring backend (a file) is refused unless this is true.
 allow_plaintext_keyring = false

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -44,6 +44,8 @@ ALL_SCOPE = "*"
 DOMAINS = ("arc", "circuits", "policy", "spend")
 GRAPH_DOMAINS = ("arc", "circuits", "policy")
 SUBSCRIPTIONS_TTL = 3600.0
+DETAIL_RANK = (-(2**62), 0)  # an on-demand detail's requests go before a refresh's
+UNRANKED = (0, 0)  # a profile no refresh_all named
 
 Fetch = Callable[[Any], Awaitable[Sequence[Any]]]
 Listener = Callable[[CacheKey], None]
@@ -71,48 +73,53 @@ class EngineStatus:
 
 
 class RequestSlots:
-    """A semaphore for requests in flight whose waiters from started scopes go first.
+    """A semaphore for requests in flight, handed out by priority.
 
     With a plain FIFO semaphore every scope of a refresh queued its first request at
     once, and a scope's next request (the next page, the forecast after the costs)
     waited behind every other scope's first: each scope held its partial answers until
     near the end of the refresh (the huge estate's grew by ~45 MB of RSS for them) and
-    little data landed early. Here a scope's later requests go before any waiting
-    first request, so a started scope finishes soon after it starts; the order within
-    each class is FIFO. Nothing else changes: every scope still starts at once (its
-    lease claimed, its throttling gate waited for without holding a slot).
+    little data landed early. Here a free slot goes to, in order:
+
+    1. a later request of a started scope before any scope's first request, so a
+       started scope finishes soon after it starts;
+    2. then the lower ``rank`` (the engine ranks a refresh's profiles in the order it
+       was given them), so customers complete one after another, in that order, instead
+       of all together at the very end;
+    3. then first come, first served.
+
+    Nothing else changes: every scope still starts at once (its lease claimed, its
+    throttling gate waited for without holding a slot).
     """
 
     def __init__(self, limit: int) -> None:
         self._free = limit
-        self._later: deque[asyncio.Future[None]] = deque()  # requests of started scopes
-        self._first: deque[asyncio.Future[None]] = deque()  # first requests of scopes
+        self._seq = 0
+        # (first request?, rank, arrival, waiter); a cancelled waiter stays until popped
+        self._waiting: list[tuple[bool, tuple[int, int], int, asyncio.Future[None]]] = []
 
-    async def acquire(self, *, first: bool) -> None:
-        """Wait for a slot (a scope's ``first`` request waits behind the others)."""
-        if self._free > 0 and not self._later and not self._first:
+    async def acquire(self, *, first: bool, rank: tuple[int, int] = (0, 0)) -> None:
+        """Wait for a slot (see the class for who goes first)."""
+        if self._free > 0 and not self._waiting:
             self._free -= 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._first if first else self._later).append(waiter)
+        self._seq += 1
+        heapq.heappush(self._waiting, (first, rank, self._seq, waiter))
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot, then cancelled: pass it on
-            else:
-                with contextlib.suppress(ValueError):
-                    (self._first if first else self._later).remove(waiter)
             raise
 
     def release(self) -> None:
-        """Hand the slot to the next waiter (started scopes first), else free it."""
-        for queue in (self._later, self._first):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
+        """Hand the slot to the first waiter by priority, else free it."""
+        while self._waiting:
+            waiter = heapq.heappop(self._waiting)[3]
+            if not waiter.done():
+                waiter.set_result(None)
+                return
         self._free += 1
 
 
@@ -182,6 +189,10 @@ class Engine:
         self._inflight: dict[CacheKey, asyncio.Task[Outcome]] = {}
         self._gates: dict[str, float] = {}
         self._slots: RequestSlots | None = None
+        # profile -> request priority: the latest refresh_all's profiles go first, in the
+        # order given (see RequestSlots); profiles never ranked go after them
+        self._ranks: dict[str, tuple[int, int]] = {}
+        self._generation = 0
         self.status: dict[str, EngineStatus] = {}
 
     # ------------------------------------------------------------------ sessions
@@ -251,8 +262,16 @@ class Engine:
         *,
         force: bool = False,
     ) -> list[Outcome]:
-        """Refresh every domain of every profile (concurrently, bounded)."""
+        """Refresh every domain of every profile (concurrently, bounded).
+
+        Customers complete in the order of ``profiles``: their requests are served
+        first (before those of profiles of earlier calls still running, too), so each
+        customer's data lands as soon as it can rather than every customer's at the end.
+        """
         names = list(profiles) if profiles is not None else list(self.config.profiles)
+        self._generation += 1
+        for index, name in enumerate(names):
+            self._ranks[name] = (-self._generation, index)
         results = await asyncio.gather(
             *(
                 self.refresh_domain(name, domain, force=force)
@@ -557,7 +576,7 @@ class Engine:
             await self._wait_gate(profile.name)
             await self._pace(session, key)
             slots = self._request_slots()
-            await slots.acquire(first=first and attempt == 0)
+            await slots.acquire(first=first and attempt == 0, rank=self._rank(key))
             try:
                 return await operation()
             except Exception as error:
@@ -575,6 +594,14 @@ class Engine:
                 self._close_gate(profile.name, wait)
             attempt += 1
             await self._sleep(wait)
+
+    def _rank(self, key: CacheKey) -> tuple[int, int]:
+        """A request's priority: an on-demand detail (someone is waiting for it) first,
+        then by the profile's rank in the latest refresh (see :meth:`refresh_all`)."""
+        refresh = key.domain in DOMAINS or key.domain == SUBSCRIPTIONS
+        if not refresh and not key.domain.endswith("-graph"):
+            return DETAIL_RANK
+        return self._ranks.get(key.profile, UNRANKED)
 
     async def _renew_session(self, profile: Profile) -> None:
         old = self._sessions.pop(profile.name, None)

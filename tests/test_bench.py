@@ -23,6 +23,13 @@ FIGURES = {
     "refresh_requests",
     "refresh_floor",
     "refresh_floor_ratio",
+    "refresh_latency_floor",
+    "refresh_emulator_cpu",
+    "refresh_shared_cpu_floor",
+    "single_wall",
+    "single_rss",
+    "single_floor",
+    "single_ratio",
     "refresh_rss",
     "refresh_sdk_import",
     "baseline_wall",
@@ -109,3 +116,11 @@ def test_rewriting_the_report_keeps_the_hand_written_analysis(tmp_path: Path) ->
     assert "Why it is slow." in text
     assert "**missed** by 0.300 s" in text
     assert text.count(bench.ANALYSIS_MARKER) == 1
+
+
+def test_refresh_floor_is_the_largest_of_latency_client_cpu_and_shared_cpu() -> None:
+    run = {"requests": 1000, "concurrency": 10, "cpu_s": 2.0, "emulator_cpu_s": 1.0}
+    assert bench.refresh_floor(run, 0.03, 2) == 3.0  # latency: 1000 x 30 ms / 10
+    assert bench.refresh_floor({**run, "cpu_s": 4.0}, 0.03, 2) == 4.0  # the client's CPU
+    shared = {**run, "cpu_s": 2.5, "emulator_cpu_s": 5.5, "concurrency": 100}
+    assert bench.refresh_floor(shared, 0.03, 2) == 4.0  # (2.5 + 5.5) / 2 cores

@@ -14,7 +14,7 @@ from typing import Any
 
 from btconsole.azure.arc import cluster_record, machine_record, sort_key
 from btconsole.azure.circuits import circuit_record
-from btconsole.azure.common import call, get, rest_dict, text
+from btconsole.azure.common import call, get, rest_json, text
 from btconsole.azure.policy import assignment_name, overall_state, sort_assignments
 from btconsole.azure.session import AzureSession
 from btconsole.records import (
@@ -62,29 +62,26 @@ async def query(
     Raises:
         AzureError: a page failed (RequestError for a query Resource Graph refused).
     """
-    from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
-
     client = session.client("resourcegraph")
+    url = "/providers/Microsoft.ResourceGraph/resources"
+    params = {"api-version": client._config.api_version}
     rows: list[Mapping[str, Any]] = []
     for batch in batches(list(subscriptions)):
         skip_token: str | None = None
         pages = 0
         while True:
             pages += 1
-            request = QueryRequest(
-                subscriptions=batch,
-                query=kql,
-                options=QueryRequestOptions(
-                    top=PAGE, skip_token=skip_token, result_format="objectArray"
-                ),
-            )
+            # QueryRequest as REST JSON (ResourceGraph spec, resources POST): the SDK's
+            # request and response models cost more CPU than the query's own answer
+            options: dict[str, Any] = {"$top": PAGE, "resultFormat": "objectArray"}
+            if skip_token:
+                options["$skipToken"] = skip_token
+            body = {"subscriptions": batch, "query": kql, "options": options}
 
-            async def run(request: Any = request) -> Any:
-                return await client.resources(request)
+            async def run(body: dict[str, Any] = body) -> Any:
+                return await rest_json(client, "POST", url, params=params, body=body)
 
-            response = rest_dict(
-                await call(f"querying Resource Graph ({len(batch)} subscriptions)", run)
-            )
+            response = await call(f"querying Resource Graph ({len(batch)} subscriptions)", run)
             data = get(response, "data") or []
             rows.extend(row for row in data if isinstance(row, Mapping))
             skip_token = text(get(response, "$skipToken"))

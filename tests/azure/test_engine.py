@@ -220,6 +220,70 @@ def test_request_slots_serve_started_scopes_first() -> None:
     assert run(body) == ["a-next", "b-first", "c-first"]
 
 
+def test_request_slots_serve_lower_ranks_first() -> None:
+    """Among waiters of the same class, the lower rank (the earlier profile) goes first,
+    whatever the arrival order; a started scope's later request still goes first."""
+    from btconsole.engine import RequestSlots
+
+    async def body() -> list[str]:
+        slots = RequestSlots(1)
+        order: list[str] = []
+
+        async def request(name: str, rank: tuple[int, int], *, first: bool = True) -> None:
+            await slots.acquire(first=first, rank=rank)
+            order.append(name)
+            await asyncio.sleep(0)
+            slots.release()
+
+        await slots.acquire(first=True)  # a request in flight
+        waiting = [
+            asyncio.ensure_future(request("c", (-1, 2))),
+            asyncio.ensure_future(request("unranked", (0, 0))),
+            asyncio.ensure_future(request("a", (-1, 0))),
+            asyncio.ensure_future(request("newer call", (-2, 5))),
+            asyncio.ensure_future(request("b", (-1, 1))),
+            asyncio.ensure_future(request("c-next", (-1, 2), first=False)),
+        ]
+        await asyncio.sleep(0)
+        slots.release()
+        await asyncio.gather(*waiting)
+        return order
+
+    assert run(body) == ["c-next", "newer call", "a", "b", "c", "unranked"]
+
+
+def test_customers_complete_in_the_order_given(fresh: Emulated, cache: Cache) -> None:
+    """refresh_all's profiles finish one after another in the order given (here not the
+    config's), instead of all together at the end."""
+    from dataclasses import replace
+
+    from btconsole.azure.session import AzureSession
+
+    names = [p.name for p in fresh.config.profiles.values()]
+    assert len(names) >= 3
+    order = [names[2], names[0], names[1]]
+    config = replace(fresh.config, refresh_concurrency=1)
+    landed: list[str] = []
+
+    async def body() -> None:
+        engine = Engine(
+            config,
+            cache,
+            session_factory=lambda p: AzureSession(p, config, environ=fresh.environ),
+            today=lambda: fresh.emulator.estate.as_of,
+            listener=lambda key: landed.append(key.profile),
+        )
+        async with engine:
+            outcomes = await engine.refresh_all(order)
+            assert {o.status for o in outcomes} == {"fetched"}
+
+    run(body)
+    last = {name: max(i for i, p in enumerate(landed) if p == name) for name in order}
+    first = {name: landed.index(name) for name in order}
+    assert last[order[0]] < first[order[2]], landed
+    assert last[order[0]] < last[order[1]] < last[order[2]], landed
+
+
 def test_a_scope_lands_before_every_other_scope_has_started(fresh: Emulated, cache: Cache) -> None:
     """One request at a time: a started scope's next requests go first, so its records
     land early instead of after every other scope's first request."""
