@@ -129,7 +129,6 @@ class PaneScreen(Screen[None]):
         if self.DEFAULT_SORT:
             self.table.sort_by(self.DEFAULT_SORT, reverse=False)
         self.reload()
-        self._resumed_once = False  # the resume right after mount needs no second build
         self.table.focus()
         self.set_interval(BARS_EVERY, self._tick_bars)  # ages keep counting between refreshes
 
@@ -137,11 +136,18 @@ class PaneScreen(Screen[None]):
         if self.is_current:
             self.update_bars()
 
+    # Textual resumes a screen just mounted by switch_mode twice: rebuilding then cost
+    # as much again as the first build (a second 20,600-row Arc table). Only coming
+    # back to the pane (from another pane or a details screen) needs a rebuild.
+    _suspended = False
+
+    def on_screen_suspend(self) -> None:
+        self._suspended = True
+
     def on_screen_resume(self) -> None:
-        if not getattr(self, "_resumed_once", True):
-            self._resumed_once = True
-            return
-        self.reload()
+        if self._suspended:
+            self._suspended = False
+            self.reload()
 
     # ------------------------------------------------------------------ data
 
