@@ -8,6 +8,7 @@ characters), a health level, and sort values. Nothing here touches Textual widge
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -83,6 +84,7 @@ def customer_names(config: Config) -> dict[str, str]:
     return {name: p.display_name for name, p in config.profiles.items()}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def short_resource_id(resource_id: str) -> str:
     """``resource group/name`` of an ARM ID (what tells rows apart); other text as is.
 
@@ -582,6 +584,7 @@ def attention_rows(
 ) -> list[Row]:
     rows = []
     short = {"critical": "CRIT", "warning": "WARN"}
+    names = {profile: clean(name) for profile, name in customers.items()}
     for index, f in enumerate(findings):
         # a timestamp or a date (a spend finding's day): an age either way
         since = since_seconds(f.since, now)
@@ -589,7 +592,7 @@ def attention_rows(
         cells = (
             short.get(f.severity, "info"),
             f.domain,
-            clean(customers.get(f.profile, f.profile)),
+            names[f.profile] if f.profile in names else clean(f.profile),
             clean(f.title),
             age_text(since) if since is not None else clean(f.since or "-"),
             short_resource_id(f.resource_id or f.subscription_id or "-"),
