@@ -44,6 +44,12 @@ FIGURES = {
     "arc_rss",
     "arc_switch",
     "refresh_digests",
+    "empty_paint",
+    "empty_quit",
+    "first_paint_fork",
+    "first_paint_ratio",
+    "start_quit_ratio",
+    "arc_filter_frame",
 }
 
 

@@ -131,7 +131,6 @@ class PaneScreen(Screen[None]):
         if self.DEFAULT_SORT:
             self.table.sort_by(self.DEFAULT_SORT, reverse=False)
         self.reload()
-        self._resumed_once = False  # the resume right after mount needs no second build
         self.table.focus()
         self.set_interval(BARS_EVERY, self._tick_bars)  # ages keep counting between refreshes
 
@@ -139,11 +138,18 @@ class PaneScreen(Screen[None]):
         if self.is_current:
             self.update_bars()
 
+    # Textual resumes a screen just mounted by switch_mode twice: rebuilding then cost
+    # as much again as the first build (a second 20,600-row Arc table). Only coming
+    # back to the pane (from another pane or a details screen) needs a rebuild.
+    _suspended = False
+
+    def on_screen_suspend(self) -> None:
+        self._suspended = True
+
     def on_screen_resume(self) -> None:
-        if not getattr(self, "_resumed_once", True):
-            self._resumed_once = True
-            return
-        self.reload()
+        if self._suspended:
+            self._suspended = False
+            self.reload()
 
     # ------------------------------------------------------------------ data
 
@@ -169,13 +175,21 @@ class PaneScreen(Screen[None]):
         self._shown_scope, self._shown_once = scope, True
         self.update_bars()
 
+    def update_title(self) -> None:
+        """The title's counts and filter: all a filter keystroke changes."""
+        table = self.active_table
+        self.query_one(TitleBar).show(
+            self.TITLE_TEXT,
+            self.bt.scope_label(),
+            table.filtered_count,
+            table.total_count,
+            table.applied_filter,
+        )
+
     def update_bars(self) -> None:
         app = self.bt
-        table = self.active_table
         scope = app.scope_label()
-        self.query_one(TitleBar).show(
-            self.TITLE_TEXT, scope, table.filtered_count, table.total_count, table.applied_filter
-        )
+        self.update_title()
         profiles = app.data.profiles(app.scope)
         # from the cache's summary: decoding every record on each filter keystroke cost
         # ~0.2 s with 50,000 machines
@@ -207,7 +221,14 @@ class PaneScreen(Screen[None]):
         self._show_hint(target.filter_error)
         self.set_focus(box)  # at once: focus() would wait a turn
 
+    _hint_shown: str | None = None
+
     def _show_hint(self, hint: str | None) -> None:
+        # only when it changes: Static.update lays the whole screen out again, which
+        # on every filter keystroke repainted each widget (a third of the keystroke)
+        if (hint or None) == self._hint_shown:
+            return
+        self._hint_shown = hint or None
         label = self.query_one("#filter-hint", Static)
         label.update(Text(hint or "", no_wrap=True, overflow="ellipsis"))
         label.set_class(bool(hint), "-visible")
@@ -217,7 +238,7 @@ class PaneScreen(Screen[None]):
         target = self._filter_target or self.table
         target.set_filter(event.value)
         self._show_hint(target.filter_error)
-        self.update_bars()
+        self.update_title()  # the status bar says nothing about the filter
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:

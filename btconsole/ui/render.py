@@ -8,6 +8,7 @@ characters), a health level, and sort values. Nothing here touches Textual widge
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -83,6 +84,7 @@ def customer_names(config: Config) -> dict[str, str]:
     return {name: p.display_name for name, p in config.profiles.items()}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def short_resource_id(resource_id: str) -> str:
     """``resource group/name`` of an ARM ID (what tells rows apart); other text as is.
 
@@ -162,38 +164,69 @@ def arc_rows(
     now: dt.datetime,
     behind_threshold: Mapping[str, int] | None = None,
 ) -> list[Row]:
-    """Rows of the Arc pane: one per machine or cluster."""
+    """Rows of the Arc pane: one per machine or cluster.
+
+    Tens of thousands of machines share a few agent versions, customers, subscriptions,
+    statuses, groups and places: what depends only on those is worked out once per
+    distinct value (the Arc pane of 20,600 machines opens in a fraction of the time).
+    """
     newest = health.newest_by_kind(records)
     seen = health.versions_by_kind(records)
+    thresholds = behind_threshold or {}
+    agents: dict[tuple[str, str | None, str], tuple[str, Level | None, int | None]] = {}
+    subs: dict[tuple[str, str], tuple[str, str]] = {}
+    cleaned: dict[str, str] = {}
+    customer_of: dict[str, tuple[str, str]] = {}
+
+    def plain(text: str) -> str:  # clean() of a value many rows share
+        out = cleaned.get(text)
+        if out is None:
+            out = cleaned[text] = clean(text)
+        return out
+
     rows = []
     for r in records:
         bucket = health.arc_bucket(r.status)
         level: Level = _ARC_LEVEL.get(bucket, "info")
-        behind = health.versions_behind(r, newest, seen)
-        threshold = (behind_threshold or {}).get(r.profile, 2)
-        agent = clean(r.agent_version or "-")
-        agent_level: Level | None = None
-        if behind:
-            agent = f"{agent} (-{behind})"
-            agent_level = "warning" if behind >= max(1, threshold) else "info"
+        agent_key = (r.kind, r.agent_version, r.profile)
+        known = agents.get(agent_key)
+        if known is None:
+            behind = health.versions_behind(r, newest, seen)
+            threshold = thresholds.get(r.profile, 2)
+            agent = clean(r.agent_version or "-")
+            agent_level: Level | None = None
+            if behind:
+                agent = f"{agent} (-{behind})"
+                agent_level = "warning" if behind >= max(1, threshold) else "info"
+            known = agents[agent_key] = (agent, agent_level, behind)
+        agent, agent_level, behind = known
         if level == "ok" and agent_level == "warning":
             level = "warning"
         since = since_seconds(r.last_status_change, now)
         if bucket == "error" and since is not None and since > _RECENT_SECONDS:
             level = "warning"  # as its finding: long in error is backlog, not an outage
         os_text = " ".join(p for p in (r.os_name, r.os_version) if p) or (r.distribution or "-")
-        customer = clean(customers.get(r.profile, r.profile))
+        names = customer_of.get(r.profile)
+        if names is None:
+            shown = clean(customers.get(r.profile, r.profile))
+            names = customer_of[r.profile] = (shown, shown.lower())
+        customer, customer_lower = names
+        sub_key = (r.subscription_id, customer)
+        sub = subs.get(sub_key)
+        if sub is None:
+            name = _sub(subscriptions, r.subscription_id, customer)
+            sub = subs[sub_key] = (name, name.lower())
         cells = (
             clean(r.name),
-            clean(r.status),
+            plain(r.status),
             age_text(since),
             agent,
             customer,
-            clean(os_text),
+            plain(os_text),
             r.kind,
-            _sub(subscriptions, r.subscription_id, customer),
-            clean(r.resource_group),
-            clean(r.location),
+            sub[0],
+            plain(r.resource_group),
+            plain(r.location),
             clean(r.fqdn or "-"),
         )
         cell_levels: tuple[Level | None, ...] = (
@@ -214,10 +247,10 @@ def arc_rows(
                     _status_rank(level),
                     since if since is not None else -1.0,
                     -(behind or 0),
-                    customer.lower(),
+                    customer_lower,
                     cells[5].lower(),
                     r.kind,
-                    cells[7].lower(),
+                    sub[1],
                     cells[8].lower(),
                     cells[9].lower(),
                     cells[10].lower(),
@@ -554,6 +587,7 @@ def attention_rows(
     their first sort value into the one list of every customer."""
     rows = []
     short = {"critical": "CRIT", "warning": "WARN"}
+    names = {profile: clean(name) for profile, name in customers.items()}
     for f in findings:
         rank = health.attention_key(f)
         # a timestamp or a date (a spend finding's day): an age either way
@@ -562,7 +596,7 @@ def attention_rows(
         cells = (
             short.get(f.severity, "info"),
             f.domain,
-            clean(customers.get(f.profile, f.profile)),
+            names[f.profile] if f.profile in names else clean(f.profile),
             clean(f.title),
             age_text(since) if since is not None else clean(f.since or "-"),
             short_resource_id(f.resource_id or f.subscription_id or "-"),
