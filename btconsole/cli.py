@@ -131,6 +131,18 @@ def build_parser() -> Parser:
         metavar="PATH",
         help="write a btconsole config for the emulated customers (and PATH.env)",
     )
+    serve.add_argument(
+        "--lighthouse",
+        action="store_true",
+        help="with --write-config: one Lighthouse profile for the MSP instead of one "
+        "profile per customer",
+    )
+    serve.add_argument(
+        "--subscriptions",
+        type=int,
+        metavar="N",
+        help="estate subscriptions instead of the size's (over 1000: Graph batches)",
+    )
     serve.set_defaults(handler=run_emulator_serve)
 
     check = sub.add_parser(
