@@ -90,7 +90,7 @@ def render_effective(config: Config, environ: Mapping[str, str] | None = None) -
         f"refresh_interval = {toml_string(format_duration(config.refresh_interval))}",
         f"graph_threshold = {config.graph_threshold}",
     ]
-    if not config.profiles:
+    if not config.profiles and not config.lighthouse:
         lines += ["", "# no profiles: add one with [profiles.NAME] (see btconsole config init)"]
     for profile in config.profiles.values():
         lines += ["", f"[{_table_name('profiles', profile.name)}]"]

@@ -136,6 +136,8 @@ def test_show_round_trips_a_lighthouse_profile(tmp_path: Path) -> None:
     again = load_config(write(tmp_path, shown.replace("# effective", "# was")))
     assert again.lighthouse == config.lighthouse
     assert again.profiles == config.profiles
+    only = load_config(write(tmp_path, MIXED.split("[profiles.own]")[0]))
+    assert "# no profiles" not in render_effective(only, environ={})
 
 
 def test_validate_explains_each_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
