@@ -131,6 +131,18 @@ def build_parser() -> Parser:
         metavar="PATH",
         help="write a btconsole config for the emulated customers (and PATH.env)",
     )
+    serve.add_argument(
+        "--lighthouse",
+        action="store_true",
+        help="with --write-config: one Lighthouse profile for the MSP instead of one "
+        "profile per customer",
+    )
+    serve.add_argument(
+        "--subscriptions",
+        type=int,
+        metavar="N",
+        help="estate subscriptions instead of the size's (over 1000: Graph batches)",
+    )
     serve.set_defaults(handler=run_emulator_serve)
 
     check = sub.add_parser(
@@ -205,6 +217,11 @@ def build_parser() -> Parser:
     init = config_sub.add_parser("init", help="write a commented starter config")
     _config_option(init)
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument(
+        "--lighthouse",
+        action="store_true",
+        help="an MSP starter: one Azure Lighthouse sign-in for every delegated customer",
+    )
     init.set_defaults(handler=run_config_init)
 
     secrets = sub.add_parser(
@@ -350,9 +367,14 @@ def run_config_validate(args: argparse.Namespace) -> int:
         from btconsole.ui.keys import check_keymap
 
         check_keymap(config)
-    names = ", ".join(config.profiles) or "none"
+    from btconsole.configtools import explain
+
+    every = [*config.profiles, *config.lighthouse]
+    names = ", ".join(every) or "none"
     remapped = f"; {len(config.keys)} key(s) remapped" if config.keys else ""
-    print(f"{config.path}: OK ({len(config.profiles)} profile(s): {names}{remapped})")
+    print(f"{config.path}: OK ({len(every)} profile(s): {names}{remapped})")
+    for line in explain(config):
+        print(line)
     return EXIT_OK
 
 
@@ -361,7 +383,7 @@ def run_config_init(args: argparse.Namespace) -> int:
     from btconsole.configtools import write_starter
 
     path, _ = resolve_config_path(getattr(args, "config", None))
-    write_starter(path, force=args.force)
+    write_starter(path, force=args.force, lighthouse=args.lighthouse)
     print(f"wrote {path}; edit it, then run: btconsole config validate")
     return EXIT_OK
 

@@ -146,6 +146,123 @@ class Profile:
     allow_actions: bool = False
 
 
+PROFILE_KINDS = ("customer", "lighthouse")
+
+
+@dataclass(frozen=True)
+class CustomerOverride:
+    """What a Lighthouse profile's ``[profiles.NAME.customers."TENANT-ID"]`` table says
+    about one discovered customer. ``None`` means "not set": the engine keeps its own
+    default (the tenant's display name, no budget, the profile's thresholds, ...)."""
+
+    tenant_id: str
+    display_name: str | None = None
+    monthly_budget: float | None = None
+    currency: str | None = None
+    thresholds: Thresholds | None = None
+    exclude: bool = False
+    allow_actions: bool | None = None
+
+
+@dataclass(frozen=True)
+class LighthouseProfile:
+    """A managed-service provider's Azure Lighthouse sign-in (``kind = "lighthouse"``).
+
+    One credential in the provider's own tenant (``tenant_id``, any auth method) sees
+    every subscription customers delegated to it. The customers are discovered, not
+    configured: one per delegated tenant (``GET /tenants``, category ``ProjectedBy``,
+    and the ``tenantId`` of each ``GET /subscriptions`` entry), named from the tenant's
+    display name (the tenant id when it has none). For the engine:
+
+    - ``customer_for(tenant_id)`` gives the override of a discovered tenant, if any;
+      ``excluded(tenant_id)`` says whether to skip it; ``display_name_for``,
+      ``budget_for``, ``currency_for``, ``thresholds_for`` and ``allow_actions_for``
+      resolve each setting (override first, else the profile's own default).
+    - ``customers`` may name tenants that are not (or no longer) delegated: keep them
+      out of the customer list, never invent one from an override.
+    - ``billing_account`` (a partner billing account name) asks for spend at the
+      billing customer's scope (``/providers/Microsoft.Billing/billingAccounts/{id}/
+      customers/{customerId}``): one Cost Management query per customer; without it,
+      or for a tenant that is not a customer of the account, spend is read per
+      subscription.
+    - ``credential_profile()`` is a :class:`Profile` for the provider's own tenant, so
+      the credential code (and ``secrets set NAME``) works unchanged.
+
+    ``thresholds``, ``ttl`` and ``allow_actions`` are the defaults of every discovered
+    customer; ``display_name`` names the provider (default: the profile name).
+    """
+
+    name: str
+    display_name: str
+    tenant_id: str
+    auth: str
+    cloud: CloudConfig
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    certificate_path: str | None = None
+    certificate_password_env: str | None = None
+    token_file_path: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    ttl: CacheTTL = field(default_factory=CacheTTL)
+    allow_actions: bool = False
+    billing_account: str | None = None
+    customers: dict[str, CustomerOverride] = field(default_factory=dict)
+
+    kind = "lighthouse"
+
+    def customer_for(self, tenant_id: str) -> CustomerOverride | None:
+        return self.customers.get(tenant_id.lower())
+
+    def excluded(self, tenant_id: str) -> bool:
+        override = self.customer_for(tenant_id)
+        return override is not None and override.exclude
+
+    def display_name_for(self, tenant_id: str, tenant_display_name: str | None) -> str:
+        override = self.customer_for(tenant_id)
+        if override is not None and override.display_name:
+            return override.display_name
+        return tenant_display_name or tenant_id.lower()
+
+    def budget_for(self, tenant_id: str) -> float | None:
+        override = self.customer_for(tenant_id)
+        return override.monthly_budget if override is not None else None
+
+    def currency_for(self, tenant_id: str) -> str:
+        override = self.customer_for(tenant_id)
+        return override.currency if override is not None and override.currency else "GBP"
+
+    def thresholds_for(self, tenant_id: str) -> Thresholds:
+        override = self.customer_for(tenant_id)
+        if override is not None and override.thresholds is not None:
+            return override.thresholds
+        return self.thresholds
+
+    def allow_actions_for(self, tenant_id: str) -> bool:
+        override = self.customer_for(tenant_id)
+        if override is not None and override.allow_actions is not None:
+            return override.allow_actions
+        return self.allow_actions
+
+    def credential_profile(self) -> Profile:
+        """The provider's own sign-in as a :class:`Profile` (its tenant, no
+        subscription list: every delegated subscription is visible)."""
+        return Profile(
+            name=self.name,
+            display_name=self.display_name,
+            tenant_id=self.tenant_id,
+            auth=self.auth,
+            cloud=self.cloud,
+            client_id=self.client_id,
+            client_secret_env=self.client_secret_env,
+            certificate_path=self.certificate_path,
+            certificate_password_env=self.certificate_password_env,
+            token_file_path=self.token_file_path,
+            thresholds=self.thresholds,
+            ttl=self.ttl,
+            allow_actions=self.allow_actions,
+        )
+
+
 @dataclass(frozen=True)
 class KeyRemap:
     """One line of the ``[keys]`` table: a binding (by id) and the keys it takes instead
@@ -169,6 +286,9 @@ class Config:
     graph_threshold: int = 50
     profiles: dict[str, Profile] = field(default_factory=dict)
     keys: tuple[KeyRemap, ...] = ()
+    #: ``kind = "lighthouse"`` profiles, by name (never also in ``profiles``: the
+    #: per-customer code paths see only configured customers).
+    lighthouse: dict[str, LighthouseProfile] = field(default_factory=dict)
 
     def keymap(self) -> dict[str, str]:
         """The ``[keys]`` table as binding id -> keys (Textual's keymap)."""
@@ -259,6 +379,41 @@ PROFILE_KEYS: dict[str, KeySpec] = {
     "thresholds": KeySpec("table", "Warning thresholds (see [profiles.NAME.thresholds])."),
     "ttl": KeySpec("table", "Cache TTL per domain (see [profiles.NAME.ttl])."),
     "allow_actions": KeySpec("bool", "Allow write actions such as policy evaluation."),
+}
+
+PROFILE_KEYS["kind"] = KeySpec(
+    "str", 'Profile kind: "customer" (default: one customer) or "lighthouse" (see below).'
+)
+
+#: Keys of a ``kind = "lighthouse"`` profile: the sign-in keys of a customer profile,
+#: per-customer settings moving to ``[profiles.NAME.customers."TENANT-ID"]``.
+LIGHTHOUSE_KEYS: dict[str, KeySpec] = {
+    "kind": KeySpec("str", 'Must be "lighthouse".', required=True),
+    **{
+        key: spec
+        for key, spec in PROFILE_KEYS.items()
+        if key not in ("kind", "subscriptions", "monthly_budget", "currency")
+    },
+    "display_name": KeySpec("str", "The provider's name (default: profile name)."),
+    "tenant_id": KeySpec(
+        "guid", "The provider's own (managing) tenant ID, where it signs in.", required=True
+    ),
+    "allow_actions": KeySpec(
+        "bool", "Allow write actions for every discovered customer (override per customer)."
+    ),
+    "billing_account": KeySpec(
+        "str", "Partner billing account name: read spend per billing customer (optional)."
+    ),
+    "customers": KeySpec("table", 'Per-customer overrides: [profiles.NAME.customers."TENANT-ID"].'),
+}
+
+CUSTOMER_OVERRIDE_KEYS: dict[str, KeySpec] = {
+    "display_name": KeySpec("str", "Name shown instead of the tenant's display name."),
+    "monthly_budget": KeySpec("float", "Monthly budget across the customer's subscriptions."),
+    "currency": KeySpec("currency", "Currency of the budget (" + CURRENCIES_HINT + ")."),
+    "thresholds": KeySpec("table", "Warning thresholds for this customer."),
+    "exclude": KeySpec("bool", "Leave this delegated tenant out of the console."),
+    "allow_actions": KeySpec("bool", "Allow write actions for this customer."),
 }
 
 CLOUD_KEYS: dict[str, KeySpec] = {
@@ -486,11 +641,24 @@ def _validate(data: Mapping[str, Any], path: Path, problems: _Problems) -> Confi
         problems.add(("refresh_concurrency",), f"must be between 1 and 256, not {concurrency}")
 
     profiles: dict[str, Profile] = {}
+    lighthouse: dict[str, LighthouseProfile] = {}
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         problems.add(("profiles",), "must be a table of [profiles.NAME] tables")
         raw_profiles = {}
     for name, raw in raw_profiles.items():
+        kind = raw.get("kind", "customer") if isinstance(raw, dict) else "customer"
+        if kind not in PROFILE_KINDS:
+            problems.add(
+                ("profiles", name, "kind"),
+                f"unknown profile kind {kind!r}; use one of: {', '.join(PROFILE_KINDS)}",
+            )
+            continue
+        if kind == "lighthouse":
+            provider = _validate_lighthouse(name, raw, problems)
+            if provider is not None:
+                lighthouse[name] = provider
+            continue
         profile = _validate_profile(name, raw, problems)
         if profile is not None:
             profiles[name] = profile
@@ -499,7 +667,14 @@ def _validate(data: Mapping[str, Any], path: Path, problems: _Problems) -> Confi
 
     if problems.items:
         return None
-    return Config(path=path, exists=True, profiles=profiles, keys=keys, **settings)
+    return Config(
+        path=path,
+        exists=True,
+        profiles=profiles,
+        keys=keys,
+        lighthouse=lighthouse,
+        **settings,
+    )
 
 
 def _validate_keys(raw: Any, problems: _Problems) -> tuple[KeyRemap, ...]:
@@ -584,6 +759,8 @@ def _validate_profile(name: str, raw: Any, problems: _Problems) -> Profile | Non
         if spec.auth is not None and auth in AUTH_METHODS and auth not in spec.auth:
             problems.add(key_path, f"is not used with auth = {auth!r}")
             continue
+        if key == "kind":
+            continue  # "customer": checked by the caller
         if key == "cloud":
             values[key] = _validate_cloud(value, key_path, problems)
         elif key == "thresholds":
@@ -622,6 +799,120 @@ def _validate_profile(name: str, raw: Any, problems: _Problems) -> Profile | Non
         ttl=values.get("ttl") or CacheTTL(),
         allow_actions=values.get("allow_actions", False),
     )
+
+
+def _validate_lighthouse(name: str, raw: Any, problems: _Problems) -> LighthouseProfile | None:
+    """A ``kind = "lighthouse"`` profile: the sign-in keys, then each override."""
+    base = ("profiles", name)
+    start = len(problems)
+    if not _PROFILE_NAME_RE.match(name):
+        problems.add(base, "profile names use letters, digits, '-' and '_' (up to 63 characters)")
+    assert isinstance(raw, dict)
+    auth = raw.get("auth")
+    if isinstance(auth, str) and auth not in AUTH_METHODS:
+        problems.add(
+            (*base, "auth"), f"unknown auth method {auth!r}; use one of: {', '.join(AUTH_METHODS)}"
+        )
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_path = (*base, key)
+        if key in _SECRET_KEYS:
+            problems.add(
+                key_path,
+                "secrets never go in the config file; name an environment variable "
+                f"(client_secret_env) or run: btconsole secrets set {name}",
+            )
+            continue
+        spec = LIGHTHOUSE_KEYS.get(key)
+        if spec is None:
+            if key in ("subscriptions", "monthly_budget", "currency"):
+                problems.add(
+                    key_path,
+                    "not used by a lighthouse profile: its customers and their subscriptions "
+                    "are discovered; set a budget per customer in [profiles."
+                    f'{name}.customers."TENANT-ID"]',
+                )
+            else:
+                problems.add(key_path, _unknown_key_message(key, LIGHTHOUSE_KEYS))
+            continue
+        if spec.auth is not None and auth in AUTH_METHODS and auth not in spec.auth:
+            problems.add(key_path, f"is not used with auth = {auth!r}")
+            continue
+        if key == "kind":
+            continue
+        if key == "cloud":
+            values[key] = _validate_cloud(value, key_path, problems)
+        elif key == "thresholds":
+            values[key] = _validate_table(value, key_path, THRESHOLD_KEYS, problems, Thresholds)
+        elif key == "ttl":
+            values[key] = _validate_table(value, key_path, TTL_KEYS, problems, CacheTTL)
+        elif key == "customers":
+            values[key] = _validate_overrides(value, key_path, problems)
+        else:
+            values[key] = _check_value(spec, value, key_path, problems)
+    for key, spec in LIGHTHOUSE_KEYS.items():
+        if spec.required and key not in raw:
+            problems.add((*base, key), "missing (required)")
+    if auth in ("client-secret", "certificate") and "client_id" not in raw:
+        problems.add((*base, "client_id"), f"missing (required with auth = {auth!r})")
+    if auth == "certificate" and "certificate_path" not in raw:
+        problems.add((*base, "certificate_path"), "missing (required with auth = 'certificate')")
+    if len(problems) > start:
+        return None
+    return LighthouseProfile(
+        name=name,
+        display_name=values.get("display_name") or name,
+        tenant_id=values["tenant_id"].lower(),
+        auth=values["auth"],
+        cloud=values.get("cloud") or KNOWN_CLOUDS["AzureCloud"],
+        client_id=values["client_id"].lower() if values.get("client_id") else None,
+        client_secret_env=values.get("client_secret_env"),
+        certificate_path=values.get("certificate_path"),
+        certificate_password_env=values.get("certificate_password_env"),
+        token_file_path=values.get("token_file_path"),
+        thresholds=values.get("thresholds") or Thresholds(),
+        ttl=values.get("ttl") or CacheTTL(),
+        allow_actions=values.get("allow_actions", False),
+        billing_account=values.get("billing_account"),
+        customers=values.get("customers") or {},
+    )
+
+
+def _validate_overrides(
+    value: Any, key_path: tuple[str, ...], problems: _Problems
+) -> dict[str, CustomerOverride]:
+    if not isinstance(value, dict):
+        problems.add(key_path, 'must be a table of [..customers."TENANT-ID"] tables')
+        return {}
+    out: dict[str, CustomerOverride] = {}
+    for tenant_id, raw in value.items():
+        path = (*key_path, tenant_id)
+        if not is_guid(tenant_id):
+            problems.add(path, f"{tenant_id!r} is not a tenant ID (a GUID)")
+            continue
+        if tenant_id.lower() in out:
+            problems.add(path, "the same tenant twice (tenant IDs are not case-sensitive)")
+            continue
+        if not isinstance(raw, dict):
+            problems.add(path, "must be a table of overrides")
+            continue
+        start = len(problems)
+        checked: dict[str, Any] = {}
+        for key, item in raw.items():
+            spec = CUSTOMER_OVERRIDE_KEYS.get(key)
+            if spec is None:
+                problems.add((*path, key), _unknown_key_message(key, CUSTOMER_OVERRIDE_KEYS))
+                continue
+            if key == "thresholds":
+                checked[key] = _validate_table(
+                    item, (*path, key), THRESHOLD_KEYS, problems, Thresholds
+                )
+            else:
+                checked[key] = _check_value(spec, item, (*path, key), problems)
+        if len(problems) > start:
+            continue
+        out[tenant_id.lower()] = CustomerOverride(tenant_id=tenant_id.lower(), **checked)
+    return out
 
 
 def _validate_cloud(value: Any, key_path: tuple[str, ...], problems: _Problems) -> Any:

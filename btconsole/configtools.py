@@ -6,7 +6,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from btconsole.config import KNOWN_CLOUDS, Config, Profile, format_duration
+from btconsole.config import (
+    KNOWN_CLOUDS,
+    CloudConfig,
+    Config,
+    LighthouseProfile,
+    Profile,
+    format_duration,
+)
 from btconsole.errors import UsageError
 from btconsole.fsutil import write_private_file
 
@@ -83,7 +90,7 @@ def render_effective(config: Config, environ: Mapping[str, str] | None = None) -
         f"refresh_interval = {toml_string(format_duration(config.refresh_interval))}",
         f"graph_threshold = {config.graph_threshold}",
     ]
-    if not config.profiles:
+    if not config.profiles and not config.lighthouse:
         lines += ["", "# no profiles: add one with [profiles.NAME] (see btconsole config init)"]
     for profile in config.profiles.values():
         lines += ["", f"[{_table_name('profiles', profile.name)}]"]
@@ -130,10 +137,107 @@ def render_effective(config: Config, environ: Mapping[str, str] | None = None) -
         for domain in ("arc", "circuits", "policy", "spend"):
             seconds = profile.ttl.for_domain(domain)
             lines.append(f"{domain} = {toml_string(format_duration(seconds))}")
+    for provider in config.lighthouse.values():
+        lines += _render_lighthouse(provider, environ)
     if config.keys:
         lines += ["", "[keys]"]
         lines += [f"{toml_string(r.binding_id)} = {toml_string(r.keys)}" for r in config.keys]
     return "\n".join(lines) + "\n"
+
+
+def _render_cloud(name: str, cloud: CloudConfig) -> list[str]:
+    if not cloud.custom and cloud.name in KNOWN_CLOUDS:
+        return [f"cloud = {toml_string(cloud.name)}"]
+    lines = ["", f"[{_table_name('profiles', name, 'cloud')}]"]
+    lines.append(f"name = {toml_string(cloud.name)}")
+    lines.append(f"resource_manager = {toml_string(cloud.resource_manager)}")
+    lines.append(f"authority_host = {toml_string(cloud.authority_host)}")
+    lines.append(f"token_scope = {toml_string(cloud.token_scope)}")
+    lines.append(f"portal = {toml_string(cloud.portal)}")
+    if cloud.ca_bundle:
+        lines.append(f"ca_bundle = {toml_string(cloud.ca_bundle)}")
+    return lines
+
+
+def _render_lighthouse(provider: LighthouseProfile, environ: Mapping[str, str] | None) -> list[str]:
+    name = provider.name
+    lines = ["", f"[{_table_name('profiles', name)}]", 'kind = "lighthouse"']
+    lines.append(f"display_name = {toml_string(provider.display_name)}")
+    lines.append(f"tenant_id = {toml_string(provider.tenant_id)}")
+    lines.append("# customers: discovered, one per tenant that delegated to this tenant")
+    lines.append(f"auth = {toml_string(provider.auth)}")
+    for key in (
+        "client_id",
+        "client_secret_env",
+        "certificate_path",
+        "certificate_password_env",
+        "token_file_path",
+        "billing_account",
+    ):
+        value = getattr(provider, key)
+        if value is not None:
+            lines.append(f"{key} = {toml_string(value)}")
+    if provider.billing_account is None:
+        lines.append("# billing_account: none; spend is read per subscription")
+    masked = secret_source(provider.credential_profile(), environ)
+    if masked:
+        lines.append(f"# {masked}")
+    lines.append(f"allow_actions = {_toml_value(provider.allow_actions)}")
+    lines += _render_cloud(name, provider.cloud)
+    lines += ["", f"[{_table_name('profiles', name, 'thresholds')}]"]
+    lines.append(f"agent_versions_behind = {provider.thresholds.agent_versions_behind}")
+    lines.append(f"compliance_percent = {provider.thresholds.compliance_percent!r}")
+    lines += ["", f"[{_table_name('profiles', name, 'ttl')}]"]
+    for domain in ("arc", "circuits", "policy", "spend"):
+        lines.append(f"{domain} = {toml_string(format_duration(provider.ttl.for_domain(domain)))}")
+    for tenant_id, override in provider.customers.items():
+        lines += ["", f"[{_table_name('profiles', name, 'customers', tenant_id)}]"]
+        for key in ("display_name", "monthly_budget", "currency", "allow_actions"):
+            value = getattr(override, key)
+            if value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+        if override.exclude:
+            lines.append("exclude = true")
+        if override.thresholds is not None:
+            table = _table_name("profiles", name, "customers", tenant_id, "thresholds")
+            lines += ["", f"[{table}]"]
+            lines.append(f"agent_versions_behind = {override.thresholds.agent_versions_behind}")
+            lines.append(f"compliance_percent = {override.thresholds.compliance_percent!r}")
+    return lines
+
+
+def explain(config: Config) -> list[str]:
+    """One line per profile for ``config validate``: its kind and what it will discover."""
+    lines: list[str] = []
+    for profile in config.profiles.values():
+        subs = (
+            f"{len(profile.subscriptions)} listed subscription(s)"
+            if profile.subscriptions
+            else "every subscription its credential sees"
+        )
+        lines.append(
+            f"  {profile.name}: customer profile: one customer, {profile.display_name!r}, "
+            f"in tenant {profile.tenant_id} ({profile.auth}); reads {subs}"
+        )
+    for provider in config.lighthouse.values():
+        excluded = sum(1 for o in provider.customers.values() if o.exclude)
+        overrides = len(provider.customers) - excluded
+        spend = (
+            f"spend per billing customer of account {provider.billing_account} (per "
+            "subscription for tenants that are not its customers)"
+            if provider.billing_account
+            else "spend per subscription (no billing_account)"
+        )
+        lines.append(
+            f"  {provider.name}: lighthouse profile: signs in once to tenant "
+            f"{provider.tenant_id} ({provider.auth}) and discovers one customer per "
+            f"delegated tenant; {overrides} override(s), {excluded} excluded; {spend}"
+        )
+        configured = {p.tenant_id for p in config.profiles.values()}
+        both = sorted(t for t in provider.customers if t in configured)
+        for tenant_id in both:
+            lines.append(f"    tenant {tenant_id} also has a profile of its own; it is shown once")
+    return lines
 
 
 STARTER = """\
@@ -183,8 +287,53 @@ graph_threshold = 50
 """
 
 
-def write_starter(path: Path, *, force: bool) -> None:
-    """Write the commented starter config to ``path`` (0600).
+LIGHTHOUSE_STARTER = (
+    STARTER.split("# One table per customer.", 1)[0]
+    + """\
+# An MSP's Azure Lighthouse sign-in: one credential in your own (managing) tenant.
+# Every customer tenant that delegated subscriptions or resource groups to it becomes
+# a customer in the console, named from the tenant's display name. Delegate to this
+# sign-in's principal (docs/configuration.md, "Lighthouse"):
+#   Reader                        Arc machines and clusters, ExpressRoute circuits
+#   Resource Policy Contributor   trigger policy evaluations (with allow_actions)
+#   Cost Management Reader        spend (or the billing role, with billing_account)
+# Uncomment and fill in:
+#
+# [profiles.msp]
+# kind = "lighthouse"
+# display_name = "Our managed services"
+# tenant_id = "00000000-0000-0000-0000-000000000000"   # YOUR tenant, not a customer's
+# auth = "client-secret"        # cli, device-code, client-secret, certificate,
+#                               # managed-identity, workload-identity, default
+# client_id = "00000000-0000-0000-0000-000000000000"
+# client_secret_env = "MSP_CLIENT_SECRET"  # else: btconsole secrets set msp
+# # billing_account = "00000000-0000-0000-0000-000000000000_00000000-0000-0000-0000-000000000000"
+# #   a partner (CSP) billing account: spend read once per customer at its scope
+# allow_actions = false         # default for every customer; override per customer
+#
+# [profiles.msp.thresholds]     # defaults for every customer
+# agent_versions_behind = 2
+# compliance_percent = 90
+#
+# # Optional, per customer tenant (its tenant ID, quoted): every key may be left out.
+# [profiles.msp.customers."11111111-1111-1111-1111-111111111111"]
+# display_name = "Contoso Ltd"  # instead of the tenant's display name
+# monthly_budget = 25000.0
+# currency = "GBP"              # currency of monthly_budget
+# allow_actions = true
+# # exclude = true              # leave this tenant out of the console
+#
+# [profiles.msp.customers."11111111-1111-1111-1111-111111111111".thresholds]
+# compliance_percent = 95
+#
+# Per-customer profiles ([profiles.NAME] without kind) still work beside it.
+"""
+)
+
+
+def write_starter(path: Path, *, force: bool, lighthouse: bool = False) -> None:
+    """Write the commented starter config to ``path`` (0600); ``lighthouse`` writes the
+    Azure Lighthouse one (one ``kind = "lighthouse"`` profile).
 
     Raises:
         UsageError: ``path`` exists and ``force`` is false.
@@ -192,6 +341,6 @@ def write_starter(path: Path, *, force: bool) -> None:
     if path.exists() and not force:
         raise UsageError(f"{path}: already exists; use --force to overwrite it")
     try:
-        write_private_file(path, STARTER)
+        write_private_file(path, LIGHTHOUSE_STARTER if lighthouse else STARTER)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write: {exc.strerror or exc}") from None

@@ -246,12 +246,24 @@ def test_format_duration_round_trips() -> None:
 
 
 def test_every_key_is_documented() -> None:
-    from btconsole.config import CLOUD_KEYS, GLOBAL_KEYS, PROFILE_KEYS, THRESHOLD_KEYS, TTL_KEYS
+    from btconsole.config import (
+        CLOUD_KEYS,
+        CUSTOMER_OVERRIDE_KEYS,
+        GLOBAL_KEYS,
+        LIGHTHOUSE_KEYS,
+        PROFILE_KEYS,
+        THRESHOLD_KEYS,
+        TTL_KEYS,
+    )
 
     docs = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
     for specs in (GLOBAL_KEYS, PROFILE_KEYS, CLOUD_KEYS, THRESHOLD_KEYS, TTL_KEYS):
         for key in specs:
             assert f"| `{key}` |" in docs, key
+    lighthouse = docs.split("## Lighthouse", 1)[1].split("\n## ", 1)[0]
+    for specs in (LIGHTHOUSE_KEYS, CUSTOMER_OVERRIDE_KEYS):
+        for key in specs:
+            assert f"`{key}`" in lighthouse, key
 
 
 def test_documented_example_is_valid(tmp_path: Path) -> None:

@@ -46,6 +46,14 @@ SKU_FAMILIES = ("MeteredData", "UnlimitedData")
 #: Currencies the generator gives customers; an estate file may name any ISO 4217 code.
 CURRENCIES = ("GBP", "EUR", "USD", "CHF", "JPY")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+#: Built-in Azure roles a Lighthouse delegation grants (role definition GUIDs, the same
+#: in every tenant): what btconsole's domains need, and Contributor.
+BUILTIN_ROLES = {
+    "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "Contributor": "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "Resource Policy Contributor": "36243c78-bf99-498c-9df9-86d9f8d28608",
+    "Cost Management Reader": "72fafb9e-0641-4937-9268-a91bfd8191a3",
+}
 
 
 class EstateError(Exception):
@@ -77,6 +85,87 @@ class Customer:
     subscription_ids: list[str]
     monthly_budget: float
     currency: str
+
+
+@dataclass
+class Authorization:
+    """One authorization of a Lighthouse registration definition: a principal of the
+    managing tenant and the built-in role it holds in the customer's scope
+    (``roleDefinitionId`` is the role's GUID, as the spec's examples give it)."""
+
+    principal_id: str
+    principal_display_name: str
+    role_definition_id: str
+
+
+@dataclass
+class Delegation:
+    """An Azure Lighthouse delegation: one registration definition and its assignment.
+
+    The definition lives in the customer's subscription (``managee`` = the
+    subscription's tenant) and names the managing tenant and its authorizations; the
+    assignment projects it onto the subscription (``resource_group`` empty) or onto one
+    resource group of it. The managing tenant lists the subscription in its
+    ``Tenant.delegated_subscription_ids``.
+    """
+
+    definition_id: str
+    assignment_id: str
+    name: str
+    managed_by_tenant_id: str
+    subscription_id: str
+    resource_group: str = ""
+    description: str = ""
+    authorizations: list[Authorization] = field(default_factory=list)
+
+    @property
+    def scope(self) -> str:
+        scope = f"/subscriptions/{self.subscription_id}"
+        if self.resource_group:
+            scope += f"/resourceGroups/{self.resource_group}"
+        return scope
+
+
+@dataclass
+class BillingCustomer:
+    """A customer of a Microsoft Partner Agreement billing account: one customer tenant.
+    It is billed in the currency of the estate customer of that tenant
+    (``Customer.currency``), so the answers at its scope and its subscriptions' agree."""
+
+    customer_id: str
+    display_name: str
+    tenant_id: str
+
+
+@dataclass
+class BillingAccount:
+    """A partner's billing account (``Microsoft.Billing/billingAccounts``) and its customers.
+
+    ``tenant_id`` is the partner's own tenant: its tokens may read the account and run
+    Cost Management queries at a customer's scope
+    (``/providers/Microsoft.Billing/billingAccounts/{name}/customers/{customer_id}``).
+    """
+
+    name: str
+    display_name: str
+    tenant_id: str
+    agreement_type: str = "MicrosoftPartnerAgreement"
+    customers: list[BillingCustomer] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"/providers/Microsoft.Billing/billingAccounts/{self.name}"
+
+    @property
+    def profile_id(self) -> str:
+        """The billing profile's id: the second part of a ``{guid}_{guid}`` account name."""
+        return self.name.rsplit("_", 1)[-1]
+
+    def customer(self, customer_id: str) -> BillingCustomer | None:
+        for c in self.customers:
+            if c.customer_id.lower() == customer_id.lower():
+                return c
+        return None
 
 
 @dataclass
@@ -362,6 +451,8 @@ class Estate:
     cost_start: dt.date | None = None
     costs: list[CostSeries] = field(default_factory=list)
     budgets: list[Budget] = field(default_factory=list)
+    delegations: list[Delegation] = field(default_factory=list)
+    billing_accounts: list[BillingAccount] = field(default_factory=list)
 
     # ----------------------------------------------------------------- time
 
@@ -401,6 +492,23 @@ class Estate:
     def managing_tenants(self, subscription_id: str) -> list[str]:
         """Tenants that manage a subscription through Lighthouse delegation."""
         return self._managers.get(subscription_id, [])
+
+    def delegations_in(self, subscription_id: str) -> list[Delegation]:
+        """The Lighthouse delegations of a subscription (at its scope or a resource group's)."""
+        return self._by_sub("delegations").get(subscription_id.lower(), [])
+
+    def billing_account(self, name: str) -> BillingAccount | None:
+        for account in self.billing_accounts:
+            if account.name.lower() == name.lower():
+                return account
+        return None
+
+    def customer_for_tenant(self, tenant_id: str) -> Customer | None:
+        """The estate customer whose own tenant is ``tenant_id``."""
+        for c in self.customers:
+            if c.tenant_id.lower() == tenant_id.lower():
+                return c
+        return None
 
     # ----------------------------------------------------------------- lookups
 
@@ -889,6 +997,7 @@ def validate(estate: Estate) -> None:
             _rg_ref(estate, cs.subscription_id, cs.resource_group, p)
             _need(len(cs.daily) == days, f"{p}.daily", f"expected {days} values like costs[0]")
             # negative days (refunds, credits) and absurd ones are served as they are
+    _validate_lighthouse(estate)
     for i, b in enumerate(estate.budgets):
         p = f"estate.budgets[{i}]"
         _need(
@@ -903,6 +1012,61 @@ def validate(estate: Estate) -> None:
                 dt.date.fromisoformat(b.start_date)
             except ValueError:
                 raise EstateError(f"{p}.start_date: not a date: {b.start_date!r}") from None
+
+
+def _validate_lighthouse(estate: Estate) -> None:
+    tenant_ids = {t.tenant_id for t in estate.tenants}
+    _unique((d.definition_id for d in estate.delegations), "estate.delegations", "definition_id")
+    _unique((d.assignment_id for d in estate.delegations), "estate.delegations", "assignment_id")
+    for i, d in enumerate(estate.delegations):
+        p = f"estate.delegations[{i}]"
+        _guid(d.definition_id, f"{p}.definition_id")
+        _guid(d.assignment_id, f"{p}.assignment_id")
+        _need(bool(d.name.strip()), f"{p}.name", "must not be empty")
+        _need(
+            d.managed_by_tenant_id in tenant_ids,
+            f"{p}.managed_by_tenant_id",
+            f"unknown tenant {d.managed_by_tenant_id!r}",
+        )
+        sub = estate.subscription(d.subscription_id)
+        _need(
+            sub is not None, f"{p}.subscription_id", f"unknown subscription {d.subscription_id!r}"
+        )
+        assert sub is not None
+        _need(
+            sub.tenant_id != d.managed_by_tenant_id,
+            f"{p}.managed_by_tenant_id",
+            "a tenant cannot delegate to itself",
+        )
+        manager = estate.tenant(d.managed_by_tenant_id)
+        assert manager is not None
+        _need(
+            d.subscription_id in manager.delegated_subscription_ids,
+            f"{p}.subscription_id",
+            f"tenant {d.managed_by_tenant_id} does not list {d.subscription_id} "
+            "in delegated_subscription_ids",
+        )
+        if d.resource_group:
+            _rg_ref(estate, d.subscription_id, d.resource_group, p)
+        _need(bool(d.authorizations), f"{p}.authorizations", "at least one is required")
+        for j, a in enumerate(d.authorizations):
+            _guid(a.principal_id, f"{p}.authorizations[{j}].principal_id")
+            _guid(a.role_definition_id, f"{p}.authorizations[{j}].role_definition_id")
+    _unique((b.name for b in estate.billing_accounts), "estate.billing_accounts", "name")
+    for i, b in enumerate(estate.billing_accounts):
+        p = f"estate.billing_accounts[{i}]"
+        _need(
+            bool(re.match(r"^[0-9a-f-]{36}_[0-9a-f-]{36}$", b.name)),
+            f"{p}.name",
+            f"expected {{guid}}_{{guid}} as the spec's examples name accounts, got {b.name!r}",
+        )
+        _need(b.tenant_id in tenant_ids, f"{p}.tenant_id", f"unknown tenant {b.tenant_id!r}")
+        _unique((c.customer_id for c in b.customers), f"{p}.customers", "customer_id")
+        for j, c in enumerate(b.customers):
+            q = f"{p}.customers[{j}]"
+            _guid(c.customer_id, f"{q}.customer_id")
+            owner = estate.customer_for_tenant(c.tenant_id)
+            _need(owner is not None, f"{q}.tenant_id", f"no customer in tenant {c.tenant_id!r}")
 
 
 def _is_link_net(text: str) -> bool:

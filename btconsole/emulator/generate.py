@@ -21,12 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from btconsole.emulator.estate import (
+    BUILTIN_ROLES,
     SIZES,
+    Authorization,
+    BillingAccount,
+    BillingCustomer,
     Budget,
     Circuit,
     Cluster,
     CostSeries,
     Customer,
+    Delegation,
     ErrorDetail,
     Estate,
     Extension,
@@ -466,6 +471,7 @@ class _Generator:
             costs=costs,
         )
         estate.budgets = self.make_budgets(estate)
+        self.make_lighthouse(estate)
         for c in self.customers:
             c.monthly_budget = round(
                 sum(b.amount for sid in c.subscription_ids for b in estate.budgets_in(sid)), 2
@@ -544,6 +550,81 @@ class _Generator:
                 client_secret=_secret(rng),
                 owned_subscription_ids=[],
                 delegated_subscription_ids=[s.subscription_id for s in self.subs],
+            )
+        )
+
+    # ------------------------------------------------------------- lighthouse
+
+    def _derived_guid(self, *parts: str) -> str:
+        """A GUID derived from the seed and names: adding Lighthouse data must not draw
+        from ``self.rng``, or every estate generated before it would change."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(("btconsole", str(self.seed), *parts))))
+
+    def make_lighthouse(self, estate: Estate) -> None:
+        """Lighthouse delegations from every customer tenant to the MSP's tenant, and the
+        MSP's partner billing account.
+
+        Every subscription is delegated with Reader, Resource Policy Contributor and Cost
+        Management Reader, except: the second customer's first subscription is delegated
+        at one resource group's scope only, with Reader only; the third customer grants
+        no Cost Management Reader (its spend comes from the billing account). With three
+        or more customers the last customer's tenant has no display name, and that
+        customer buys Azure elsewhere (not a billing customer: per-subscription spend).
+        """
+        msp = self.tenants[-1]
+        group = self._derived_guid("msp-operators")
+        full = ("Reader", "Resource Policy Contributor", "Cost Management Reader")
+        for ci, customer in enumerate(self.customers):
+            for si, sid in enumerate(customer.subscription_ids):
+                roles: tuple[str, ...] = full
+                rg = ""
+                name = f"{MSP_NAME} - managed operations"
+                if ci == 1 and si == 0:
+                    sub = estate.subscription(sid)
+                    assert sub is not None
+                    rg = sub.resource_groups[0].name
+                    roles = ("Reader",)
+                    name = f"{MSP_NAME} - network operations ({rg})"
+                elif ci == 2:
+                    roles = ("Reader", "Resource Policy Contributor")
+                estate.delegations.append(
+                    Delegation(
+                        definition_id=self._derived_guid("definition", sid, rg),
+                        assignment_id=self._derived_guid("assignment", sid, rg),
+                        name=name,
+                        managed_by_tenant_id=msp.tenant_id,
+                        subscription_id=sid,
+                        resource_group=rg,
+                        description=f"{MSP_NAME} manages {customer.display_name}",
+                        authorizations=[
+                            Authorization(
+                                principal_id=group,
+                                principal_display_name="BT MSP Operators",
+                                role_definition_id=BUILTIN_ROLES[role],
+                            )
+                            for role in roles
+                        ],
+                    )
+                )
+        billed = self.customers if len(self.customers) < 3 else self.customers[:-1]
+        if len(self.customers) >= 3:
+            last = estate.tenant(self.customers[-1].tenant_id)
+            assert last is not None
+            last.display_name = ""
+        account = self._derived_guid("billing-account")
+        estate.billing_accounts.append(
+            BillingAccount(
+                name=f"{account}_{self._derived_guid('billing-profile')}",
+                display_name=MSP_NAME,
+                tenant_id=msp.tenant_id,
+                customers=[
+                    BillingCustomer(
+                        customer_id=self._derived_guid("billing-customer", c.tenant_id),
+                        display_name=c.display_name,
+                        tenant_id=c.tenant_id,
+                    )
+                    for c in billed
+                ],
             )
         )
 
@@ -1024,4 +1105,6 @@ def describe(estate: Estate) -> dict[str, Any]:
         "cost_series": len(estate.costs),
         "cost_days": estate.cost_days,
         "budgets": len(estate.budgets),
+        "delegations": len(estate.delegations),
+        "billing_customers": sum(len(b.customers) for b in estate.billing_accounts),
     }

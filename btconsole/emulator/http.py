@@ -78,6 +78,11 @@ class Settings:
     """ARM's per-subscription write bucket size (reported, not enforced)."""
     write_refill_per_second: float = 10.0
     """ARM's per-subscription write bucket refill rate."""
+    cost_qpu_per_10s: int = 0
+    """Cost Management's query quota, counted per caller tenant: 0 reports the
+    documented quotas (12 QPU per 10 s, 60 per minute, 600 per hour) in the response
+    headers without enforcing them; N > 0 enforces N per 10 s, 5N per minute and 50N
+    per hour (the documented ratio) with 429s."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -140,6 +145,19 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+    def take_many(self, count: float, *, enforce: bool = True) -> bool:
+        """Spend ``count`` tokens at once (Cost Management's QPU). When ``enforce`` is
+        false the spend always happens (the bucket stops at 0): the quota is reported
+        only. Returns False (nothing spent) when an enforced bucket lacks the tokens."""
+        self._refill()
+        if self.tokens >= count:
+            self.tokens -= count
+            return True
+        if enforce:
+            return False
+        self.tokens = 0.0
+        return True
 
     @property
     def remaining(self) -> int:

@@ -26,7 +26,7 @@ from btconsole.emulator.server import EmulatorServer, EmulatorStartError
 from btconsole.fsutil import write_private_file
 
 if TYPE_CHECKING:
-    from btconsole.emulator.estate import Estate
+    from btconsole.emulator.estate import Estate, Tenant
 
 EX_OK = 0
 EX_USAGE = 64
@@ -93,12 +93,69 @@ def render_config(estate: Estate, base_url: str, ca_path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+LIGHTHOUSE_PROFILE = "msp"
+
+
+def render_lighthouse_config(estate: Estate, base_url: str, ca_path: Path) -> str:
+    """A btconsole config with ONE ``kind = "lighthouse"`` profile: the MSP's own tenant
+    and app registration, its partner billing account, and per-customer overrides
+    (budget and currency, keyed by tenant id) so its totals match the per-customer
+    config's. No per-customer profiles: the customers are discovered."""
+    msp = _msp_tenant(estate)
+    endpoint = base_url.rstrip("/") + "/"
+    key = LIGHTHOUSE_PROFILE
+    lines = [CONFIG_HEADER, 'theme = "bt"', "refresh_concurrency = 16"]
+    lines += [
+        "",
+        f"[profiles.{key}]",
+        'kind = "lighthouse"',
+        f"display_name = {toml_string(msp.display_name or key)}",
+        f"tenant_id = {toml_string(msp.tenant_id)}",
+        'auth = "client-secret"',
+        f"client_id = {toml_string(msp.client_id)}",
+        f"client_secret_env = {toml_string(secret_env_name(key))}",
+    ]
+    accounts = [a for a in estate.billing_accounts if a.tenant_id == msp.tenant_id]
+    if accounts:
+        lines.append(f"billing_account = {toml_string(accounts[0].name)}")
+    lines += [
+        "",
+        f"[profiles.{key}.cloud]",
+        f"resource_manager = {toml_string(endpoint)}",
+        f"authority_host = {toml_string(endpoint)}",
+        f"token_scope = {toml_string(ARM_SCOPE)}",
+        f"ca_bundle = {toml_string(str(ca_path.resolve()))}",
+    ]
+    delegated = set(msp.delegated_subscription_ids)
+    for customer in estate.customers:
+        if not delegated & set(customer.subscription_ids):
+            continue
+        lines += [
+            "",
+            f"[profiles.{key}.customers.{toml_string(customer.tenant_id)}]",
+            f"monthly_budget = {_toml_float(customer.monthly_budget)}",
+            f"currency = {toml_string(customer.currency)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _msp_tenant(estate: Estate) -> Tenant:
+    """The tenant that manages others through Lighthouse (the most delegations)."""
+    managers = [t for t in estate.tenants if t.delegated_subscription_ids]
+    if not managers:
+        raise ServeError("the estate has no tenant with Lighthouse delegations")
+    return max(managers, key=lambda t: len(t.delegated_subscription_ids))
+
+
 def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
-def secret_environment(estate: Estate) -> dict[str, str]:
-    """``{BTCONSOLE_SECRET_<SLUG>: client secret}`` for every customer (for ``os.environ``)."""
+def secret_environment(estate: Estate, *, lighthouse: bool = False) -> dict[str, str]:
+    """``{BTCONSOLE_SECRET_<SLUG>: client secret}`` for every customer (for ``os.environ``),
+    or with ``lighthouse`` the MSP profile's only."""
+    if lighthouse:
+        return {secret_env_name(LIGHTHOUSE_PROFILE): _msp_tenant(estate).client_secret}
     env: dict[str, str] = {}
     for customer in estate.customers:
         tenant = estate.tenant(customer.tenant_id)
@@ -108,12 +165,12 @@ def secret_environment(estate: Estate) -> dict[str, str]:
     return env
 
 
-def render_env(estate: Estate) -> str:
-    """``export BTCONSOLE_SECRET_<SLUG>='<secret>'`` for every customer."""
+def render_env(estate: Estate, *, lighthouse: bool = False) -> str:
+    """``export BTCONSOLE_SECRET_<SLUG>='<secret>'`` for every profile written."""
     lines = ["# written by btconsole emulator serve: source this file for the profiles' secrets"]
     lines += [
         f"export {name}={_shell_quote(secret)}"
-        for name, secret in secret_environment(estate).items()
+        for name, secret in secret_environment(estate, lighthouse=lighthouse).items()
     ]
     return "\n".join(lines) + "\n"
 
@@ -126,8 +183,11 @@ def tls_dir_for(config_path: Path) -> Path:
     return config_path.with_name(config_path.name + ".d")
 
 
-def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Path:
-    """Write the config at ``path`` and the secrets at ``PATH.env`` (both 0600).
+def write_config(
+    path: Path, estate: Estate, base_url: str, ca_path: Path, *, lighthouse: bool = False
+) -> Path:
+    """Write the config at ``path`` and the secrets at ``PATH.env`` (both 0600);
+    ``lighthouse`` writes one Lighthouse profile instead of one profile per customer.
 
     Returns the env file's path.
 
@@ -149,9 +209,10 @@ def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Pa
                 )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_private_file(path, render_config(estate, base_url, ca_path), private_parent=False)
+        render = render_lighthouse_config if lighthouse else render_config
+        write_private_file(path, render(estate, base_url, ca_path), private_parent=False)
         env = env_path_for(path)
-        write_private_file(env, render_env(estate), private_parent=False)
+        write_private_file(env, render_env(estate, lighthouse=lighthouse), private_parent=False)
     except OSError as exc:
         raise ServeError(f"{path}: cannot write the config ({exc.strerror or exc})") from exc
     return env
@@ -160,8 +221,12 @@ def write_config(path: Path, estate: Estate, base_url: str, ca_path: Path) -> Pa
 # ---------------------------------------------------------------- running
 
 
-def load_estate(estate_file: str | None, seed: int, size: str) -> Estate:
-    """The estate from ``estate_file`` or generated from ``seed``/``size`` as of today.
+def load_estate(
+    estate_file: str | None, seed: int, size: str, *, subscriptions: int | None = None
+) -> Estate:
+    """The estate from ``estate_file`` or generated from ``seed``/``size`` as of today;
+    ``subscriptions`` replaces the size's number of subscriptions (1,001 or more: a
+    Lighthouse estate whose Resource Graph queries need batches).
 
     Raises:
         ServeError: unreadable or invalid estate file, unknown size.
@@ -188,7 +253,12 @@ def load_estate(estate_file: str | None, seed: int, size: str) -> Estate:
     # Dated today, so that "month to date" and the last 60 days of cost mean what a
     # user (or an unattended check) expects; the same seed on the same day gives the
     # same estate.
-    return generate(seed=seed, size=size, as_of=dt.datetime.now(dt.timezone.utc).date())
+    today = dt.datetime.now(dt.timezone.utc).date()
+    if subscriptions is None:
+        return generate(seed=seed, size=size, as_of=today)
+    if subscriptions < 1:
+        raise ServeError(f"--subscriptions must be at least 1, not {subscriptions}")
+    return generate(seed=seed, size=size, as_of=today, subscriptions=subscriptions)
 
 
 async def serve(
@@ -197,6 +267,7 @@ async def serve(
     port: int = 0,
     faults: FaultSet | None = None,
     write_config_path: Path | None = None,
+    lighthouse: bool = False,
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[EmulatorServer], None] | None = None,
@@ -231,7 +302,13 @@ async def serve(
             f"CA bundle: {server.ca_path}",
         ]
         if write_config_path is not None:
-            env = write_config(write_config_path, estate, server.base_url, server.ca_path)
+            env = write_config(
+                write_config_path,
+                estate,
+                server.base_url,
+                server.ca_path,
+                lighthouse=lighthouse,
+            )
             lines += [
                 f"config: {write_config_path}",
                 f"secrets: {env} (source it before running btconsole)",
@@ -274,6 +351,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="write a btconsole config for the emulated customers (and PATH.env)",
     )
+    add_lighthouse_arguments(parser)
+
+
+def add_lighthouse_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--lighthouse`` and ``--subscriptions`` (shared with the top-level CLI)."""
+    parser.add_argument(
+        "--lighthouse",
+        action="store_true",
+        help="with --write-config: one Lighthouse profile for the MSP instead of one "
+        "profile per customer",
+    )
+    parser.add_argument(
+        "--subscriptions",
+        type=int,
+        metavar="N",
+        help="estate subscriptions instead of the size's (over 1000: Graph batches)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -282,10 +376,21 @@ def run(args: argparse.Namespace) -> int:
         port = int(args.port)
         if not 0 <= port <= 65535:
             raise ServeError(f"--port must be 0..65535, not {port}")
-        estate = load_estate(args.estate, int(args.seed), str(args.size))
+        subscriptions = getattr(args, "subscriptions", None)
+        lighthouse = bool(getattr(args, "lighthouse", False))
+        if lighthouse and not args.write_config:
+            raise ServeError("--lighthouse needs --write-config PATH")
+        estate = load_estate(
+            args.estate,
+            int(args.seed),
+            str(args.size),
+            subscriptions=None if subscriptions is None else int(subscriptions),
+        )
         faults = load_faults_file(Path(args.faults)) if args.faults else None
         config = Path(args.write_config).resolve() if args.write_config else None
-        asyncio.run(serve(estate, port=port, faults=faults, write_config_path=config))
+        asyncio.run(
+            serve(estate, port=port, faults=faults, write_config_path=config, lighthouse=lighthouse)
+        )
     except ServeError as exc:
         print(f"btconsole emulator: {exc}", file=sys.stderr)
         return exc.code

@@ -19,6 +19,7 @@ class Stats:
         self.by_status: Counter[int] = Counter()
         self.by_route_status: dict[str, Counter[int]] = {}
         self.faults: Counter[str] = Counter()
+        self.cost_qpu: Counter[str] = Counter()
 
     def record(self, route: str, status: int) -> None:
         """Count one answered request (or one dropped by a ``reset``/``hang`` fault, as 0)."""
@@ -34,6 +35,10 @@ class Stats:
         """Count one firing of a fault of ``kind``."""
         self.faults[kind] += 1
 
+    def qpu_consumed(self, tenant_id: str, qpu: int) -> None:
+        """Count Cost Management query processing units spent by a caller tenant."""
+        self.cost_qpu[tenant_id.lower()] += qpu
+
     def reset(self) -> None:
         """Forget every count."""
         self.total = 0
@@ -41,6 +46,7 @@ class Stats:
         self.by_status.clear()
         self.by_route_status.clear()
         self.faults.clear()
+        self.cost_qpu.clear()
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready data (status codes as strings)."""
@@ -53,4 +59,5 @@ class Stats:
                 for route, per in sorted(self.by_route_status.items())
             },
             "faults": dict(sorted(self.faults.items())),
+            "cost_qpu_by_tenant": dict(sorted(self.cost_qpu.items())),
         }

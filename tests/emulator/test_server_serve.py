@@ -208,3 +208,80 @@ def test_unwritable_config_path_is_64(tmp_path: Path, capsys: pytest.CaptureFixt
     code, err = _run(capsys, "--size", "small", "--write-config", str(blocker / "c.toml"))
     assert code == 64
     assert err.count("\n") == 1
+
+
+def test_lighthouse_config_has_one_provider_profile_that_sees_every_customer(
+    tmp_path: Path,
+) -> None:
+    """``--lighthouse --write-config``: one kind = "lighthouse" profile, no per-customer
+    profiles; its credential (the written secret) signs in and sees every customer."""
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.resource.subscriptions import SubscriptionClient
+
+    from btconsole.config import load_config
+    from btconsole.emulator.serve import LIGHTHOUSE_PROFILE
+
+    config = tmp_path / "msp.toml"
+    proc = _start("--size", "small", "--seed", "2", "--lighthouse", "--write-config", str(config))
+    try:
+        banner = _read_banner(proc)
+        parsed = load_config(config)
+        assert parsed.profiles == {}
+        provider = parsed.lighthouse[LIGHTHOUSE_PROFILE]
+        estate = generate(seed=2, size="small")
+        (account,) = estate.billing_accounts
+        assert provider.billing_account == account.name
+        assert set(provider.customers) == {c.tenant_id for c in estate.customers}
+        for customer in estate.customers:  # budgets: the served estate is dated today
+            assert provider.currency_for(customer.tenant_id) == customer.currency
+        env = config.with_name(config.name + ".env")
+        assert stat.S_IMODE(env.stat().st_mode) == 0o600
+        (line,) = [x for x in env.read_text().splitlines() if x.startswith("export ")]
+        name, _, quoted = line.removeprefix("export ").partition("=")
+        assert name == provider.client_secret_env
+        url = banner["btconsole emulator"].removeprefix("listening on ")
+        assert provider.cloud.resource_manager == f"{url}/"
+        credential = ClientSecretCredential(
+            provider.tenant_id,
+            provider.client_id or "",
+            quoted.strip("'"),
+            authority=provider.cloud.authority_host,
+            disable_instance_discovery=True,
+            connection_verify=provider.cloud.ca_bundle,
+        )
+        client = SubscriptionClient(
+            credential,
+            base_url=provider.cloud.resource_manager,
+            credential_scopes=[provider.cloud.token_scope],
+            connection_verify=provider.cloud.ca_bundle,
+        )
+        with client:
+            tenants = {t.tenant_id for t in client.tenants.list()}
+            subs = {s.subscription_id for s in client.subscriptions.list()}
+        assert tenants == {provider.tenant_id} | {c.tenant_id for c in estate.customers}
+        assert subs == {s.subscription_id for s in estate.subscriptions}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_lighthouse_needs_write_config(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _run(capsys, "--size", "small", "--lighthouse")
+    assert code == 64 and "--lighthouse needs --write-config" in err
+
+
+def test_lighthouse_overrides_carry_each_customers_budget(tmp_path: Path) -> None:
+    from btconsole.config import parse_config
+    from btconsole.emulator.serve import LIGHTHOUSE_PROFILE, render_lighthouse_config
+
+    estate = generate(seed=4, size="medium")
+    ca = tmp_path / "ca.pem"
+    from tests.certs import self_signed_pem
+
+    self_signed_pem(ca)
+    text = render_lighthouse_config(estate, "https://127.0.0.1:4443", ca)
+    provider = parse_config(text, tmp_path / "c.toml").lighthouse[LIGHTHOUSE_PROFILE]
+    for customer in estate.customers:
+        assert provider.budget_for(customer.tenant_id) == customer.monthly_budget
+        assert provider.currency_for(customer.tenant_id) == customer.currency
+        assert provider.display_name_for(customer.tenant_id, None) == customer.tenant_id

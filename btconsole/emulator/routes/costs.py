@@ -19,6 +19,7 @@ import binascii
 import calendar
 import datetime as dt
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from btconsole.emulator.estate import Budget, CostSeries, Estate
-from btconsole.emulator.http import ArmError, Ctx, Router, json_response, page
+from btconsole.emulator.http import ArmError, Ctx, Router, TokenBucket, json_response, page
 from btconsole.emulator.routes.common import (
     estate,
     resource_group,
@@ -56,6 +57,17 @@ TIMEFRAMES = (
     "WeekToDate",
     "Custom",
 )
+
+
+#: Cost Management's query quotas, per tenant (MicrosoftDocs/azure-docs
+#: articles/cost-management-billing/costs/manage-automation.md, "QPU quotas"), with
+#: the names the ``...-qpu-remaining`` header gives them.
+QPU_QUOTAS = (
+    ("QueriesPer10Sec", 10.0, 12),
+    ("QueriesPer1Min", 60.0, 60),
+    ("QueriesPer1Hour", 3600.0, 600),
+)
+QPU = "x-ms-ratelimit-microsoft.costmanagement-qpu"
 
 
 def _bad(message: str, code: str = "BadRequest") -> ArmError:
@@ -212,7 +224,12 @@ def _offset(ctx: Ctx) -> int:
 
 
 def _result(
-    ctx: Ctx, kind: str, body: dict[str, Any], columns: list[dict[str, str]], rows: list[list[Any]]
+    ctx: Ctx,
+    kind: str,
+    body: dict[str, Any],
+    columns: list[dict[str, str]],
+    rows: list[list[Any]],
+    headers: dict[str, str],
 ) -> web.Response:
     offset = _offset(ctx)
     size = ctx.state.settings.page_size
@@ -233,13 +250,40 @@ def _result(
             "sku": None,
             "eTag": None,
             "properties": {"nextLink": next_link, "columns": columns, "rows": chunk},
-        }
+        },
+        headers=headers,
     )
 
 
-def _scope_series(ctx: Ctx) -> tuple[Estate, list[CostSeries], str]:
+def _scope_series(ctx: Ctx) -> tuple[Estate, list[CostSeries], str] | web.Response:
+    """The cost series and currency of the request's scope, or ARM's refusal.
+
+    A subscription or resource group scope: its series, in its customer's currency. A
+    billing customer's scope (``/providers/Microsoft.Billing/billingAccounts/{a}/
+    customers/{c}``, readable by the partner's tenant only): the series of every
+    subscription of the customer's tenant, in the customer's billing currency.
+    """
     est = estate(ctx)
+    if "billingAccountName" in ctx.params:
+        from btconsole.emulator.routes.lighthouse import readable_account
+
+        account = readable_account(ctx, ctx.params["billingAccountName"])
+        if isinstance(account, web.Response):
+            return account
+        billed = account.customer(ctx.params["customerName"])
+        if billed is None:
+            raise ArmError(
+                404, "NotFound", f"The customer '{ctx.params['customerName']}' was not found."
+            )
+        owner = est.customer_for_tenant(billed.tenant_id)
+        if owner is None:  # validated away for estate files; kept for hand-built estates
+            return est, [], "USD"
+        series = [s for sid in owner.subscription_ids for s in est.costs_in(sid)]
+        return est, series, owner.currency
     sid = ctx.params["subscriptionId"]
+    refused = subscription_or_error(ctx, sid)
+    if refused is not None:
+        return refused
     series = est.costs_in(sid)
     rg = ctx.params.get("resourceGroupName")
     if rg is not None:
@@ -247,6 +291,52 @@ def _scope_series(ctx: Ctx) -> tuple[Estate, list[CostSeries], str]:
         series = [s for s in series if s.resource_group.lower() == rg.lower()]
     customer = est.customer_of(sid)
     return est, series, customer.currency if customer else "USD"
+
+
+def qpu_of(start: dt.date, end: dt.date) -> int:
+    """QPU of a query over ``start..end``: one per month of data queried (the docs'
+    "QPU calculation"), counting every calendar month the period touches."""
+    return (end.year * 12 + end.month) - (start.year * 12 + start.month) + 1
+
+
+def spend_qpu(ctx: Ctx, qpu: int) -> dict[str, str]:
+    """Spend ``qpu`` of the caller tenant's Cost Management quotas; the QPU headers.
+
+    Raises:
+        ArmError: 429 with ``...-qpu-retry-after`` when the quotas are enforced
+            (setting ``cost_qpu_per_10s``) and one of them lacks ``qpu``.
+    """
+    scale = ctx.state.settings.cost_qpu_per_10s
+    enforce = scale > 0
+    buckets = []
+    for name, window, documented in QPU_QUOTAS:
+        capacity = documented if not enforce else scale * documented // 12
+        key = (ctx.tenant_id.lower(), "costmanagement-qpu", f"{name}:{capacity}")
+        bucket = ctx.state.buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(capacity, capacity / window)
+            ctx.state.buckets[key] = bucket
+        buckets.append((name, bucket))
+    if enforce:
+        short = [b for _, b in buckets if b.remaining < qpu]
+        if short:
+            wait = max(max(1, math.ceil((qpu - b.tokens) / b.rate)) for b in short)
+            raise ArmError(
+                429,
+                "429",
+                "Too many requests. Please retry after the time given in the "
+                f"{QPU}-retry-after header (the tenant's query processing units are spent).",
+                {f"{QPU}-retry-after": str(wait), f"{QPU}-consumed": "0", **_remaining(buckets)},
+            )
+    for _, bucket in buckets:
+        bucket.take_many(qpu, enforce=False)
+    ctx.state.stats.qpu_consumed(ctx.tenant_id, qpu)
+    return {f"{QPU}-consumed": str(qpu), **_remaining(buckets)}
+
+
+def _remaining(buckets: list[tuple[str, TokenBucket]]) -> dict[str, str]:
+    text = ", ".join(f"{name}:{bucket.remaining}" for name, bucket in buckets)
+    return {f"{QPU}-remaining": text}
 
 
 async def _body(ctx: Ctx) -> dict[str, Any]:
@@ -265,9 +355,9 @@ async def _body(ctx: Ctx) -> dict[str, Any]:
     return body
 
 
-def no_content() -> web.Response:
+def no_content(headers: dict[str, str] | None = None) -> web.Response:
     """``204 No Content``: the documented answer of a query or forecast with no usage."""
-    return web.Response(status=204)
+    return web.Response(status=204, headers=headers)
 
 
 def _yyyymmdd(day: dt.date) -> int:
@@ -275,12 +365,12 @@ def _yyyymmdd(day: dt.date) -> int:
 
 
 async def query(ctx: Ctx) -> web.StreamResponse:
-    refused = subscription_or_error(ctx, ctx.params["subscriptionId"])
-    if refused is not None:
-        return refused
+    scoped = _scope_series(ctx)
+    if isinstance(scoped, web.Response):
+        return scoped
     body = await _body(ctx)
     dataset: dict[str, Any] = body.get("dataset") or {}
-    est, series, currency = _scope_series(ctx)
+    est, series, currency = scoped
     used = bool(series)
     start, end = _period(body, est.as_of, forecast=False)
     measures = _measures(dataset)
@@ -291,8 +381,9 @@ async def query(ctx: Ctx) -> web.StreamResponse:
     if "filter" in dataset and dataset["filter"] is not None:
         pred = _filter(est, dataset["filter"])
         series = [s for s in series if pred(s)]
+    headers = spend_qpu(ctx, qpu_of(start, end))
     if not used:
-        return no_content()
+        return no_content(headers)
 
     dates = est.cost_dates()
     sums: dict[tuple[Any, ...], float] = {}
@@ -327,16 +418,16 @@ async def query(ctx: Ctx) -> web.StreamResponse:
         row += group_values
         row.append(currency)
         rows.append(row)
-    return _result(ctx, "query", body, columns, rows)
+    return _result(ctx, "query", body, columns, rows, headers)
 
 
 async def forecast(ctx: Ctx) -> web.StreamResponse:
-    refused = subscription_or_error(ctx, ctx.params["subscriptionId"])
-    if refused is not None:
-        return refused
+    scoped = _scope_series(ctx)
+    if isinstance(scoped, web.Response):
+        return scoped
     body = await _body(ctx)
     dataset: dict[str, Any] = body.get("dataset") or {}
-    est, series, currency = _scope_series(ctx)
+    est, series, currency = scoped
     used = bool(series)
     start, end = _period(body, est.as_of, forecast=True)
     measures = _measures(dataset) or ["Cost"]
@@ -350,8 +441,9 @@ async def forecast(ctx: Ctx) -> web.StreamResponse:
     if "filter" in dataset and dataset["filter"] is not None:
         pred = _filter(est, dataset["filter"])
         series = [s for s in series if pred(s)]
+    headers = spend_qpu(ctx, qpu_of(start, end))
     if not used:
-        return no_content()
+        return no_content(headers)
     include_actual = body.get("includeActualCost", True) is not False
 
     dates = est.cost_dates()
@@ -382,7 +474,7 @@ async def forecast(ctx: Ctx) -> web.StreamResponse:
             total = sum(v for _, s, v in points if s == status)
             if any(s == status for _, s, _ in points):
                 rows.append([*(round(total, 6) for _ in measures), status, currency])
-    return _result(ctx, "forecast", body, columns, rows)
+    return _result(ctx, "forecast", body, columns, rows, headers)
 
 
 # --------------------------------------------------------------------------- budgets
@@ -467,6 +559,13 @@ def register(router: Router) -> None:
     for scope, label in ((sub, "subscription"), (rg, "resource_group")):
         router.add("POST", scope + cm + "/query", query, name=f"costs.query_{label}")
         router.add("POST", scope + cm + "/forecast", forecast, name=f"costs.forecast_{label}")
+    customer = (
+        "/providers/Microsoft.Billing/billingAccounts/{billingAccountName}/customers/{customerName}"
+    )
+    router.add("POST", customer + cm + "/query", query, name="costs.query_billing_customer")
+    router.add(
+        "POST", customer + cm + "/forecast", forecast, name="costs.forecast_billing_customer"
+    )
     budgets = sub + "/providers/Microsoft.Consumption/budgets"
     router.add("GET", budgets, list_budgets, name="budgets.list")
     router.add("GET", budgets + "/{budgetName}", get_budget, name="budgets.get")

@@ -3,7 +3,10 @@
 Builds Resource Graph's tables for the subscriptions a request may see —
 ``resources`` (Arc machines and clusters, ExpressRoute circuits),
 ``resourcecontainers`` (subscriptions and resource groups) and
-``policyresources`` (latest policy states) — runs the query with the KQL-subset
+``policyresources`` (latest policy states) and ``managedservicesresources`` (Azure
+Lighthouse registration definitions and assignments; the table name and its two types
+as MicrosoftDocs/azure-docs articles/governance/resource-graph/reference/
+supported-tables-resources.md lists them) — runs the query with the KQL-subset
 evaluator, and pages the result with ``$top``/``$skip``/``$skipToken``.
 
 Each tenant has a user quota of ``QUOTA`` queries per ``QUOTA_WINDOW`` seconds, as
@@ -30,6 +33,7 @@ from btconsole.emulator.http import ArmError, Ctx, Router, TokenBucket, json_res
 from btconsole.emulator.routes.arc import cluster_body, machine_body
 from btconsole.emulator.routes.circuits import circuit_body
 from btconsole.emulator.routes.common import estate
+from btconsole.emulator.routes.lighthouse import assignment_body, definition_body
 from btconsole.emulator.routes.policy import evaluated_at, state_fields
 from btconsole.emulator.routes.resources import resource_group_body, subscription_body
 
@@ -154,11 +158,48 @@ def policy_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def managed_services_rows(est: Estate, subscription_id: str) -> list[dict[str, Any]]:
+    """The ``managedservicesresources`` rows of one subscription: each delegation's
+    registration definition (at subscription scope) and its assignment (at the
+    subscription's or a resource group's), as ``Microsoft.ManagedServices`` serves them.
+    Each row's ``tenantId`` is the customer's (the delegating) tenant."""
+    rows: list[dict[str, Any]] = []
+    sub = est.subscription(subscription_id)
+    if sub is None:
+        return rows
+    for d in est.delegations_in(subscription_id):
+        definition = definition_body(est, d)
+        assignment = assignment_body(est, d, expand=True)
+        for body, rg in ((definition, ""), (assignment, d.resource_group)):
+            rows.append(
+                {
+                    "id": body["id"],
+                    "name": body["name"],
+                    "type": body["type"].lower(),
+                    "tenantId": sub.tenant_id,
+                    "kind": "",
+                    "location": "",
+                    "resourceGroup": rg.lower(),
+                    "subscriptionId": sub.subscription_id,
+                    "managedBy": "",
+                    "sku": None,
+                    "plan": None,
+                    "properties": body["properties"],
+                    "tags": {},
+                    "identity": None,
+                    "zones": None,
+                    "extendedLocation": None,
+                }
+            )
+    return rows
+
+
 def build_tables(est: Estate, subscription_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Resource Graph's tables for these subscriptions (rows are built once per estate)."""
     resources: list[dict[str, Any]] = []
     containers: list[dict[str, Any]] = []
     policy: list[dict[str, Any]] = []
+    managed: list[dict[str, Any]] = []
     # Building many small dicts while a large graph is alive makes the cyclic collector
     # rescan it over and over; these rows hold no cycles.
     gc_was_enabled = gc.isenabled()
@@ -168,10 +209,16 @@ def build_tables(est: Estate, subscription_ids: Sequence[str]) -> dict[str, list
             resources.extend(resource_rows(est, sid))
             containers.extend(container_rows(est, sid))
             policy.extend(policy_rows(est, sid))
+            managed.extend(managed_services_rows(est, sid))
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {"resources": resources, "resourcecontainers": containers, "policyresources": policy}
+    return {
+        "resources": resources,
+        "resourcecontainers": containers,
+        "policyresources": policy,
+        "managedservicesresources": managed,
+    }
 
 
 # --------------------------------------------------------------------------- quota

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from btconsole.emulator.estate import Estate, ResourceGroup, Subscription
+from btconsole.emulator.estate import Estate, ResourceGroup, Subscription, Tenant
 from btconsole.emulator.http import Ctx, Router, json_response, page
 from btconsole.emulator.routes.common import estate, resource_group, subscription_or_error
 
@@ -62,24 +62,42 @@ async def get_subscription(ctx: Ctx) -> web.StreamResponse:
     return json_response(subscription_body(est, sub))
 
 
+def tenant_body(tenant: Tenant, category: str) -> dict[str, Any]:
+    """A tenant as ``GET /tenants`` returns it (``TenantIdDescription``); ``displayName``
+    and the domains are absent for a tenant without a display name, as the spec allows."""
+    body: dict[str, Any] = {
+        "id": f"/tenants/{tenant.tenant_id}",
+        "tenantId": tenant.tenant_id,
+        "tenantCategory": category,
+        "country": "GB",
+        "countryCode": "GB",
+    }
+    if tenant.display_name:
+        domain = "".join(ch for ch in tenant.display_name.lower() if ch.isalnum())
+        body["displayName"] = tenant.display_name
+        body["domains"] = [f"{domain}.onmicrosoft.com"]
+        body["defaultDomain"] = f"{domain}.onmicrosoft.com"
+    body["tenantType"] = "AAD"
+    return body
+
+
 async def list_tenants(ctx: Ctx) -> web.StreamResponse:
-    tenant = estate(ctx).tenant(ctx.tenant_id)
+    """The caller's home tenant, then (Lighthouse) every customer tenant that delegated a
+    subscription or resource group to it, as ``ProjectedBy``."""
+    est = estate(ctx)
+    tenant = est.tenant(ctx.tenant_id)
     items = []
     if tenant is not None:
-        domain = "".join(ch for ch in tenant.display_name.lower() if ch.isalnum())
-        items.append(
-            {
-                "id": f"/tenants/{tenant.tenant_id}",
-                "tenantId": tenant.tenant_id,
-                "tenantCategory": "Home",
-                "country": "GB",
-                "countryCode": "GB",
-                "displayName": tenant.display_name,
-                "domains": [f"{domain}.onmicrosoft.com"],
-                "defaultDomain": f"{domain}.onmicrosoft.com",
-                "tenantType": "AAD",
-            }
-        )
+        items.append(tenant_body(tenant, "Home"))
+        projected: list[str] = []
+        for sid in tenant.delegated_subscription_ids:
+            sub = est.subscription(sid)
+            if sub is not None and sub.tenant_id not in projected:
+                projected.append(sub.tenant_id)
+        for tid in projected:
+            customer_tenant = est.tenant(tid)
+            if customer_tenant is not None and tid != tenant.tenant_id:
+                items.append(tenant_body(customer_tenant, "ProjectedBy"))
     return page(ctx, items)
 
 

@@ -1,0 +1,160 @@
+"""Count the Cost Management requests and QPU of one MSP spend refresh, per path.
+
+``python -m tests.emulator.lighthouse_counts SIZE [SUBSCRIPTIONS|-] [PAGE_SIZE]``
+
+Serves ``generate(seed=1, size=SIZE)`` (with SUBSCRIPTIONS subscriptions when given),
+signs in once as the MSP tenant and reads every customer's spend with the bodies
+``btconsole.azure.spend`` sends (a 60-day daily query by service and resource group,
+and the month's forecast), following ``nextLink`` pages, through the real async SDK
+client: first per subscription, then per billing customer (the billing account's
+customer scope) with per-subscription queries for the tenants that are not billing
+customers. Prints the requests per route and the QPU the emulator counted, and checks
+that the 60-day totals of every billed customer agree between the two paths.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import datetime as dt
+import sys
+from typing import Any
+
+from azure.core.rest import HttpRequest
+from azure.identity.aio import ClientSecretCredential
+from azure.mgmt.costmanagement.aio import CostManagementClient
+
+from btconsole.emulator.estate import Estate
+from btconsole.emulator.generate import MSP_NAME, generate
+from btconsole.emulator.server import RunningEmulator, running_emulator
+
+ARM_SCOPE = "https://management.azure.com/.default"
+API = "2025-03-01"
+
+
+def bodies(today: dt.date) -> dict[str, dict[str, Any]]:
+    start = today - dt.timedelta(days=59)
+    first = today.replace(day=1)
+    last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    cost = {"totalCost": {"name": "Cost", "function": "Sum"}}
+    return {
+        "query": {
+            "type": "ActualCost",
+            "timeframe": "Custom",
+            "timePeriod": {"from": f"{start}T00:00:00Z", "to": f"{today}T23:59:59Z"},
+            "dataset": {
+                "granularity": "Daily",
+                "aggregation": cost,
+                "grouping": [
+                    {"type": "Dimension", "name": "ServiceName"},
+                    {"type": "Dimension", "name": "ResourceGroupName"},
+                ],
+            },
+        },
+        "forecast": {
+            "type": "ActualCost",
+            "timeframe": "Custom",
+            "timePeriod": {"from": f"{first}T00:00:00Z", "to": f"{last}T23:59:59Z"},
+            "dataset": {"granularity": "Daily", "aggregation": cost},
+            "includeActualCost": True,
+            "includeFreshPartialCost": False,
+        },
+    }
+
+
+async def refresh(
+    emu: RunningEmulator, est: Estate, scopes: list[str], page_size: int | None
+) -> tuple[dict[str, int], int, dict[str, float]]:
+    """(requests per cost route, QPU spent, 60-day total per scope) of one refresh."""
+    emu.reset()
+    if page_size:
+        emu.set_settings(page_size=page_size)
+    msp = next(t for t in est.tenants if t.display_name == MSP_NAME)
+    totals: dict[str, float] = {}
+    limit = asyncio.Semaphore(16)
+    credential = ClientSecretCredential(
+        msp.tenant_id,
+        msp.client_id,
+        msp.client_secret,
+        authority=emu.authority,
+        disable_instance_discovery=True,
+        connection_verify=str(emu.ca_path),
+    )
+    async with (
+        credential,
+        CostManagementClient(
+            credential,
+            base_url=emu.base_url,
+            credential_scopes=[ARM_SCOPE],
+            connection_verify=str(emu.ca_path),
+        ) as client,
+    ):
+
+        async def one(scope: str) -> None:
+            async with limit:
+                total = 0.0
+                for kind, body in bodies(est.as_of).items():
+                    link = f"{emu.base_url}{scope}/providers/Microsoft.CostManagement/{kind}"
+                    link += f"?api-version={API}"
+                    while link:
+                        response = await client.send_request(HttpRequest("POST", link, json=body))
+                        await response.read()
+                        if response.status_code == 204:
+                            break
+                        response.raise_for_status()
+                        props = response.json()["properties"]
+                        if kind == "query":
+                            total += sum(row[0] for row in props["rows"])
+                        link = props.get("nextLink")
+                totals[scope] = total
+
+        await asyncio.gather(*(one(scope) for scope in scopes))
+    stats = emu.stats()
+    routes = {k: v for k, v in stats["by_route"].items() if k.startswith("costs.")}
+    return routes, sum(stats["cost_qpu_by_tenant"].values()), totals
+
+
+async def main(size: str, subscriptions: int | None, page_size: int | None) -> None:
+    est = generate(seed=1, size=size, **({"subscriptions": subscriptions} if subscriptions else {}))
+    (account,) = est.billing_accounts
+    billed = {c.tenant_id: c for c in account.customers}
+    per_sub = [f"/subscriptions/{s.subscription_id}" for s in est.subscriptions]
+    per_customer = [f"{account.id}/customers/{c.customer_id}" for c in account.customers]
+    fallback = [
+        f"/subscriptions/{sid}"
+        for c in est.customers
+        if c.tenant_id not in billed
+        for sid in c.subscription_ids
+    ]
+    with running_emulator(est) as emu:
+        a_routes, a_qpu, a_totals = await refresh(emu, est, per_sub, page_size)
+        b_routes, b_qpu, b_totals = await refresh(emu, est, per_customer + fallback, page_size)
+    print(
+        f"estate {size}: {len(est.subscriptions)} subscriptions, {len(est.customers)} "
+        f"customers, {len(account.customers)} billing customers; page size "
+        f"{page_size or 'default'}"
+    )
+    print(f"per subscription: {sum(a_routes.values())} requests {a_routes}, {a_qpu} QPU")
+    print(
+        f"per billing customer (+{len(fallback)} subscriptions without one): "
+        f"{sum(b_routes.values())} requests {b_routes}, {b_qpu} QPU"
+    )
+    for customer in est.customers:
+        if customer.tenant_id not in billed:
+            continue
+        by_sub = sum(a_totals[f"/subscriptions/{sid}"] for sid in customer.subscription_ids)
+        scope = f"{account.id}/customers/{billed[customer.tenant_id].customer_id}"
+        if abs(by_sub - b_totals[scope]) > 1e-6 * max(1.0, abs(by_sub)):
+            raise SystemExit(f"{customer.slug}: {by_sub} per subscription, {b_totals[scope]}")
+    print("60-day totals agree for every billed customer")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    asyncio.run(
+        main(
+            args[0] if args else "huge",
+            int(args[1]) if len(args) > 1 and args[1] != "-" else None,
+            int(args[2]) if len(args) > 2 else None,
+        )
+    )
