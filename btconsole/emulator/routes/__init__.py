@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from btconsole.emulator.http import Router
-from btconsole.emulator.routes import arc, circuits, costs, graph, metrics, policy, resources
+from btconsole.emulator.routes import (
+    arc,
+    circuits,
+    costs,
+    graph,
+    incidents,
+    metrics,
+    policy,
+    resources,
+)
 
 
 def register(router: Router) -> None:
@@ -15,3 +24,4 @@ def register(router: Router) -> None:
     policy.register(router)
     costs.register(router)
     graph.register(router)
+    incidents.register(router)

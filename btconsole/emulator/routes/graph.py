@@ -3,7 +3,9 @@
 Builds Resource Graph's tables for the subscriptions a request may see —
 ``resources`` (Arc machines and clusters, ExpressRoute circuits),
 ``resourcecontainers`` (subscriptions and resource groups) and
-``policyresources`` (latest policy states) — runs the query with the KQL-subset
+``policyresources`` (latest policy states), and the incident tables of
+``routes/incidents.py`` (``servicehealthresources``, ``healthresources``,
+``alertsmanagementresources``, ``patchassessmentresources``) — runs the query with the KQL-subset
 evaluator, and pages the result with ``$top``/``$skip``/``$skipToken``.
 
 Each tenant has a user quota of ``QUOTA`` queries per ``QUOTA_WINDOW`` seconds, as
@@ -30,6 +32,7 @@ from btconsole.emulator.http import ArmError, Ctx, Router, TokenBucket, json_res
 from btconsole.emulator.routes.arc import cluster_body, machine_body
 from btconsole.emulator.routes.circuits import circuit_body
 from btconsole.emulator.routes.common import estate
+from btconsole.emulator.routes.incidents import graph_tables as incident_tables
 from btconsole.emulator.routes.policy import evaluated_at, state_fields
 from btconsole.emulator.routes.resources import resource_group_body, subscription_body
 
@@ -168,10 +171,16 @@ def build_tables(est: Estate, subscription_ids: Sequence[str]) -> dict[str, list
             resources.extend(resource_rows(est, sid))
             containers.extend(container_rows(est, sid))
             policy.extend(policy_rows(est, sid))
+        incidents = incident_tables(est, subscription_ids)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {"resources": resources, "resourcecontainers": containers, "policyresources": policy}
+    return {
+        "resources": resources,
+        "resourcecontainers": containers,
+        "policyresources": policy,
+        **incidents,
+    }
 
 
 # --------------------------------------------------------------------------- quota
