@@ -13,7 +13,8 @@ the rest of the estate, and generated here *from* the estate so that it agrees w
 - Arc machines: ``Disconnected`` ones are ``Unavailable``, ``Error`` ones ``Degraded``,
   ``Expired`` ones ``Unknown``; **alerts** fire on them (heartbeat, CPU, disk) and some
   have resolved; **patch assessments** are mostly recent, some older than 7 days, some
-  missing, and a few machines have critical updates pending for weeks.
+  missing, and a few machines have critical updates pending for weeks; none is older
+  than the 30 days Resource Graph keeps Update Manager results.
 
 Only the exceptions are kept: a machine, cluster or circuit with no
 :class:`ResourceHealth` entry is served as ``Available``.
@@ -40,6 +41,9 @@ SEVERITIES = ("Sev0", "Sev1", "Sev2", "Sev3", "Sev4")
 MONITOR_CONDITIONS = ("Fired", "Resolved")
 ALERT_STATES = ("New", "Acknowledged", "Closed")
 PLATFORM = "Platform Initiated"
+#: Update Manager's results stay in Resource Graph this long (learn.microsoft.com
+#: azure/update-manager/query-logs: "available for 30 days")
+RETENTION_DAYS = 30
 CUSTOMER = "Customer Initiated"
 
 #: Azure region names as Service Health writes them (``ImpactedRegion``).
@@ -598,10 +602,12 @@ class _Incidents:
                 continue  # never assessed
             if m.status == "Connected":
                 stale = not self.healthy and r < 0.12
-                age = rng.uniform(8 * 86400, 40 * 86400) if stale else rng.uniform(600, 86400)
+                age = rng.uniform(8 * 86400, 28 * 86400) if stale else rng.uniform(600, 86400)
             else:  # the last assessment is from before the machine stopped reporting
                 seen = (self.now - _parse(m.last_status_change)).total_seconds()
                 age = seen + rng.uniform(3600, 3 * 86400)
+            if age > RETENTION_DAYS * 86400:
+                continue  # Resource Graph keeps Update Manager results for 30 days
             when = self.now - dt.timedelta(seconds=int(age))
             patches: list[SoftwarePatch] = []
             if not self.healthy:
