@@ -387,3 +387,146 @@ class MetricPointRecord:
     device: str | None
     timestamp: str
     value: float | None
+
+
+# --------------------------------------------------------------------------- incidents
+# Service Health, Resource Health, fired alerts and Arc patch state (Resource Graph's
+# servicehealthresources, healthresources, alertsmanagementresources and
+# patchassessmentresources). Values Azure did not send stay None: unknown, never healthy.
+
+
+@record
+@dataclass(frozen=True)
+class EventUpdateRecord:
+    """One entry of a Service Health event's timeline."""
+
+    time: str | None
+    summary: str
+
+
+@record
+@dataclass(frozen=True)
+class EventImpactRecord:
+    """A Service Health event's impact on one service in one region."""
+
+    service: str
+    region: str  # as Service Health writes it: "UK South", or "Global"
+    status: str | None = None
+    subscriptions: tuple[str, ...] = ()  # lower-case IDs
+    last_update: str | None = None
+    updates: tuple[EventUpdateRecord, ...] = ()  # newest first
+
+
+@record
+@dataclass(frozen=True)
+class ServiceHealthEvent:
+    """A Service Health event as one subscription sees it (``microsoft.resourcehealth/events``).
+
+    ``event_type`` is ServiceIssue, PlannedMaintenance, HealthAdvisory, SecurityAdvisory or
+    a value Azure added later; ``status`` Active or Resolved (None when absent).
+    """
+
+    profile: str
+    subscription_id: str
+    tracking_id: str
+    event_type: str | None
+    status: str | None
+    title: str
+    summary: str | None = None
+    level: str | None = None
+    priority: int | None = None
+    impact_start: str | None = None
+    impact_mitigation: str | None = None
+    last_update: str | None = None
+    impacts: tuple[EventImpactRecord, ...] = ()
+    #: ARM IDs of this subscription's resources the event impacts (impactedresources)
+    impacted_resources: tuple[str, ...] = ()
+
+
+@record
+@dataclass(frozen=True)
+class ResourceHealthRecord:
+    """The current Resource Health of one resource (``availabilitystatuses``).
+
+    ``availability_state`` is Available, Unavailable, Degraded, Unknown or a newer value;
+    "Unknown" when Azure sent none. ``platform_initiated`` is True for a platform
+    (Azure) cause, False for a user or customer one, None when Azure did not say.
+    """
+
+    profile: str
+    subscription_id: str
+    resource_id: str
+    availability_state: str
+    resource_type: str | None = None
+    reason_type: str | None = None
+    context: str | None = None
+    category: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    occurred_time: str | None = None
+    platform_initiated: bool | None = None
+
+
+@record
+@dataclass(frozen=True)
+class AlertRecord:
+    """An Azure Monitor alert (``microsoft.alertsmanagement/alerts``).
+
+    ``severity`` is Sev0 (worst) .. Sev4 or a newer value; ``monitor_condition`` Fired or
+    Resolved; ``alert_state`` New, Acknowledged or Closed. None when absent.
+    """
+
+    profile: str
+    subscription_id: str
+    id: str
+    name: str
+    severity: str | None = None
+    monitor_condition: str | None = None
+    alert_state: str | None = None
+    target_resource: str | None = None
+    target_resource_type: str | None = None
+    monitor_service: str | None = None
+    signal_type: str | None = None
+    start_time: str | None = None
+    last_modified: str | None = None
+    resolved_time: str | None = None
+    description: str | None = None
+
+
+@record
+@dataclass(frozen=True)
+class PatchRecord:
+    """A pending update found by an assessment (``patchassessmentresults/softwarepatches``)."""
+
+    name: str
+    classifications: tuple[str, ...] = ()
+    published: str | None = None
+    kb_id: str | None = None
+    version: str | None = None
+    msrc_severity: str | None = None
+
+
+@record
+@dataclass(frozen=True)
+class PatchAssessmentRecord:
+    """The latest Azure Update Manager assessment of an Arc machine.
+
+    Counts are None when the assessment did not give them (unknown, not zero).
+    ``critical_patches`` are the pending patches classified Critical (Windows) and
+    ``oldest_critical_published`` the publication time of the oldest of them: how long
+    critical updates have been waiting.
+    """
+
+    profile: str
+    subscription_id: str
+    machine_id: str
+    status: str | None = None
+    last_modified: str | None = None
+    os_type: str | None = None
+    started_by: str | None = None
+    reboot_pending: bool | None = None
+    critical: int | None = None
+    security: int | None = None
+    other: int | None = None
+    critical_patches: tuple[PatchRecord, ...] = ()
+    oldest_critical_published: str | None = None

@@ -25,6 +25,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Union
 
+from btconsole.emulator.incidents import (
+    FiredAlert,
+    PatchAssessment,
+    ResourceHealth,
+    ServiceEvent,
+    validate_incidents,
+)
+
 FORMAT = "btconsole-estate"
 FORMAT_VERSION = 1
 
@@ -453,6 +461,11 @@ class Estate:
     budgets: list[Budget] = field(default_factory=list)
     delegations: list[Delegation] = field(default_factory=list)
     billing_accounts: list[BillingAccount] = field(default_factory=list)
+    # Service Health, Resource Health, alerts, patch state (btconsole/emulator/incidents.py)
+    service_events: list[ServiceEvent] = field(default_factory=list)
+    resource_health: list[ResourceHealth] = field(default_factory=list)
+    alerts: list[FiredAlert] = field(default_factory=list)
+    patch_assessments: list[PatchAssessment] = field(default_factory=list)
 
     # ----------------------------------------------------------------- time
 
@@ -1012,6 +1025,7 @@ def validate(estate: Estate) -> None:
                 dt.date.fromisoformat(b.start_date)
             except ValueError:
                 raise EstateError(f"{p}.start_date: not a date: {b.start_date!r}") from None
+    validate_incidents(estate)
 
 
 def _validate_lighthouse(estate: Estate) -> None:

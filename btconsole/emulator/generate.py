@@ -46,6 +46,7 @@ from btconsole.emulator.estate import (
     format_time,
     validate,
 )
+from btconsole.emulator.incidents import generate_incidents
 
 DEFAULT_AS_OF = dt.date(2026, 11, 20)
 MSP_NAME = "BT Managed Services"
@@ -476,6 +477,7 @@ class _Generator:
             c.monthly_budget = round(
                 sum(b.amount for sid in c.subscription_ids for b in estate.budgets_in(sid)), 2
             )
+        generate_incidents(estate, self.seed, self.healthy)
         validate(estate)
         return estate
 

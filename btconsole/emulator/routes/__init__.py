@@ -8,6 +8,7 @@ from btconsole.emulator.routes import (
     circuits,
     costs,
     graph,
+    incidents,
     lighthouse,
     metrics,
     policy,
@@ -25,3 +26,4 @@ def register(router: Router) -> None:
     costs.register(router)
     graph.register(router)
     lighthouse.register(router)
+    incidents.register(router)

@@ -3,10 +3,12 @@
 Builds Resource Graph's tables for the subscriptions a request may see —
 ``resources`` (Arc machines and clusters, ExpressRoute circuits),
 ``resourcecontainers`` (subscriptions and resource groups) and
-``policyresources`` (latest policy states) and ``managedservicesresources`` (Azure
+``policyresources`` (latest policy states), ``managedservicesresources`` (Azure
 Lighthouse registration definitions and assignments; the table name and its two types
 as MicrosoftDocs/azure-docs articles/governance/resource-graph/reference/
-supported-tables-resources.md lists them) — runs the query with the KQL-subset
+supported-tables-resources.md lists them), and the incident tables of
+``routes/incidents.py`` (``servicehealthresources``, ``healthresources``,
+``alertsmanagementresources``, ``patchassessmentresources``) — runs the query with the KQL-subset
 evaluator, and pages the result with ``$top``/``$skip``/``$skipToken``.
 
 Each tenant has a user quota of ``QUOTA`` queries per ``QUOTA_WINDOW`` seconds, as
@@ -33,6 +35,7 @@ from btconsole.emulator.http import ArmError, Ctx, Router, TokenBucket, json_res
 from btconsole.emulator.routes.arc import cluster_body, machine_body
 from btconsole.emulator.routes.circuits import circuit_body
 from btconsole.emulator.routes.common import estate
+from btconsole.emulator.routes.incidents import graph_tables as incident_tables
 from btconsole.emulator.routes.lighthouse import assignment_body, definition_body
 from btconsole.emulator.routes.policy import evaluated_at, state_fields
 from btconsole.emulator.routes.resources import resource_group_body, subscription_body
@@ -210,6 +213,7 @@ def build_tables(est: Estate, subscription_ids: Sequence[str]) -> dict[str, list
             containers.extend(container_rows(est, sid))
             policy.extend(policy_rows(est, sid))
             managed.extend(managed_services_rows(est, sid))
+        incidents = incident_tables(est, subscription_ids)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -218,6 +222,7 @@ def build_tables(est: Estate, subscription_ids: Sequence[str]) -> dict[str, list
         "resourcecontainers": containers,
         "policyresources": policy,
         "managedservicesresources": managed,
+        **incidents,
     }
 
 
