@@ -498,6 +498,8 @@ class Harness:
                 if o.only in (None, "refresh"):
                     self.cold_refresh(work, emu)
                     self.meta["load_after_refresh"] = _load()
+                if o.only in (None, "refresh", "console"):
+                    self.console_refresh(work, emu)
                 if o.only in (None, "single"):
                     self.single_customer(work, emu)
                 if o.only is None:
@@ -1074,6 +1076,127 @@ class Harness:
             ),
         ]
 
+    # ------------------------------------------------------------------ in-console refresh
+
+    def console_refresh(self, work: Path, emu: Emulator) -> None:
+        """The cold refresh inside the console, against the engine alone (same run)."""
+        o = self.o
+        runs: list[dict[str, Any]] = []
+        for n in range(o.warmup + o.runs):
+            cache = work / "console-cache" / "cache.sqlite3"
+            for suffix in ("", "-wal", "-shm", ".lock"):
+                cache.with_name(cache.name + suffix).unlink(missing_ok=True)
+            emu.zero_stats()
+            result = _run_child(
+                [
+                    "_console_refresh",
+                    "--config",
+                    str(emu.config),
+                    "--cache",
+                    str(cache),
+                    "--log",
+                    str(work / "console-refresh.log"),
+                ],
+                self.env(work, emu),
+                work / "console-refresh.json",
+            )
+            result["requests"] = int(emu.stats().get("total", 0))
+            keys = sorted(result["key_frame_ms"])
+            p95 = keys[int(0.95 * (len(keys) - 1))] if keys else None
+            result["key_frame_p95_ms"] = p95
+            self.log(
+                f"in-console refresh{' (warm-up)' if n < o.warmup else ''}: "
+                f"{result['wall_s']:.2f} s, {result['requests']} requests, "
+                f"{len(keys)} keys (p95 {p95 if p95 is None else round(p95, 1)} ms)"
+            )
+            if n >= o.warmup:
+                runs.append(result)
+        self.raw["console_refresh"] = runs
+        engine = self.raw.get("cold_refresh", [])
+        engine_wall = statistics.median([r["wall_s"] for r in engine]) if engine else None
+        engine_cpu = (
+            statistics.median([r["cpu_s"] for r in engine if "cpu_s" in r]) if engine else None
+        )
+        section = f"2b. Cold refresh inside the console, {self.o.size} estate"
+        cpu = [r["console_cpu_s"] + (r["child_cpu_s"] or 0.0) for r in runs]
+        self.figures += [
+            Figure(
+                "console_refresh_wall",
+                section,
+                "in-console cold refresh (console + its refresh process), wall",
+                "s",
+                [r["wall_s"] for r in runs],
+            ),
+            Figure(
+                "console_refresh_cpu",
+                section,
+                "CPU of the console and its refresh process (user + system)",
+                "s",
+                cpu,
+            ),
+            Figure(
+                "console_refresh_cpu_console",
+                section,
+                "of it, the console's own CPU",
+                "s",
+                [r["console_cpu_s"] for r in runs],
+            ),
+        ]
+        if engine_wall:
+            self.figures.append(
+                Figure(
+                    "console_refresh_wall_ratio",
+                    section,
+                    "wall / the engine alone's (its median, same run)",
+                    "x",
+                    [r["wall_s"] / engine_wall for r in runs],
+                    "<= 1.2x",
+                    1.2,
+                )
+            )
+        if engine_cpu:
+            self.figures.append(
+                Figure(
+                    "console_refresh_cpu_ratio",
+                    section,
+                    "CPU / the engine alone's (its median, same run)",
+                    "x",
+                    [c / engine_cpu for c in cpu],
+                    "<= 1.3x",
+                    1.3,
+                )
+            )
+        self.figures += [
+            Figure(
+                "console_refresh_keys",
+                section,
+                f"key -> the frame showing it during the refresh (a key every {KEY_EVERY} s), "
+                "95th percentile",
+                "ms",
+                [r["key_frame_p95_ms"] for r in runs if r["key_frame_p95_ms"] is not None],
+                "<= 50 ms",
+                50.0,
+                note=f"{sum(len(r['key_frame_ms']) for r in runs)} keys, "
+                f"{sum(r['keys_missed'] for r in runs)} without a frame in 5 s",
+            ),
+            Figure(
+                "console_refresh_rss",
+                section,
+                "peak RSS of the console during the refresh",
+                "MB",
+                [r["max_rss_kb"] / MB for r in runs],
+                "<= 200 MB",
+                200.0,
+            ),
+            Figure(
+                "console_refresh_child_rss",
+                section,
+                "peak RSS of its refresh process (SDK and engine, out of the console)",
+                "MB",
+                [r["child_rss_kb"] / MB for r in runs if r.get("child_rss_kb")],
+            ),
+        ]
+
     # ------------------------------------------------------------------ 3. table
 
     def table(self, work: Path) -> None:
@@ -1555,6 +1678,114 @@ def _child_table(args: argparse.Namespace) -> int:
     return 0
 
 
+KEY_EVERY = 0.1  # seconds between the keys pressed during the in-console refresh
+
+
+async def _console_refresh(config: Any, cache: Any) -> dict[str, Any]:
+    """The console on an empty cache, refreshing through its refresh process, with a
+    key (down, up, ...) every ``KEY_EVERY`` s until the refresh is done: each key's
+    time to the frame that shows its cursor move, the console's CPU and peak RSS, and
+    the refresh process's CPU and peak RSS (read from /proc before it ends)."""
+    from textual import events
+
+    from btconsole.refresher import RefreshProcess
+    from btconsole.ui.app import BtConsoleApp
+    from btconsole.ui.panes import PaneScreen
+
+    class FrameApp(BtConsoleApp):
+        """The console, telling when a frame shows the overview's cursor at a row."""
+
+        wanted: tuple[int, asyncio.Event] | None = None
+
+        def _display(self, screen: Any, renderable: Any) -> None:
+            super()._display(screen, renderable)
+            if renderable is not None and hasattr(renderable, "render_segments"):
+                renderable.render_segments(self.console)  # as a terminal's driver would
+                wanted = self.wanted
+                if (
+                    wanted is not None
+                    and isinstance(screen, PaneScreen)
+                    and screen.table.cursor_index == wanted[0]
+                ):
+                    wanted[1].set()
+
+    environ = {k: v for k, v in os.environ.items() if k != "BTCONSOLE_BENCH_FILE"}
+    app = FrameApp(config, cache, environ=environ)
+    keys_ms: list[float] = []
+    missed = 0
+    cpu_before = _self_cpu()
+    async with app.run_test(size=(PTY_SIZE[1], PTY_SIZE[0])) as pilot:
+        deadline = time.monotonic() + 60
+        while not app.data.refreshing:  # the first tick, right after the first frame
+            if time.monotonic() > deadline:
+                raise RuntimeError("the console never started its refresh")
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        refresher = app.data.refresher
+        child_cpu: float | None = None
+        child_rss_kb: float | None = None
+        down = True
+        while app.data.refreshing:
+            table = app.screen.table if isinstance(app.screen, PaneScreen) else None
+            if table is not None and table.total_count > 1:
+                target = 1 if down else 0
+                event = asyncio.Event()
+                app.wanted = (target, event)
+                began = time.perf_counter()
+                app.post_message(events.Key("down" if down else "up", None))
+                try:
+                    await asyncio.wait_for(event.wait(), 5.0)
+                    keys_ms.append((time.perf_counter() - began) * 1000)
+                except asyncio.TimeoutError:
+                    missed += 1
+                app.wanted = None
+                down = not down
+            if isinstance(refresher, RefreshProcess) and refresher.running:
+                pid = refresher._process.pid if refresher._process else None
+                if pid is not None:
+                    child_cpu = _process_cpu(pid) or child_cpu
+                    child_rss_kb = _process_hwm_kb(pid) or child_rss_kb
+            await asyncio.sleep(KEY_EVERY)
+        wall = time.perf_counter() - started
+        console_cpu = _self_cpu() - cpu_before
+        await pilot.pause()
+    return {
+        "wall_s": wall,
+        "console_cpu_s": console_cpu,
+        "child_cpu_s": child_cpu,
+        "child_rss_kb": child_rss_kb,
+        "key_frame_ms": keys_ms,
+        "keys_missed": missed,
+        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def _process_hwm_kb(pid: int) -> float | None:
+    """A running process's peak RSS (VmHWM, KiB) from /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _child_console_refresh(args: argparse.Namespace) -> int:
+    from btconsole.cache import Cache
+    from btconsole.config import load_config
+    from btconsole.logs import setup_logging
+
+    setup_logging(Path(args.log))  # as the console: a private file, redacted
+    config = load_config(Path(args.config))
+    cache_path = Path(args.cache)
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with Cache.open(cache_path) as cache:
+        result = asyncio.run(_console_refresh(config, cache))
+    Path(args.result).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
 def _child_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m btconsole.bench (child)")
     sub = parser.add_subparsers(dest="child", required=True)
@@ -1581,6 +1812,11 @@ def _child_parser() -> argparse.ArgumentParser:
     arc = sub.add_parser("_arc_pane")
     arc.add_argument("--config", required=True)
     arc.add_argument("--result", required=True)
+    console = sub.add_parser("_console_refresh")
+    console.add_argument("--config", required=True)
+    console.add_argument("--cache", required=True)
+    console.add_argument("--log", required=True)
+    console.add_argument("--result", required=True)
     table = sub.add_parser("_table")
     table.add_argument("--rows", type=int, required=True)
     table.add_argument("--runs", type=int, required=True)
@@ -1593,6 +1829,7 @@ CHILDREN: dict[str, Callable[[argparse.Namespace], int]] = {
     "_refresh": _child_refresh,
     "_single": _child_single,
     "_arc_pane": _child_arc_pane,
+    "_console_refresh": _child_console_refresh,
     "_table": _child_table,
 }
 

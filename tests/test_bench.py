@@ -11,6 +11,14 @@ import pytest
 from btconsole import bench
 
 FIGURES = {
+    "console_refresh_wall",
+    "console_refresh_cpu",
+    "console_refresh_cpu_console",
+    "console_refresh_wall_ratio",
+    "console_refresh_cpu_ratio",
+    "console_refresh_keys",
+    "console_refresh_rss",
+    "console_refresh_child_rss",
     "first_paint",
     "start_quit_wall",
     "check_offline",

@@ -67,7 +67,7 @@ def secret_env_name(slug: str) -> str:
 def render_config(estate: Estate, base_url: str, ca_path: Path) -> str:
     """A btconsole config with one client-secret profile per emulated customer."""
     endpoint = base_url.rstrip("/") + "/"
-    lines = [CONFIG_HEADER, 'theme = "bt"', "refresh_concurrency = 16"]
+    lines = [CONFIG_HEADER, 'theme = "bt"']
     for customer in estate.customers:
         tenant = estate.tenant(customer.tenant_id)
         if tenant is None:
@@ -104,7 +104,7 @@ def render_lighthouse_config(estate: Estate, base_url: str, ca_path: Path) -> st
     msp = _msp_tenant(estate)
     endpoint = base_url.rstrip("/") + "/"
     key = LIGHTHOUSE_PROFILE
-    lines = [CONFIG_HEADER, 'theme = "bt"', "refresh_concurrency = 16"]
+    lines = [CONFIG_HEADER, 'theme = "bt"']
     lines += [
         "",
         f"[profiles.{key}]",
