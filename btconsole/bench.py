@@ -1837,6 +1837,16 @@ CHILDREN: dict[str, Callable[[argparse.Namespace], int]] = {
 # --------------------------------------------------------------------------- entry point
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -1857,7 +1867,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--runs", type=_positive, help="measured runs per figure (default 5)")
     parser.add_argument(
-        "--baseline-runs", type=_positive, help="runs of the slow sequential baseline (default 1)"
+        "--baseline-runs",
+        type=_count,
+        help="runs of the slow sequential baseline (default 1; 0 skips it)",
     )
     parser.add_argument(
         "--output-dir",

@@ -101,10 +101,20 @@ class Sources:
         ]
 
 
-def read_sources(cache: Cache, profile: Profile, peeked: Mapping[str, list[Entry]]) -> Sources:
+_UNREAD: Any = object()
+
+
+def read_sources(
+    cache: Cache,
+    profile: Profile,
+    peeked: Mapping[str, list[Entry]],
+    listing: Entry | None = _UNREAD,
+) -> Sources:
     """The profile's :class:`Sources`; ``peeked`` maps a domain to its peeked entries
-    (any profiles: the others are ignored)."""
-    listing = cache.get(CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE))  # a few records
+    (any profiles: the others are ignored); ``listing``, its subscription listing if
+    the caller has read it."""
+    if listing is _UNREAD:
+        listing = cache.get(CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE))  # a few records
     expected: tuple[str, ...] | None
     if listing is not None and listing.fetched_at is not None:
         expected = tuple(
@@ -122,14 +132,34 @@ def read_sources(cache: Cache, profile: Profile, peeked: Mapping[str, list[Entry
     return Sources(profile, listing, expected, entries)
 
 
-def peek_sources(cache: Cache, profiles: Sequence[Profile]) -> dict[str, Sources]:
-    """:class:`Sources` of every profile in ``profiles``, by name."""
+def peek_sources(
+    cache: Cache,
+    profiles: Sequence[Profile],
+    listings: dict[str, tuple[float, tuple[Any, ...]]] | None = None,
+) -> dict[str, Sources]:
+    """:class:`Sources` of every profile in ``profiles``, by name. ``listings`` (name ->
+    (fetched_at, records)) keeps the subscription listings decoded before: one that has
+    not been fetched again since is not decoded again."""
     names = [p.name for p in profiles]
     grouped: dict[str, dict[str, list[Entry]]] = {n: {} for n in names}
     for domain in SOURCE_DOMAINS:
         for entry in cache.peek_domain(domain, names):
             grouped[entry.key.profile].setdefault(domain, []).append(entry)
-    return {p.name: read_sources(cache, p, grouped[p.name]) for p in profiles}
+    if listings is None:
+        return {p.name: read_sources(cache, p, grouped[p.name]) for p in profiles}
+    found: dict[str, Entry | None] = dict.fromkeys(names)
+    for entry in cache.peek_domain(SUBSCRIPTIONS, names):
+        if entry.key.scope != ALL_SCOPE:
+            continue
+        known = listings.get(entry.key.profile)
+        if entry.fetched_at is not None and known is not None and known[0] == entry.fetched_at:
+            found[entry.key.profile] = dataclasses.replace(entry, records=known[1])
+            continue
+        full = cache.get(entry.key)
+        found[entry.key.profile] = full
+        if full is not None and full.fetched_at is not None:
+            listings[entry.key.profile] = (full.fetched_at, full.records)
+    return {p.name: read_sources(cache, p, grouped[p.name], found[p.name]) for p in profiles}
 
 
 def load_records(cache: Cache, sources: Sources) -> dict[str, list[Any]]:
@@ -336,6 +366,7 @@ class ReadMemo:
     versions: dict[str, tuple[tuple[float, ...], dict[str, frozenset[str]]]] = field(
         default_factory=dict
     )
+    listings: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
 
 
 class Digester:
@@ -370,7 +401,7 @@ class Digester:
         self.stored = 0
 
     def sources(self) -> dict[str, Sources]:
-        return peek_sources(self.cache, list(self.config.profiles.values()))
+        return peek_sources(self.cache, list(self.config.profiles.values()), self.reads.listings)
 
     def _candidates(self) -> dict[str, Digest]:
         """Every stored digest; those decoded before (same entry) are not decoded again."""

@@ -113,6 +113,9 @@ class RefreshRun:
         self.engine = engine
         self.digests = digests
         self.on_customer = on_customer
+        # customers waiting for their digest: made in batches, one batch at a time
+        self._waiting: list[tuple[str, asyncio.Future[None]]] = []
+        self._maker: asyncio.Task[None] | None = None
 
     async def run(
         self, profiles: Sequence[str], domains: Sequence[str], *, force: bool = False
@@ -150,12 +153,30 @@ class RefreshRun:
         # only a fetch changes what a digest is made from (a failure changes the
         # coverage, which readers judge at read time)
         if self.digests is not None and any(o.status == "fetched" for o in outcomes):
-            try:
-                await asyncio.to_thread(self.digests.make, [name])
-            except Exception:  # the cache failed: readers keep the last digest
-                log.exception("making the digest of %s failed", name)
+            await self._digest(name)
         self.on_customer(name)
         return outcomes
+
+    async def _digest(self, name: str) -> None:
+        """Make ``name``'s digest current. Customers that finish while a batch is being
+        made wait for the next batch: one read of the estate's metadata serves them all."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((name, done))
+        if self._maker is None or self._maker.done():
+            self._maker = asyncio.create_task(self._make_batches())
+        await done
+
+    async def _make_batches(self) -> None:
+        assert self.digests is not None
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self.digests.make, [name for name, _ in batch])
+            except Exception:  # the cache failed: readers keep the last digests
+                log.exception("making the digests of %s failed", [name for name, _ in batch])
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
 
 def outcome_plain(outcome: Outcome) -> dict[str, Any]:

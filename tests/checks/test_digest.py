@@ -215,3 +215,47 @@ def test_check_offline_reads_the_same_with_and_without_digests(
         for problem in report["data"]["problems"]:
             problem["message"] = AGE.sub("<age>", problem["message"])
     assert first == second
+
+
+def test_a_long_lived_reader_sees_every_change_another_writer_makes(
+    small: Site, cache_copy: Path
+) -> None:
+    """The console keeps what it decoded (ReadMemo) between reads of one customer at a
+    time; a digest, a listing or Arc records written since (by its refresh process)
+    are read again, so it says what a fresh reader says."""
+    config = load_config(small.config)
+    names = list(config.profiles)
+    now = noon(small)
+    reads = digest.ReadMemo()
+    with Cache.open(cache_copy) as cache:
+        assert_same(
+            Digester(config, cache, now, reads=reads).read(names), recomputed(config, cache, now)
+        )
+        target = names[1]
+        # the listing is fetched again with one subscription fewer, arc records change
+        listing = cache.get(CacheKey(target, "subscriptions", "*"))
+        assert listing is not None and len(listing.records) > 1
+        later = (listing.fetched_at or 0) + 60
+        cache.put(listing.key, listing.records[1:], ttl=listing.ttl, now=later)
+        arc_key = next(e.key for e in cache.peek_domain("arc", [target]))
+        arc = cache.get(arc_key)
+        assert arc is not None
+        cache.put(arc_key, arc.records[1:], ttl=arc.ttl, now=later)
+        # another process makes the digest (the memo of this reader has the old one)
+        Digester(config, cache, now).read(names)
+        mine = Digester(config, cache, now, reads=reads)
+        got = mine.read([target])
+        assert mine.recomputed == []  # the other writer's digest, read from the cache
+        fresh = Digester(config, cache, now).read([target])
+        assert got[target].summary == fresh[target].summary
+        assert got[target].findings == fresh[target].findings
+
+        def states(health: digest.CustomerHealth) -> Any:  # ages move with the clock
+            coverage = health.coverage
+            assert coverage is not None
+            return {d: [(s.scope, s.state) for s in c.scopes] for d, c in coverage.domains.items()}
+
+        assert states(got[target]) == states(fresh[target])
+        assert len(states(got[target])["arc"]) == len(listing.records) - 1
+        want = recomputed(config, cache, now)[target]
+        assert got[target].summary == want[0]
