@@ -131,8 +131,11 @@ class RefreshRun:
             # a customer that landed later may have shown a newer agent version: the
             # digests made before it are out of date for that alone; made again here
             stale = await asyncio.to_thread(self.digests.outdated)
-            for name in await asyncio.to_thread(self.digests.make, stale):
+            again = await asyncio.to_thread(self.digests.make, stale)
+            for name in again:
                 self.on_customer(name)
+            if again:
+                log.info("%d digest(s) made again for the estate's agent versions", len(again))
         return [outcome for batch in results for outcome in batch]
 
     async def _customer(self, name: str, domains: Sequence[str], force: bool) -> list[Outcome]:
