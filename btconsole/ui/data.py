@@ -8,6 +8,7 @@ refresh runs, after that paint. Nothing here imports an Azure SDK.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class DataSource:
         self.refreshing: set[str] = set()
         self._digests: dict[str, Digest] = {}  # made here: kept even if the cache is read-only
         self._reads = ReadMemo()  # what was decoded: a customer that changed is read alone
+        self._reading = threading.Lock()
 
     # ------------------------------------------------------------------ reading
 
@@ -165,8 +167,9 @@ class DataSource:
         the records and, unless the cache is read-only, kept for the next start; with
         ``stale_ok`` that is left to :meth:`remake_health` (in a worker thread).
         """
-        digester = Digester(self.config, self.cache, now, memo=self._digests, reads=self._reads)
-        health = digester.read(profiles, stale_ok=stale_ok)
+        with self._reading:  # the overview reads in a thread while customers land
+            digester = Digester(self.config, self.cache, now, memo=self._digests, reads=self._reads)
+            health = digester.read(profiles, stale_ok=stale_ok)
         return [health[name] for name in profiles], digester.outdated
 
     def remake_health(self, profiles: Sequence[str], now: dt.datetime) -> int:

@@ -343,6 +343,9 @@ class OverviewScreen(PaneScreen):
         self._order: list[str] = []  # the customers in view, in the config's order
         # each customer's attention rows, kept while its health is the same object
         self._attention: dict[str, tuple[CustomerHealth, list[Row]]] = {}
+        self._pending: set[str] = set()  # customers landed, not shown yet
+        self._updating = False  # an update is being made in a thread
+        self._generation = 0  # full rebuilds: an update begun before one is dropped
 
     def action_toggle_order(self) -> None:
         """Customers worst first (the default) or in the config's order."""
@@ -375,33 +378,80 @@ class OverviewScreen(PaneScreen):
 
     def update_customers(self, names: Iterable[str]) -> None:
         """Show what a refresh made of ``names`` (their digests are current): read
-        those customers alone and update their rows, not the estate's."""
+        those customers alone and update their rows, not the estate's.
+
+        The reading and the rows are made in a thread; the event loop only sets them,
+        so keys are not kept waiting while customers land. Customers that land while
+        one update is made are taken by the next.
+        """
         app = self.bt
         profiles = app.data.profiles(app.scope)
         if profiles != self._order or not self._health:
             self.reload()
             return
-        wanted = [name for name in profiles if name in set(names)]
-        if not wanted:
-            return
+        self._pending.update(name for name in names if name in set(profiles))
+        if self._pending and not self._updating:
+            self._start_update()
+
+    def _start_update(self) -> None:
+        app = self.bt
+        wanted = [name for name in self._order if name in self._pending]
+        self._pending.clear()
+        self._updating = True
         now = app.now()
-        customers, outdated = app.data.customer_health(wanted, now, stale_ok=True)
-        if outdated and not app.data.refreshing:
+        generation = self._generation
+        health_now, attention_now = dict(self._health), dict(self._attention)
+
+        def work() -> None:
+            try:
+                customers, outdated = app.data.customer_health(wanted, now, stale_ok=True)
+                merged = {**health_now, **{c.summary.profile: c for c in customers}}
+                made = self._make_rows(merged, attention_now, now)
+            except Exception:  # the cache failed: keep the rows shown
+                logging.getLogger(__name__).exception("updating the overview failed")
+                app.call_from_thread(self._updated, generation, None, [])
+                return
+            app.call_from_thread(self._updated, generation, (merged, *made), outdated)
+
+        self.run_worker(work, thread=True, group="overview-update", exit_on_error=False)
+
+    def _updated(self, generation: int, made: Any, outdated: list[str]) -> None:
+        self._updating = False
+        if not self.is_running:
+            return
+        if made is not None and generation == self._generation:  # no full reload since
+            self._health, overview, attention, self._attention = made
+            self.query_one("#attention", ResourceTable).set_rows(attention)
+            self.table.set_rows(overview)
+            self.update_bars()
+        if outdated and not self.bt.data.refreshing:
             self._remake(outdated)
-        self._health = {**self._health, **{c.summary.profile: c for c in customers}}
-        self.table.set_rows(self._rows(now))
-        self.update_bars()
+        if self._pending:
+            self._start_update()
 
     def _rows(self, now: dt.datetime) -> list[Row]:
         """The customers' rows; the attention list is set from the same health."""
-        app = self.bt
-        customers = [self._health[name] for name in self._order if name in self._health]
-        names = render.customer_names(app.config)
+        self._generation += 1
+        overview, attention, self._attention = self._make_rows(self._health, self._attention, now)
+        self.query_one("#attention", ResourceTable).set_rows(attention)
+        return overview
+
+    def _make_rows(
+        self,
+        known_health: dict[str, CustomerHealth],
+        known_rows: dict[str, tuple[CustomerHealth, list[Row]]],
+        now: dt.datetime,
+    ) -> tuple[list[Row], list[Row], dict[str, tuple[CustomerHealth, list[Row]]]]:
+        """(overview rows, attention rows, each customer's attention rows) from the
+        customers' health; a customer whose health is the same object keeps its rows.
+        Touches no widget: safe in a thread."""
+        customers = [known_health[name] for name in self._order if name in known_health]
+        names = render.customer_names(self.bt.config)
         rows: list[Row] = []
         made: dict[str, tuple[CustomerHealth, list[Row]]] = {}
         for customer in customers:
             name = customer.summary.profile
-            known = self._attention.get(name)
+            known = known_rows.get(name)
             if known is not None and known[0] is customer:
                 mine = known[1]
             else:  # only a customer that changed is ranked and rendered again
@@ -409,12 +459,11 @@ class OverviewScreen(PaneScreen):
                 mine = render.attention_rows(ranked, customers=names, now=now)
             made[name] = (customer, mine)
             rows.extend(mine)
-        self._attention = made
         rows.sort(key=_first_sort_value)
-        self.query_one("#attention", ResourceTable).set_rows(rows)
-        return render.overview_rows(
+        overview = render.overview_rows(
             [c.summary for c in customers], {c.summary.profile: c.coverage for c in customers}
         )
+        return overview, rows, made
 
     _remaking = False
 
