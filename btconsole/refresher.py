@@ -287,6 +287,21 @@ class _Child:
                 self.emit({"event": "status", "in_flight": current[0], "throttled": current[1]})
 
 
+def import_sdk() -> None:
+    """Import what a refresh needs (the Azure SDK, aiohttp: ~1 s): done while the console
+    paints its first frame, not after the first refresh was asked for."""
+    import importlib
+
+    from btconsole.azure.session import CLIENTS
+
+    for name in ("aiohttp", "azure.identity.aio", "azure.core.pipeline.transport"):
+        importlib.import_module(name)
+    for module, _cls, _sub in CLIENTS.values():
+        importlib.import_module(module)
+    for wrapper in ("arc", "circuits", "policy", "spend", "subscriptions", "graph"):
+        importlib.import_module(f"btconsole.azure.{wrapper}")
+
+
 def _child_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m btconsole.refresher")
     parser.add_argument("--config", required=True)
@@ -314,6 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BtConsoleError as error:
         print(f"btconsole refresher: {error}", file=sys.stderr)
         return 69
+    import_sdk()  # before the first request: the console starts this process early
     today = dt.date.fromisoformat(args.today) if args.today else None
     pinned = dt.datetime.fromisoformat(args.now) if args.now else None
     try:
@@ -395,6 +411,10 @@ class RefreshProcess:
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
+
+    async def start(self) -> None:
+        """Start the process now (it imports the SDK before it can serve a request)."""
+        await self._start()
 
     async def _start(self) -> asyncio.subprocess.Process:
         async with self._start_lock:
@@ -522,18 +542,22 @@ class RefreshProcess:
                     prompt = []
 
     async def close(self, timeout: float = 5.0) -> None:
-        """End the process: end of input, then a bounded wait, then SIGKILL."""
+        """End the process: end of input; if it is still importing (it reads its input
+        only after), SIGTERM, which it answers the same way; then SIGKILL."""
         process, self._process = self._process, None
         if process is not None and process.returncode is None:
             if process.stdin is not None:
                 with contextlib.suppress(Exception):
                     process.stdin.close()
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+            for stop, wait in ((None, 1.0), (process.terminate, timeout), (process.kill, None)):
+                if stop is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        stop()
+                try:
+                    await asyncio.wait_for(process.wait(), wait)
+                    break
+                except asyncio.TimeoutError:
+                    continue
         for task in self._readers:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(task, timeout)
@@ -573,6 +597,9 @@ class InProcessRefresh:
         self, profiles: Sequence[str], domains: Sequence[str], *, force: bool = False
     ) -> list[Outcome]:
         return await self._run.run(profiles, domains, force=force)
+
+    async def start(self) -> None:
+        """Nothing to start: the engine is the caller's."""
 
     async def close(self) -> None:
         """Nothing of its own: the engine is its owner's to close."""

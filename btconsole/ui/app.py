@@ -138,6 +138,8 @@ class BtConsoleApp(App[int]):
         for message in [*themes.problems, *([problem] if problem else [])]:
             self.notify(clean(message), title="Theme", severity="warning", markup=False)
         self.call_after_refresh(self._painted)
+        if not self._environ.get("BTCONSOLE_BENCH_FILE"):  # (that run quits at once)
+            self.run_worker(self.data.prestart(), group="prestart", exit_on_error=False)
 
     def _painted(self) -> None:
         self.first_paint = time.perf_counter()

@@ -252,6 +252,12 @@ class DataSource:
                 )
         return self._refresher
 
+    async def prestart(self) -> None:
+        """Start the refresh process now, so its start-up overlaps the first frame."""
+        if self.offline or self._engine_factory is not None or not self.config.profiles:
+            return
+        await self.refresher.start()
+
     def due(self, domain: str, profiles: Sequence[str]) -> bool:
         """Whether any scope of ``domain`` is stale (or was never fetched)."""
         entries = self.cache.peek_domain(domain, profiles)
