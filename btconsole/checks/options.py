@@ -92,6 +92,11 @@ def select_profiles(config: Config, names: Sequence[str] | None, all_: bool) -> 
     """
     if names and all_:
         raise UsageError("give either --profile NAME (repeatable) or --all, not both")
+    if not config.profiles and config.lighthouse:
+        raise ConfigError(
+            "no customer discovered yet through the Lighthouse profile(s) "
+            f"{', '.join(sorted(config.lighthouse))}: run once online to discover them"
+        )
     if not config.profiles:
         where = config.path if config.exists else f"{config.path} (not created yet)"
         raise ConfigError(

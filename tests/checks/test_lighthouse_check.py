@@ -1,0 +1,157 @@
+"""One Lighthouse sign-in reads the same customers as one profile per customer.
+
+The same emulated estate is served once and checked twice through the real CLI
+(``btconsole check --all --format json``): with the per-customer config
+``emulator serve --write-config`` writes (one app registration per customer), and with
+the Lighthouse config ``--lighthouse`` writes (one provider profile, customers
+discovered). Each run has its own cache and check state, so neither reads the other's
+data. Customers are matched by tenant id (a discovered customer's profile name comes
+from its tenant's display name; the nameless tenant's is its tenant id).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from btconsole.cache import Cache
+from btconsole.config import load_config
+from btconsole.emulator.estate import Estate
+from btconsole.emulator.generate import generate
+from btconsole.emulator.serve import secret_environment, write_config
+from btconsole.emulator.server import RunningEmulator, running_emulator
+from btconsole.lighthouse import effective_config
+from tests.checks.conftest import CHECK_SCHEMA, Run
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningEmulator, Path]]:
+    estate = generate(seed=1, size="small")
+    with running_emulator(estate) as emulator:
+        yield emulator, tmp_path_factory.mktemp("lighthouse")
+
+
+def _configs(emulator: RunningEmulator, where: Path) -> tuple[Path, Path]:
+    per_customer = where / "customers.toml"
+    lighthouse = where / "lighthouse.toml"
+    ca = Path(emulator.ca_path)
+    if not per_customer.exists():
+        write_config(per_customer, emulator.estate, emulator.base_url, ca)
+        write_config(lighthouse, emulator.estate, emulator.base_url, ca, lighthouse=True)
+    return per_customer, lighthouse
+
+
+def _use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+
+
+def _check(cli: Run, config: Path) -> tuple[int, dict[str, Any]]:
+    code, out, err = cli(None, "--config", str(config), "check", "--all", "--format", "json")
+    assert code in (0, 1, 2), err
+    data = json.loads(out)
+    schema = json.loads(CHECK_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(data)
+    return code, data
+
+
+def _by_tenant(data: dict[str, Any], tenants: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each customer of a report keyed by tenant id, its profile names replaced by it."""
+    text = json.dumps(data["customers"])
+    for name, tenant in sorted(tenants.items(), key=lambda kv: -len(kv[0])):
+        text = re.sub(rf'(?<=["/:]){re.escape(name)}(?=["/:])', tenant, text)
+    out = {}
+    for customer in json.loads(text):
+        tenant = tenants.get(customer["profile"], customer["profile"])
+        customer.pop("oldest_fetch")
+        for finding in customer["findings"]:
+            finding.pop("since", None)
+        out[tenant] = customer
+    return out
+
+
+def _discovered(config: Path) -> dict[str, str]:
+    """profile name -> tenant id of the Lighthouse config's (cached) customers."""
+    loaded = load_config(config)
+    with Cache.open(None, readonly=True) as cache:
+        effective = effective_config(loaded, cache)
+    return {name: p.tenant_id for name, p in effective.profiles.items()}
+
+
+def test_one_lighthouse_profile_reads_what_per_customer_profiles_read(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emulator, where = served
+    emulator.reset()
+    estate: Estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    per_customer, lighthouse = _configs(emulator, where)
+
+    # one app registration per customer
+    from tests.checks.conftest import _secrets
+
+    for name, value in _secrets(estate).items():
+        monkeypatch.setenv(name, value)
+    _use_home(monkeypatch, tmp_path / "per-customer")
+    code_a, a = _check(cli, per_customer)
+    tenants_a = {c.slug: c.tenant_id for c in estate.customers}
+
+    # one provider sign-in, nothing cached: every customer must be discovered and read
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    _use_home(monkeypatch, tmp_path / "lighthouse")
+    code_b, b = _check(cli, lighthouse)
+    tenants_b = _discovered(lighthouse)
+
+    assert sorted(tenants_b.values()) == sorted(tenants_a.values())
+    assert code_b == code_a
+    assert b["counts"] == a["counts"]
+    assert b["status"] == a["status"]
+    assert b["data"]["problems"] == [] == a["data"]["problems"]
+    left, right = _by_tenant(a, tenants_a), _by_tenant(b, tenants_b)
+    assert sorted(left) == sorted(right)
+    for tenant, customer in left.items():
+        other = right[tenant]
+        named = estate.tenant(tenant)
+        assert named is not None
+        if named.display_name:  # discovered: named from the tenant
+            assert other["display_name"] == customer["display_name"]
+        else:  # a tenant without a display name: its tenant id
+            assert other["display_name"] == tenant
+        for key in ("counts", "worst", "status", "coverage", "summary", "complete"):
+            assert other[key] == customer[key], (tenant, key)
+        assert other["findings"] == customer["findings"], tenant
+    # the totals are not trivially equal: there is spend and there are findings
+    assert any(c["summary"]["spend_mtd"] for c in left.values())
+    assert sum(a["counts"].values()) > 0
+
+
+def test_offline_check_knows_discovered_customers(
+    served: tuple[RunningEmulator, Path], cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    _, lighthouse = _configs(emulator, where)
+    code, out, err = cli(None, "--config", str(lighthouse), "check", "--all", "--offline")
+    assert code == 64 and "no customer discovered yet" in err
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    _, online = _check(cli, lighthouse)
+    code, out, err = cli(
+        None, "--config", str(lighthouse), "check", "--all", "--offline", "--format", "json"
+    )
+    offline = json.loads(out)
+    assert offline["profiles"] == online["profiles"]
+    assert len(offline["profiles"]) == len(estate.customers)
+    assert offline["counts"] == online["counts"]
