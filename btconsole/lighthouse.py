@@ -298,7 +298,7 @@ async def discover_provider(
     except (AzureError, BtConsoleError) as exc:
         cache.put_error(key, exc, ttl=DISCOVERY_TTL)
         return f"{provider.name}: Lighthouse discovery failed: {exc}"
-    previous = cache.peek(key)
+    previous = cache.get(key)  # its records: names and customers already known
     reserved = list(config.profiles)
     records = merge(provider, tenants, subs, previous.records if previous else (), reserved, at)
     writes: list[tuple[CacheKey, list[Any]]] = [(key, records)]

@@ -280,13 +280,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     from btconsole.config import load_config
+    from btconsole.lighthouse import effective_config
     from btconsole.logs import setup_logging
 
     with contextlib.suppress(OSError):
         setup_logging()
     try:
-        config = load_config(Path(args.config))
         cache = Cache.open(Path(args.cache))
+        # the console's customers: configured ones and those Lighthouse discovered
+        # (the console discovered them before starting this process)
+        config = effective_config(load_config(Path(args.config)), cache)
     except BtConsoleError as error:
         print(f"btconsole refresher: {error}", file=sys.stderr)
         return 69

@@ -54,7 +54,7 @@ def _use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
 
 def _check(cli: Run, config: Path) -> tuple[int, dict[str, Any]]:
     code, out, err = cli(None, "--config", str(config), "check", "--all", "--format", "json")
-    assert code in (0, 1, 2), err
+    assert code in (0, 1, 2, 3), err
     data = json.loads(out)
     schema = json.loads(CHECK_SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(data)
@@ -155,3 +155,51 @@ def test_offline_check_knows_discovered_customers(
     assert offline["profiles"] == online["profiles"]
     assert len(offline["profiles"]) == len(estate.customers)
     assert offline["counts"] == online["counts"]
+
+
+def test_a_removed_delegation_keeps_the_customer_marked_and_its_data(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    _, lighthouse = _configs(emulator, where)
+    before_code, before = _check(cli, lighthouse)
+    first = estate.customers[0]
+
+    # the same estate, served again without the first customer's delegations
+    revoked = generate(seed=1, size="small")
+    gone = set(revoked.customers[0].subscription_ids)
+    for tenant in revoked.tenants:
+        tenant.delegated_subscription_ids = [
+            s for s in tenant.delegated_subscription_ids if s not in gone
+        ]
+    revoked.delegations = [d for d in revoked.delegations if d.subscription_id not in gone]
+    with running_emulator(revoked) as other:
+        config = tmp_path / "revoked.toml"
+        # the same config (overrides included), pointed at the other emulator
+        text = lighthouse.read_text(encoding="utf-8")
+        text = text.replace(emulator.base_url.rstrip("/"), other.base_url.rstrip("/"))
+        text = text.replace(str(Path(emulator.ca_path).resolve()), str(Path(other.ca_path)))
+        config.write_text(text, encoding="utf-8")
+        code, after = _check(cli, config)
+    assert sorted(after["profiles"]) == sorted(before["profiles"])  # still there
+    name = first.slug
+    customer = next(c for c in after["customers"] if c["profile"] == name)
+    old = next(c for c in before["customers"] if c["profile"] == name)
+    assert customer["summary"] == old["summary"]  # its cached data, kept
+    assert customer["complete"] is False
+    # its one problem: the delegation is gone (a refresh would have been refused: the
+    # provider sees none of its subscriptions any more, so no refresh-failed either)
+    [problem] = [p for p in after["data"]["problems"] if p["profile"] == name]
+    assert problem["kind"] == "delegation-gone" and first.tenant_id in problem["message"]
+    assert problem["reason"] == "access"
+    others = [c for c in after["customers"] if c["profile"] != name]
+    assert all(c["complete"] for c in others)
+    assert before_code != 3 and code == 3  # incomplete: some data is old
