@@ -400,3 +400,136 @@ def with_customers(
         if not offline:
             problems = asyncio.run(discover(config, cache, force=force))
         return effective_config(config, cache), problems
+
+
+# --------------------------------------------------------------------------- doctor
+
+#: What each domain needs from a delegation: any one of these roles (Owner and
+#: Contributor hold every action these need).
+DOMAIN_ROLES: dict[str, tuple[str, ...]] = {
+    "arc and circuits": ("Reader", "Contributor", "Owner"),
+    "policy evaluations": ("Resource Policy Contributor", "Contributor", "Owner"),
+    "spend": ("Cost Management Reader", "Cost Management Contributor", "Contributor", "Owner"),
+}
+
+
+@dataclass(frozen=True)
+class CustomerDelegations:
+    """What doctor says about one delegated customer: its delegations and what lacks."""
+
+    tenant_id: str
+    name: str | None  # the tenant's display name
+    subscriptions: tuple[str, ...]
+    delegations: tuple[Any, ...]  # btconsole.azure.managedservices.Delegation
+    missing: tuple[str, ...]  # one line per gap
+    billed: bool  # a customer of the provider's billing account
+    excluded: bool = False
+    shadowed_by: str | None = None
+
+
+def assess(
+    tenant_id: str,
+    name: str | None,
+    subscriptions: Sequence[str],
+    delegations: Sequence[Any],
+    *,
+    billed: bool,
+) -> list[str]:
+    """The gaps of one customer's delegations, one line each (empty: nothing lacks)."""
+    gaps: list[str] = []
+    for sub in sorted(subscriptions):
+        mine = [d for d in delegations if d.subscription_id == sub]
+        whole = {role for d in mine if d.resource_group is None for role in d.roles}
+        groups = sorted({d.resource_group for d in mine if d.resource_group is not None})
+        partial = {role for d in mine if d.resource_group is not None for role in d.roles}
+        for domain, roles in DOMAIN_ROLES.items():
+            if whole & set(roles):
+                continue
+            if domain == "spend" and billed:
+                continue  # read at the billing account's customer scope
+            if partial & set(roles):
+                gaps.append(
+                    f"{sub}: {domain}: delegated at resource group {', '.join(groups)} only "
+                    "(the rest of the subscription is not visible)"
+                )
+            else:
+                also = " (or read it from a partner billing account)" * (domain == "spend")
+                gaps.append(f"{sub}: {domain}: no {roles[0]} delegated{also}")
+    return gaps
+
+
+async def doctor_delegations(
+    provider: LighthouseProfile,
+    config: Config,
+    *,
+    environ: Mapping[str, str] | None = None,
+    concurrency: int = 16,
+) -> tuple[list[CustomerDelegations], list[str]]:
+    """Each delegated customer's delegations (``registrationAssignments`` with
+    ``$expandRegistrationDefinition``, per subscription) and gaps; and the problems
+    (one line each) of listing them.
+
+    Raises:
+        AzureError / BtConsoleError: the provider cannot sign in or list its
+            subscriptions.
+    """
+    import asyncio
+
+    from btconsole.azure.errors import AzureError
+    from btconsole.azure.managedservices import billing_customers, list_delegations
+    from btconsole.azure.session import AzureSession
+    from btconsole.azure.subscriptions import list_all_subscriptions, list_tenants
+
+    problems: list[str] = []
+    async with AzureSession(provider.credential_profile(), config, environ=environ) as session:
+        tenants = await list_tenants(session)
+        subs = await list_all_subscriptions(session)
+        billing: dict[str, str] = {}
+        if provider.billing_account:
+            try:
+                billing = await billing_customers(session, provider.billing_account)
+            except AzureError as exc:
+                problems.append(f"billing account {provider.billing_account}: {exc}")
+        home = provider.tenant_id.lower()
+        by_tenant: dict[str, list[str]] = {}
+        for s in subs:
+            tid = (s.tenant_id or "").lower()
+            if tid and tid != home:
+                by_tenant.setdefault(tid, []).append(s.subscription_id)
+        names = {
+            str(t.get("tenantId") or "").lower(): (str(t.get("displayName") or "") or None)
+            for t in tenants
+        }
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(sub: str) -> list[Any]:
+            async with limit:
+                try:
+                    return await list_delegations(session, sub)
+                except AzureError as exc:
+                    problems.append(f"{sub}: cannot list its delegations: {exc}")
+                    return []
+
+        every = [sub for tid in sorted(by_tenant) for sub in by_tenant[tid]]
+        found = await asyncio.gather(*(one(sub) for sub in every))
+    delegations = [d for batch in found for d in batch if d.managed_by_tenant_id in ("", home)]
+    configured = {p.tenant_id.lower(): p.name for p in config.profiles.values()}
+    billed_names = {n.lower() for n in billing.values() if n}
+    out: list[CustomerDelegations] = []
+    for tid in sorted(by_tenant):
+        name = names.get(tid)
+        mine = tuple(d for d in delegations if d.subscription_id in set(by_tenant[tid]))
+        billed = tid in billing or (name is not None and name.lower() in billed_names)
+        out.append(
+            CustomerDelegations(
+                tenant_id=tid,
+                name=name,
+                subscriptions=tuple(by_tenant[tid]),
+                delegations=mine,
+                missing=tuple(assess(tid, name, by_tenant[tid], mine, billed=billed)),
+                billed=billed,
+                excluded=provider.excluded(tid),
+                shadowed_by=configured.get(tid),
+            )
+        )
+    return out, problems

@@ -203,3 +203,32 @@ def test_a_removed_delegation_keeps_the_customer_marked_and_its_data(
     others = [c for c in after["customers"] if c["profile"] != name]
     assert all(c["complete"] for c in others)
     assert before_code != 3 and code == 3  # incomplete: some data is old
+
+
+def test_doctor_lists_delegations_per_customer_and_the_roles_they_lack(
+    served: tuple[RunningEmulator, Path], cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    _, lighthouse = _configs(emulator, where)
+    code, out, err = cli(None, "--config", str(lighthouse), "doctor")
+    assert code == 0, out + err
+    lines = [line for line in out.splitlines() if " delegate " in line]
+    by_tenant = {c.tenant_id: c for c in estate.customers}
+    assert len(lines) == len(estate.customers)
+    first, second, third = (
+        next(line for line in lines if c.tenant_id in line) for c in estate.customers
+    )
+    # every role delegated on every subscription
+    assert first.startswith("OK") and "Cost Management Reader" in first
+    # a delegation at one resource group's scope, Reader only
+    rg_only = next(d for d in estate.delegations if d.resource_group)
+    assert second.startswith("WARN")
+    assert f"delegated at resource group {rg_only.resource_group} only" in second
+    assert f"{rg_only.subscription_id.lower()}: policy evaluations: no Resource Policy" in second
+    # no Cost Management Reader and not a customer of the billing account
+    assert third.startswith("WARN") and "spend: no Cost Management Reader delegated" in third
+    assert len(by_tenant) == 3
