@@ -533,3 +533,38 @@ async def doctor_delegations(
             )
         )
     return out, problems
+
+
+def describe_discovery(config: Config, cache_path: Any = None) -> list[str]:
+    """``config validate``'s lines about the customers last discovered (from the
+    cache, no request): how many per provider, which are gone, which a configured
+    profile of their own reads instead."""
+    from btconsole.errors import BtConsoleError
+
+    lines: list[str] = []
+    try:
+        with Cache.open(cache_path, readonly=True) as cache:
+            customers = cached_customers(config, cache)
+            shadows = shadowed(config, cache)
+    except BtConsoleError as exc:
+        return [f"  Lighthouse customers: unknown (cache unreadable: {exc})"]
+    for name in config.lighthouse:
+        mine = [c for c in customers if c.provider == name]
+        if not mine:
+            lines.append(
+                f"  {name}: no customer discovered yet (btconsole check or the console "
+                "discovers them)"
+            )
+            continue
+        gone = [c.tenant.name for c in mine if c.gone]
+        lines.append(
+            f"  {name}: {len(mine)} customer(s) last discovered: "
+            + ", ".join(c.tenant.name for c in mine)
+            + (f"; delegation gone: {', '.join(gone)}" if gone else "")
+        )
+    for s in shadows:
+        lines.append(
+            f"  {s.provider}: tenant {s.tenant_id} is also profile {s.profile!r}: "
+            "that profile is used (its own sign-in), not the delegation"
+        )
+    return lines

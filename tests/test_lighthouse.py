@@ -6,10 +6,14 @@ requests themselves are covered against the emulator in tests/checks/."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from btconsole.cache import Cache, CacheKey
+from btconsole.cli import main
 from btconsole.config import Config, load_config
 from btconsole.lighthouse import (
     DISCOVERY_TTL,
@@ -21,6 +25,7 @@ from btconsole.lighthouse import (
     slug,
 )
 from btconsole.records import SubscriptionRecord
+from tests.keyrings import MemoryKeyring
 from tests.test_config_lighthouse import CONTOSO, FABRIKAM, MIXED, OWN, PROVIDER, write
 
 NAMELESS = "55555555-6666-7777-8888-999999999999"
@@ -151,3 +156,42 @@ def test_a_removed_delegation_keeps_its_customer_and_data_marked(tmp_path: Path)
     back = merge(provider, tenants((NAMELESS, "Gone Ltd")), [sub(sid, NAMELESS)], third, (), 4.0)
     [record] = [r for r in back if isinstance(r, TenantRecord)]
     assert record.name == "gone-ltd" and record.gone_since is None
+
+
+def test_secrets_set_takes_a_lighthouse_profile(
+    tmp_path: Path,
+    memory_keyring: MemoryKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write(tmp_path, MIXED)
+    monkeypatch.setattr("sys.stdin", io.StringIO("provider-secret\n"))
+    assert main(["--config", str(path), "secrets", "set", "msp", "--stdin"]) == 0
+    assert "provider-secret" in memory_keyring.store.values()
+    assert "msp" in capsys.readouterr().out
+
+
+def test_config_validate_tells_the_discovered_and_shadowed_customers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, MIXED)
+    assert main(["--config", str(path), "config", "validate"]) == 0
+    assert "msp: no customer discovered yet" in capsys.readouterr().out
+    config = load_config(path)
+    records = merge(
+        config.lighthouse["msp"],
+        tenants((OWN, "Own Customer"), (NAMELESS, None)),
+        [
+            sub("a0000000-0000-0000-0000-000000000001", OWN),
+            sub("b0000000-0000-0000-0000-000000000001", NAMELESS),
+        ],
+        (),
+        config.profiles,
+        1.0,
+    )
+    with Cache.open() as cache:  # the default cache, under the test's own home
+        store(cache, records)
+    assert main(["--config", str(path), "config", "validate"]) == 0
+    out = capsys.readouterr().out
+    assert f"msp: 2 customer(s) last discovered: own-customer, {NAMELESS}" in out
+    assert f"tenant {OWN} is also profile 'own': that profile is used" in out
