@@ -232,3 +232,46 @@ def test_doctor_lists_delegations_per_customer_and_the_roles_they_lack(
     # no Cost Management Reader and not a customer of the billing account
     assert third.startswith("WARN") and "spend: no Cost Management Reader delegated" in third
     assert len(by_tenant) == 3
+
+
+def test_discovery_of_more_than_a_thousand_delegated_subscriptions(
+    cli: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """1,100 delegated subscriptions in pages of 100: every one is its customer's, the
+    nameless tenant is named by its id, and each customer's subscription listing is
+    kept so the engine need not list them again."""
+    import asyncio
+
+    from btconsole.cache import CacheKey
+    from btconsole.lighthouse import discover
+
+    estate = generate(seed=1, size="small", subscriptions=1100)
+    with running_emulator(estate) as emulator:
+        emulator.set_settings(page_size=100)
+        path = tmp_path / "lighthouse.toml"
+        write_config(path, estate, emulator.base_url, Path(emulator.ca_path), lighthouse=True)
+        for name, value in secret_environment(estate, lighthouse=True).items():
+            monkeypatch.setenv(name, value)
+        config = load_config(path)
+        with Cache.open(tmp_path / "cache.sqlite3") as cache:
+            assert asyncio.run(discover(config, cache)) == []
+            effective = effective_config(config, cache)
+            listed = {
+                p.tenant_id: cache.get(CacheKey(p.name, "subscriptions", "*"))
+                for p in effective.profiles.values()
+            }
+        routes = emulator.stats()["by_route"]
+    assert routes["subscriptions.list"] == 11 and routes["tenants.list"] == 1
+    assert len(effective.profiles) == len(estate.customers)
+    for customer in estate.customers:
+        [profile] = [p for p in effective.profiles.values() if p.tenant_id == customer.tenant_id]
+        wanted = sorted(s.lower() for s in customer.subscription_ids)
+        assert list(profile.subscriptions or ()) == wanted
+        entry = listed[customer.tenant_id]
+        assert entry is not None
+        assert sorted(r.subscription_id for r in entry.records) == wanted
+        tenant = estate.tenant(customer.tenant_id)
+        assert tenant is not None
+        if not tenant.display_name:
+            assert profile.name == customer.tenant_id.lower()
+    assert sum(len(p.subscriptions or ()) for p in effective.profiles.values()) == 1100
