@@ -110,6 +110,12 @@ def select_profiles(config: Config, names: Sequence[str] | None, all_: bool) -> 
         return list(config.profiles.values())
     chosen: dict[str, Profile] = {}
     for name in names or ():
+        if name in config.lighthouse and name not in config.profiles:
+            # a Lighthouse profile's name: every customer it discovered
+            for profile in config.profiles.values():
+                if profile.provider == name:
+                    chosen.setdefault(profile.name, profile)
+            continue
         profile = config.profile(name)
         chosen.setdefault(profile.name, profile)
     return list(chosen.values())

@@ -155,6 +155,19 @@ def test_offline_check_knows_discovered_customers(
     assert offline["profiles"] == online["profiles"]
     assert len(offline["profiles"]) == len(estate.customers)
     assert offline["counts"] == online["counts"]
+    # --profile with the Lighthouse profile's name: every customer it discovered
+    code, out, err = cli(
+        None,
+        "--config",
+        str(lighthouse),
+        "check",
+        "--profile",
+        "msp",
+        "--offline",
+        "--format",
+        "json",
+    )
+    assert json.loads(out)["profiles"] == online["profiles"], err
 
 
 def test_a_removed_delegation_keeps_the_customer_marked_and_its_data(
