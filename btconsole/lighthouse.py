@@ -224,7 +224,16 @@ class Shadowed:
     profile: str
 
 
+def configured(config: Config) -> Config:
+    """``config`` without discovered customers (as loaded from the file)."""
+    if all(p.provider is None for p in config.profiles.values()):
+        return config
+    mine = {n: p for n, p in config.profiles.items() if p.provider is None}
+    return replace(config, profiles=mine)
+
+
 def _resolve(config: Config, cache: _Reads) -> tuple[list[Profile], list[Shadowed]]:
+    config = configured(config)
     by_tenant = {p.tenant_id.lower(): p.name for p in config.profiles.values()}
     profiles: list[Profile] = []
     shadows: list[Shadowed] = []
@@ -255,13 +264,15 @@ def shadowed(config: Config, cache: _Reads) -> list[Shadowed]:
 
 
 def effective_config(config: Config, cache: _Reads) -> Config:
-    """``config`` with every discovered (cached) customer added to ``profiles``."""
+    """``config`` with every discovered (cached) customer added to ``profiles`` (those
+    it had already are replaced: the result is the same from either)."""
     if not config.lighthouse:
         return config
-    found, _ = _resolve(config, cache)
+    base = configured(config)
+    found, _ = _resolve(base, cache)
     if not found:
-        return config
-    return replace(config, profiles={**config.profiles, **{p.name: p for p in found}})
+        return base
+    return replace(base, profiles={**base.profiles, **{p.name: p for p in found}})
 
 
 def discovery_due(config: Config, cache: Cache, now: float | None = None) -> bool:
@@ -298,6 +309,7 @@ async def discover_provider(
     except (AzureError, BtConsoleError) as exc:
         cache.put_error(key, exc, ttl=DISCOVERY_TTL)
         return f"{provider.name}: Lighthouse discovery failed: {exc}"
+    config = configured(config)
     previous = cache.get(key)  # its records: names and customers already known
     reserved = list(config.profiles)
     records = merge(provider, tenants, subs, previous.records if previous else (), reserved, at)

@@ -193,6 +193,7 @@ class _Child:
         self.out = out
         self.engine = engine
         self.runs: set[asyncio.Task[None]] = set()
+        self._discovery = asyncio.Lock()
 
     def emit(self, event: dict[str, Any]) -> None:
         self.out.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -232,9 +233,27 @@ class _Child:
                 with contextlib.suppress(BaseException):
                     await task
 
+    async def _rediscover(self) -> None:
+        """Lighthouse: discover again when the last discovery is stale, so a customer
+        whose delegation went is marked (and not refreshed: that would drop its data)
+        before the engine lists its subscriptions again. A customer discovered since
+        the console started is not shown until it is started again."""
+        from btconsole.lighthouse import discover, discovery_due, effective_config
+
+        if not self.config.lighthouse:
+            return
+        async with self._discovery:  # concurrent refreshes discover once
+            if not discovery_due(self.config, self.cache):
+                return
+            for problem in await discover(self.config, self.cache, force=False):
+                log.warning("%s", problem)
+            self.config = effective_config(self.config, self.cache)
+            self.engine.config = self.config
+
     async def _refresh(self, run: RefreshRun, request: Mapping[str, Any]) -> None:
         ident = request.get("id")
         try:
+            await self._rediscover()
             outcomes = await run.run(
                 [str(p) for p in request.get("profiles", ())],
                 [str(d) for d in request.get("domains", ())],

@@ -74,6 +74,8 @@ def test_customers_are_named_from_tenants_and_take_their_overrides(tmp_path: Pat
     with Cache.open(tmp_path / "cache.sqlite") as cache:
         store(cache, records)
         effective = effective_config(config, cache)
+        # the same from a config that has its customers already (the refresh process)
+        assert effective_config(effective, cache) == effective
     names = sorted(effective.profiles)
     # Fabrikam is excluded by its override; the provider's own subscription is nobody's
     assert names == sorted(["own", "contoso-ltd", NAMELESS])

@@ -59,3 +59,51 @@ async def test_discovered_customers_are_refreshed_and_shown_like_configured_ones
             shown = " ".join(" ".join(r) for r in rows)
             for profile in effective.profiles.values():
                 assert profile.display_name[:12] in shown
+
+
+async def test_the_refresh_process_discovers_again_when_stale_and_marks_gone_customers(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import time
+
+    from btconsole.engine import Engine
+    from btconsole.lighthouse import DISCOVERY_TTL, TenantRecord, discovery_key
+    from btconsole.records import SubscriptionRecord
+    from btconsole.refresher import _Child
+
+    emulator = served.emulator
+    emulator.reset()
+    path = tmp_path / "lighthouse.toml"
+    write_config(path, served.estate, emulator.base_url, Path(emulator.ca_path), lighthouse=True)
+    for name, value in secret_environment(served.estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    config = load_config(path)
+    gone = "99999999-8888-7777-6666-555555555555"
+    sid = "99999999-0000-0000-0000-000000000001"
+    with Cache.open(tmp_path / "cache.sqlite3") as cache:
+        # an old discovery (over its TTL) that knew a customer no longer delegated
+        cache.put(
+            discovery_key("msp"),
+            [
+                TenantRecord("msp", gone, "departed", "Departed Ltd"),
+                SubscriptionRecord("msp", sid, "old", "Enabled", gone),
+            ],
+            ttl=DISCOVERY_TTL,
+            now=time.time() - 2 * DISCOVERY_TTL,
+        )
+        effective = effective_config(config, cache)
+        assert not effective.profiles["departed"].delegation_gone
+        async with Engine(effective, cache) as engine:
+            child = _Child(effective, cache, io.StringIO(), engine)
+            await child._rediscover()
+            assert engine.config is child.config
+        now = child.config.profiles
+        assert now["departed"].delegation_gone and now["departed"].subscriptions == (sid,)
+        assert {p.tenant_id for p in now.values() if not p.delegation_gone} == {
+            c.tenant_id for c in served.estate.customers
+        }
+        # fresh now: the next refresh does not discover again
+        emulator.reset()
+        await child._rediscover()
+        assert emulator.stats()["by_route"].get("tenants.list") is None
