@@ -288,3 +288,34 @@ def test_discovery_of_more_than_a_thousand_delegated_subscriptions(
         if not tenant.display_name:
             assert profile.name == customer.tenant_id.lower()
     assert sum(len(p.subscriptions or ()) for p in effective.profiles.values()) == 1100
+
+
+def test_export_of_discovered_customers_matches_per_customer_profiles(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    per_customer, lighthouse = _configs(emulator, where)
+    from tests.checks.conftest import _secrets
+
+    for name, value in {**_secrets(estate), **secret_environment(estate, lighthouse=True)}.items():
+        monkeypatch.setenv(name, value)
+    rows: dict[str, list[Any]] = {}
+    for label, config in (("customers", per_customer), ("lighthouse", lighthouse)):
+        _use_home(monkeypatch, tmp_path / label)
+        code, out, err = cli(
+            None, "--config", str(config), "export", "spend", "--all", "--format", "json"
+        )
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["complete"] and data["rows"]
+        rows[label] = sorted(
+            json.dumps({k: v for k, v in r.items() if k not in ("profile", "customer")})
+            for r in data["rows"]
+        )
+    assert rows["lighthouse"] == rows["customers"]
