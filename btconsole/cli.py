@@ -375,6 +375,11 @@ def run_config_validate(args: argparse.Namespace) -> int:
     print(f"{config.path}: OK ({len(every)} profile(s): {names}{remapped})")
     for line in explain(config):
         print(line)
+    if config.lighthouse:
+        from btconsole.lighthouse import describe_discovery
+
+        for line in describe_discovery(config):
+            print(line)
     return EXIT_OK
 
 
@@ -392,6 +397,9 @@ def _secret_profile(args: argparse.Namespace) -> tuple[object, object]:
     from btconsole.config import load_config
 
     config = load_config(getattr(args, "config", None))
+    provider = config.lighthouse.get(args.profile)
+    if provider is not None:  # a Lighthouse profile's secret is its provider's sign-in
+        return config, provider.credential_profile()
     return config, config.profile(args.profile)
 
 

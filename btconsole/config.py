@@ -144,6 +144,13 @@ class Profile:
     thresholds: Thresholds = field(default_factory=Thresholds)
     ttl: CacheTTL = field(default_factory=CacheTTL)
     allow_actions: bool = False
+    #: A customer discovered through a ``kind = "lighthouse"`` profile: that profile's
+    #: name (it signs in with the provider's credential, see btconsole.lighthouse);
+    #: ``None`` for a configured customer.
+    provider: str | None = None
+    #: A discovered customer whose delegation is gone: its cached data is kept and
+    #: shown as such, never refreshed.
+    delegation_gone: bool = False
 
 
 PROFILE_KINDS = ("customer", "lighthouse")

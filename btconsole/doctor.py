@@ -137,7 +137,7 @@ def check_config(explicit: str | None) -> tuple[Config | None, Result, list[str]
             ),
             list(exc.problems),
         )
-    if not config.profiles:
+    if not config.profiles and not config.lighthouse:
         message = f"{config.path}: no profiles configured"
         return (
             None,
@@ -150,11 +150,10 @@ def check_config(explicit: str | None) -> tuple[Config | None, Result, list[str]
             [message],
         )
     names = ", ".join(config.profiles)
-    return (
-        config,
-        Result(OK, "config", f"{config.path}: valid, {len(config.profiles)} profile(s): {names}"),
-        [],
-    )
+    message = f"{config.path}: valid, {len(config.profiles)} profile(s): {names}"
+    if config.lighthouse:
+        message += f"; Lighthouse: {', '.join(config.lighthouse)}"
+    return (config, Result(OK, "config", message), [])
 
 
 def _secret_env(profile: Profile) -> str | None:
@@ -272,6 +271,73 @@ def _token_hint(profile: Profile) -> str:
         "default": "DefaultAzureCredential found nothing; run az login or set the AZURE_* "
         "environment variables",
     }.get(profile.auth, "check the profile's auth settings")
+
+
+def check_delegations(provider: Any, config: Config, environ: Mapping[str, str]) -> list[Result]:
+    """A Lighthouse profile's customers: the delegations seen per customer, and a
+    warning for each role a domain needs that a delegation lacks."""
+    import asyncio
+
+    from btconsole.lighthouse import doctor_delegations
+
+    try:
+        customers, problems = asyncio.run(doctor_delegations(provider, config, environ=environ))
+    except BtConsoleError as exc:
+        return [
+            Result(
+                FAIL,
+                "delegate",
+                f"{provider.name}: cannot list the delegated customers: {_first_line(exc)}",
+                "check the provider's sign-in and that it has delegations",
+            )
+        ]
+    results: list[Result] = []
+    if not customers:
+        results.append(
+            Result(
+                WARN,
+                "delegate",
+                f"{provider.name}: no subscription is delegated to tenant {provider.tenant_id}",
+                "onboard customers with an Azure Lighthouse template (docs/configuration.md)",
+            )
+        )
+    for c in customers:
+        who = f"{provider.name}: {c.name or c.tenant_id} ({c.tenant_id})"
+        roles = sorted({role for d in c.delegations for role in d.roles})
+        seen = (
+            f"{len(c.delegations)} delegation(s) on {len(c.subscriptions)} subscription(s)"
+            + (f": {', '.join(roles)}" if roles else "")
+            + ("; spend from the billing account" if c.billed else "")
+        )
+        if c.excluded:
+            results.append(Result(OK, "delegate", f"{who}: excluded by the config; {seen}"))
+        elif c.shadowed_by is not None:
+            results.append(
+                Result(
+                    OK,
+                    "delegate",
+                    f"{who}: {seen}; read through its own profile {c.shadowed_by!r} "
+                    "(a configured profile wins over its delegation)",
+                )
+            )
+        elif c.missing:
+            shown = "; ".join(c.missing[:3]) + (
+                f"; {len(c.missing) - 3} more" if len(c.missing) > 3 else ""
+            )
+            results.append(
+                Result(
+                    WARN,
+                    "delegate",
+                    f"{who}: {seen}; lacking: {shown}",
+                    "add the missing role to the customer's Lighthouse registration "
+                    "definition (docs/configuration.md, Lighthouse)",
+                )
+            )
+        else:
+            results.append(Result(OK, "delegate", f"{who}: {seen}"))
+    for problem in problems:
+        results.append(Result(WARN, "delegate", f"{provider.name}: {problem}"))
+    return results
 
 
 def _get_token(profile: Profile, config: Config, environ: Mapping[str, str]) -> Result:
@@ -572,10 +638,15 @@ def diagnose(
     config, first, problems = check_config(explicit_config)
     results = [first]
     if config is not None:
+        # a Lighthouse profile is checked as its provider's own sign-in
+        providers = {n: lh.credential_profile() for n, lh in config.lighthouse.items()}
         profiles = (
-            [config.profile(name) for name in dict.fromkeys(profile_names)]
+            [
+                providers[name] if name in providers else config.profile(name)
+                for name in dict.fromkeys(profile_names)
+            ]
             if profile_names
-            else list(config.profiles.values())
+            else [*config.profiles.values(), *providers.values()]
         )
         results.append(check_keyring(config, profiles, env))
         no_secret: set[str] = set()
@@ -591,6 +662,12 @@ def diagnose(
             check_tokens(config, profiles, env, unreachable, token_timeout, frozenset(no_secret))
         )
         results.extend(endpoints)
+        tokens = {
+            r.message.split(":", 1)[0] for r in results if r.check == "token" and r.status == OK
+        }
+        for profile in profiles:
+            if profile.name in providers and profile.name in tokens:
+                results.extend(check_delegations(config.lighthouse[profile.name], config, env))
     results.extend(check_cache())
     results.extend(check_terminal(stream, env))
     return Diagnosis(results, problems)

@@ -185,6 +185,7 @@ class Engine:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._sessions: dict[str, Any] = {}
+        self._providers: dict[str, Any] = {}  # Lighthouse: the credential customers share
         self._pools: ConnectionPools | None = None  # created with the first session
         self._inflight: dict[CacheKey, asyncio.Task[Outcome]] = {}
         self._gates: dict[str, float] = {}
@@ -216,6 +217,10 @@ class Engine:
         if existing is None:
             if self._session_factory is not None:
                 existing = self._session_factory(profile)
+            elif profile.provider is not None:
+                from btconsole.lighthouse import customer_session
+
+                existing = customer_session(profile, self.config, self.pools, self._providers)
             else:
                 from btconsole.azure.session import AzureSession
 
@@ -231,8 +236,9 @@ class Engine:
         for task in tasks:
             with contextlib.suppress(BaseException):  # cancelled or failed: nothing to keep
                 await task
-        sessions = list(self._sessions.values())
+        sessions = [*self._sessions.values(), *self._providers.values()]
         self._sessions.clear()
+        self._providers.clear()
         for session in sessions:
             await session.close()
         if self._pools is not None:
@@ -308,6 +314,8 @@ class Engine:
         if domain not in DOMAINS:
             raise ValueError(f"unknown domain {domain!r}")
         profile = self.config.profile(profile_name)
+        if profile.delegation_gone:
+            return []  # Lighthouse delegation removed: keep its cached data as it is
         subs = await self.subscriptions(profile.name)
         if not self.cache.readonly:
             self.cache.delete_scopes(profile.name, domain, keep=set(subs))

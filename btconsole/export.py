@@ -482,6 +482,9 @@ def run_export(
     if options.domain not in DOMAINS:
         raise UsageError(f"unknown export {options.domain!r}; use one of {', '.join(DOMAINS)}")
     timeout = parse_timeout(options.timeout)
+    from btconsole.lighthouse import with_customers
+
+    config, discovery_problems = with_customers(config, offline=options.offline)
     profiles = select_profiles(config, options.profiles, options.all)
     check_output_path(options.output)
     now = clock(environ)
@@ -495,6 +498,7 @@ def run_export(
         engine_options=engine_options,
         progress=for_stream(stderr, environ),
     )
+    snapshot.notes.extend(discovery_problems)
     columns = COLUMNS[options.domain]
     rows = rows_for(options.domain, snapshot)
     if options.fmt == "csv":

@@ -217,6 +217,7 @@ class _Child:
         self.out = out
         self.engine = engine
         self.runs: set[asyncio.Task[None]] = set()
+        self._discovery = asyncio.Lock()
 
     def emit(self, event: dict[str, Any]) -> None:
         self.out.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -256,9 +257,27 @@ class _Child:
                 with contextlib.suppress(BaseException):
                     await task
 
+    async def _rediscover(self) -> None:
+        """Lighthouse: discover again when the last discovery is stale, so a customer
+        whose delegation went is marked (and not refreshed: that would drop its data)
+        before the engine lists its subscriptions again. A customer discovered since
+        the console started is not shown until it is started again."""
+        from btconsole.lighthouse import discover, discovery_due, effective_config
+
+        if not self.config.lighthouse:
+            return
+        async with self._discovery:  # concurrent refreshes discover once
+            if not discovery_due(self.config, self.cache):
+                return
+            for problem in await discover(self.config, self.cache, force=False):
+                log.warning("%s", problem)
+            self.config = effective_config(self.config, self.cache)
+            self.engine.config = self.config
+
     async def _refresh(self, run: RefreshRun, request: Mapping[str, Any]) -> None:
         ident = request.get("id")
         try:
+            await self._rediscover()
             outcomes = await run.run(
                 [str(p) for p in request.get("profiles", ())],
                 [str(d) for d in request.get("domains", ())],
@@ -319,13 +338,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     from btconsole.config import load_config
+    from btconsole.lighthouse import effective_config
     from btconsole.logs import setup_logging
 
     with contextlib.suppress(OSError):
         setup_logging()
     try:
-        config = load_config(Path(args.config))
         cache = Cache.open(Path(args.cache))
+        # the console's customers: configured ones and those Lighthouse discovered
+        # (the console discovered them before starting this process)
+        config = effective_config(load_config(Path(args.config)), cache)
     except BtConsoleError as error:
         print(f"btconsole refresher: {error}", file=sys.stderr)
         return 69

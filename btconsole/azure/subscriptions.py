@@ -38,3 +38,36 @@ async def list_subscriptions(session: AzureSession) -> list[SubscriptionRecord]:
     if wanted is not None:
         records = [r for r in records if r.subscription_id in wanted]
     return sorted(records, key=lambda r: r.subscription_id)
+
+
+async def list_all_subscriptions(session: AzureSession) -> list[SubscriptionRecord]:
+    """Every subscription the credential sees, whatever its tenant (Lighthouse: the
+    provider's own and every delegated one, each with its ``tenantId``), not narrowed.
+
+    Raises:
+        AzureError: the listing failed.
+    """
+    client = session.client("subscriptions")
+
+    async def run() -> list[Any]:
+        return await collect(client.subscriptions.list())
+
+    found = await call("listing subscriptions", run)
+    records = [subscription_record(session.profile.name, rest_dict(s)) for s in found]
+    return sorted(records, key=lambda r: r.subscription_id)
+
+
+async def list_tenants(session: AzureSession) -> list[dict[str, Any]]:
+    """``GET /tenants``: the caller's home tenant and (Lighthouse) every tenant that
+    delegated to it, as REST JSON (``tenantId``, ``tenantCategory``, ``displayName``).
+
+    Raises:
+        AzureError: the listing failed.
+    """
+    client = session.client("subscriptions")
+
+    async def run() -> list[Any]:
+        return await collect(client.tenants.list())
+
+    found = await call("listing tenants", run)
+    return [rest_dict(t) for t in found]

@@ -92,6 +92,11 @@ def select_profiles(config: Config, names: Sequence[str] | None, all_: bool) -> 
     """
     if names and all_:
         raise UsageError("give either --profile NAME (repeatable) or --all, not both")
+    if not config.profiles and config.lighthouse:
+        raise ConfigError(
+            "no customer discovered yet through the Lighthouse profile(s) "
+            f"{', '.join(sorted(config.lighthouse))}: run once online to discover them"
+        )
     if not config.profiles:
         where = config.path if config.exists else f"{config.path} (not created yet)"
         raise ConfigError(
@@ -105,6 +110,12 @@ def select_profiles(config: Config, names: Sequence[str] | None, all_: bool) -> 
         return list(config.profiles.values())
     chosen: dict[str, Profile] = {}
     for name in names or ():
+        if name in config.lighthouse and name not in config.profiles:
+            # a Lighthouse profile's name: every customer it discovered
+            for profile in config.profiles.values():
+                if profile.provider == name:
+                    chosen.setdefault(profile.name, profile)
+            continue
         profile = config.profile(name)
         chosen.setdefault(profile.name, profile)
     return list(chosen.values())

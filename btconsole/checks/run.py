@@ -130,6 +130,11 @@ def run_check(
         raise UsageError(f"unknown format {options.fmt!r}; use one of {', '.join(FORMATS)}")
     max_age = parse_max_age(options.max_age)
     timeout = parse_timeout(options.timeout)
+    from btconsole.lighthouse import with_customers
+
+    # Lighthouse customers are discovered (or read from the cache offline) first, so
+    # that --all and --profile see them exactly as configured ones
+    config, discovery_problems = with_customers(config, offline=options.offline)
     profiles = select_profiles(config, options.profiles, options.all)
     check_output_path(options.output)
     now = clock(environ)
@@ -146,6 +151,7 @@ def run_check(
         findings=True,
         progress=for_stream(stderr, environ),
     )
+    snapshot.notes.extend(discovery_problems)
     names = [p.name for p in profiles]
     path = state_path(names)
     previous, note = load_previous(path, names)

@@ -51,7 +51,8 @@ TICK = 0.25  # seconds between looks at the engine's throttling gates (progress 
 class DataProblem:
     """Why some of the data is missing, failed or too old.
 
-    ``kind`` is ``never-fetched``, ``refresh-failed``, ``too-old`` or ``timeout``;
+    ``kind`` is ``never-fetched``, ``refresh-failed``, ``too-old``, ``timeout`` or
+    ``delegation-gone`` (a Lighthouse customer no longer delegated: its data is old);
     ``reason`` the failure's reason class (:data:`btconsole.errors.REASONS`), if any.
     ``scope`` is ``*`` for every subscription of the profile (the subscription listing,
     or a domain none of whose subscriptions could be named).
@@ -180,6 +181,20 @@ def read_profile(
     if sources is None:
         sources = peek_sources(cache, [profile])[profile.name]
     data = ProfileData(profile, sources=sources)
+    if profile.delegation_gone:
+        from btconsole.lighthouse import gone_problem
+
+        data.problems.append(
+            DataProblem(
+                profile.name,
+                SUBSCRIPTIONS,
+                ALL_SCOPE,
+                "delegation-gone",
+                gone_problem(profile),
+                fetched_at=sources.listing.fetched_at if sources.listing else None,
+                reason="access",
+            )
+        )
     listing_key = CacheKey(profile.name, SUBSCRIPTIONS, ALL_SCOPE)
     problem = _entry_problem(sources.listing, listing_key, wall, max_age)
     if problem is not None:

@@ -105,7 +105,13 @@ def run_app(
 
 
 def run_console(args: Any) -> int:
-    config = load_config(args.config)
+    from btconsole.lighthouse import with_customers
+
+    # Lighthouse customers: discovered now when due (offline: as cached), so the
+    # console and its refresh process see them exactly as configured customers
+    config, problems = with_customers(load_config(args.config), offline=args.offline, force=False)
+    for problem in problems:
+        print(f"btconsole: warning: {problem}", file=sys.stderr)
     if not config.profiles:
         where = config.path if config.exists else f"{config.path} (not created yet)"
         raise UsageError(
