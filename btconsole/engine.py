@@ -275,9 +275,7 @@ class Engine:
         customer's data lands as soon as it can rather than every customer's at the end.
         """
         names = list(profiles) if profiles is not None else list(self.config.profiles)
-        self._generation += 1
-        for index, name in enumerate(names):
-            self._ranks[name] = (-self._generation, index)
+        self.prioritise(names)
         results = await asyncio.gather(
             *(
                 self.refresh_domain(name, domain, force=force)
@@ -286,6 +284,13 @@ class Engine:
             )
         )
         return [outcome for batch in results for outcome in batch]
+
+    def prioritise(self, profiles: Sequence[str]) -> None:
+        """Serve the requests of ``profiles`` in that order, before those of profiles
+        ranked by earlier calls: each customer completes as soon as it can."""
+        self._generation += 1
+        for index, name in enumerate(profiles):
+            self._ranks[name] = (-self._generation, index)
 
     async def subscriptions(self, profile_name: str, *, force: bool = False) -> list[str]:
         """The profile's subscription ids: refreshed when stale, else from the cache.

@@ -126,6 +126,9 @@ class RefreshRun:
         earlier profiles' first); a profile whose refresh raised gets a failed outcome
         and the others carry on.
         """
+        # customers complete one after another, in the order asked, so each one's
+        # digest is made (and its row shown) while the others are still being fetched
+        self.engine.prioritise(list(profiles))
         results = await asyncio.gather(*(self._customer(name, domains, force) for name in profiles))
         if self.digests is not None:
             # a customer that landed later may have shown a newer agent version: the
