@@ -780,10 +780,7 @@ def _validate_profile(name: str, raw: Any, problems: _Problems) -> Profile | Non
     for key, spec in PROFILE_KEYS.items():
         if spec.required and key not in raw:
             problems.add((*base, key), "missing (required)")
-    if auth in ("client-secret", "certificate") and "client_id" not in raw:
-        problems.add((*base, "client_id"), f"missing (required with auth = {auth!r})")
-    if auth == "certificate" and "certificate_path" not in raw:
-        problems.add((*base, "certificate_path"), "missing (required with auth = 'certificate')")
+    _sign_in_keys_present(raw, auth, base, problems)
 
     if len(problems) > start:
         return None
@@ -806,6 +803,16 @@ def _validate_profile(name: str, raw: Any, problems: _Problems) -> Profile | Non
         ttl=values.get("ttl") or CacheTTL(),
         allow_actions=values.get("allow_actions", False),
     )
+
+
+def _sign_in_keys_present(
+    raw: dict[str, Any], auth: Any, base: tuple[str, ...], problems: _Problems
+) -> None:
+    """The keys an auth method cannot do without (a customer's profile or a provider's)."""
+    if auth in ("client-secret", "certificate") and "client_id" not in raw:
+        problems.add((*base, "client_id"), f"missing (required with auth = {auth!r})")
+    if auth == "certificate" and "certificate_path" not in raw:
+        problems.add((*base, "certificate_path"), "missing (required with auth = 'certificate')")
 
 
 def _validate_lighthouse(name: str, raw: Any, problems: _Problems) -> LighthouseProfile | None:
@@ -860,10 +867,7 @@ def _validate_lighthouse(name: str, raw: Any, problems: _Problems) -> Lighthouse
     for key, spec in LIGHTHOUSE_KEYS.items():
         if spec.required and key not in raw:
             problems.add((*base, key), "missing (required)")
-    if auth in ("client-secret", "certificate") and "client_id" not in raw:
-        problems.add((*base, "client_id"), f"missing (required with auth = {auth!r})")
-    if auth == "certificate" and "certificate_path" not in raw:
-        problems.add((*base, "certificate_path"), "missing (required with auth = 'certificate')")
+    _sign_in_keys_present(raw, auth, base, problems)
     if len(problems) > start:
         return None
     return LighthouseProfile(
