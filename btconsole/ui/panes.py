@@ -32,7 +32,6 @@ from btconsole.records import (
     ComplianceRecord,
     CostRecord,
     ForecastRecord,
-    PatchAssessmentRecord,
     PolicyAssignmentRecord,
     ResourceHealthRecord,
     ServiceHealthEvent,
@@ -485,19 +484,7 @@ class ArcPane(PaneScreen):
             behind_threshold={
                 n: p.thresholds.agent_versions_behind for n, p in app.config.profiles.items()
             },
-            patches=self._patches(profiles),
         )
-
-    def _patches(self, profiles: list[str]) -> dict[str, PatchAssessmentRecord] | None:
-        """The latest patch assessments by machine, or None when no health was read."""
-        snapshot = self.bt.data.snapshot("health", profiles)
-        if snapshot.state.oldest_age is None:  # no health scope ever fetched: unknown
-            return None
-        return {
-            r.machine_id.lower(): r
-            for r in snapshot.records
-            if isinstance(r, PatchAssessmentRecord)
-        }
 
 
 class CircuitsPane(PaneScreen):

@@ -25,7 +25,6 @@ from btconsole.records import (
     ComplianceRecord,
     CostRecord,
     ForecastRecord,
-    PatchAssessmentRecord,
     PolicyAssignmentRecord,
     ResourceHealthRecord,
 )
@@ -148,9 +147,6 @@ ARC_COLUMNS = (
     Column("group", "RESOURCE GROUP", 20, 14, priority=6, cut="middle"),
     Column("location", "LOCATION", 14, 10, priority=7),
     Column("fqdn", "FQDN", 28, 20, priority=8, cut="middle"),
-    # Arc patch state (the health domain): pending critical/security, last assessment
-    Column("patches", "CRIT/SEC", 8, 8, align="right", priority=9),
-    Column("assessed", "ASSESSED", 8, 8, align="right", priority=9),
 )
 
 _ARC_LEVEL: dict[str, Level] = {
@@ -169,12 +165,8 @@ def arc_rows(
     subscriptions: Mapping[str, str],
     now: dt.datetime,
     behind_threshold: Mapping[str, int] | None = None,
-    patches: Mapping[str, PatchAssessmentRecord] | None = None,
 ) -> list[Row]:
     """Rows of the Arc pane: one per machine or cluster.
-
-    ``patches``: the latest patch assessment by lower-case machine ID, from the health
-    domain; None when it was not read (the patch cells say ``?``, never zero).
 
     Tens of thousands of machines share a few agent versions, customers, subscriptions,
     statuses, groups and places: what depends only on those is worked out once per
@@ -238,14 +230,13 @@ def arc_rows(
             plain(r.resource_group),
             plain(r.location),
             clean(r.fqdn or "-"),
-            *_patch_cells(r, patches, now),
         )
         cell_levels: tuple[Level | None, ...] = (
             None,
             level if level != "ok" else None,
             None,
             agent_level,
-            *(None,) * 9,
+            *(None,) * 7,
         )
         rows.append(
             Row(
@@ -265,29 +256,11 @@ def arc_rows(
                     cells[8].lower(),
                     cells[9].lower(),
                     cells[10].lower(),
-                    cells[11],
-                    cells[12],
                 ),
                 payload=r,
             )
         )
     return rows
-
-
-def _patch_cells(
-    r: ArcRecord, patches: Mapping[str, PatchAssessmentRecord] | None, now: dt.datetime
-) -> tuple[str, str]:
-    """(pending critical/security, age of the last assessment) of an Arc server."""
-    if r.kind != "machine":
-        return "", ""
-    if patches is None:
-        return "?", "?"
-    found = patches.get(r.id.lower())
-    if found is None:
-        return "-", "never"  # none within Resource Graph's 30 days
-    crit = "?" if found.critical is None else str(found.critical)
-    sec = "?" if found.security is None else str(found.security)
-    return f"{crit}/{sec}", age_text(since_seconds(found.last_modified, now))
 
 
 def _status_rank(level: str) -> int:
