@@ -39,7 +39,7 @@ AUTH_METHODS = (
     "workload-identity",
     "default",
 )
-DOMAINS = ("arc", "circuits", "policy", "spend")
+DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 CURRENCIES_HINT = "an ISO 4217 code such as GBP, EUR or USD"
 
 # The public client id of the Azure CLI; the usual choice for device-code sign-in.
@@ -108,6 +108,11 @@ class Thresholds:
 
     agent_versions_behind: int = 2
     compliance_percent: float = 90.0
+    # Arc patch state: an assessment older than this many days is stale (no assessment
+    # at all is stale too: Resource Graph keeps 30 days); critical updates pending
+    # longer than critical_patch_days are a warning
+    patch_assessment_days: int = 7
+    critical_patch_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,7 @@ class CacheTTL:
     circuits: float = 120.0
     policy: float = 900.0
     spend: float = 3600.0
+    health: float = 120.0  # Service Health, Resource Health, alerts, patch state
 
     def for_domain(self, domain: str) -> float:
         """The TTL of ``domain`` (one of :data:`DOMAINS`)."""
@@ -440,6 +446,12 @@ THRESHOLD_KEYS: dict[str, KeySpec] = {
         "int", "Arc agent versions behind the newest seen before a warning (default 2)."
     ),
     "compliance_percent": KeySpec("percent", "Compliance % below which to warn (default 90)."),
+    "patch_assessment_days": KeySpec(
+        "int", "Days without an Arc patch assessment before a warning (default 7)."
+    ),
+    "critical_patch_days": KeySpec(
+        "int", "Days critical updates may stay pending on an Arc machine (default 14)."
+    ),
 }
 
 TTL_KEYS: dict[str, KeySpec] = {

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = "subscriptions"
 ALL_SCOPE = "*"  # the subscription listing's scope, as the engine stores it
-SOURCE_DOMAINS = ("arc", "circuits", "policy", "spend")
+SOURCE_DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 DIGEST_SCOPE = "customer"
 DIGEST_FORMAT = 1
 
@@ -174,6 +174,13 @@ def load_records(cache: Cache, sources: Sources) -> dict[str, list[Any]]:
                 if entry.key.scope in wanted and entry.fetched_at is not None:
                     out.extend(entry.records)
         records[domain] = out
+    # which subscriptions' health was read: an Arc server without a patch assessment
+    # there is stale, elsewhere unknown (health.incidents.HEALTH_SCOPES)
+    records[health.HEALTH_SCOPES] = sorted(
+        scope
+        for scope, entry in sources.entries.get("health", ())
+        if entry is not None and entry.fetched_at is not None
+    )
     return records
 
 

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = "subscriptions"
 ALL_SCOPE = "*"
-DOMAINS = ("arc", "circuits", "policy", "spend")
-GRAPH_DOMAINS = ("arc", "circuits", "policy")
+DOMAINS = ("arc", "circuits", "policy", "spend", "health")
+GRAPH_DOMAINS = ("arc", "circuits", "policy", "health")
 SUBSCRIPTIONS_TTL = 3600.0
 DETAIL_RANK = (-(2**62), 0)  # an on-demand detail's requests go before a refresh's
 UNRANKED = (0, 0)  # a profile no refresh_all named
@@ -140,6 +140,27 @@ def internal_error(exc: BaseException) -> BtConsoleError:
     first = lines[0][:300] if lines else ""
     text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return BtConsoleError(f"internal error: {text} (a bug in btconsole; see the log)")
+
+
+async def _health_records(session: Any, subscriptions: Sequence[str]) -> dict[str, list[Any]]:
+    """The health domain of ``subscriptions``: Service Health events, Resource Health
+    that is not Available, alerts and Arc patch assessments (one Resource Graph query
+    per table, batched and paged by :func:`btconsole.azure.graph.query`), by lower-case
+    subscription. A table that fails fails the scope: half an answer would read as
+    "Azure is fine"."""
+    from btconsole.azure import incidents
+
+    tables = (
+        await incidents.list_service_health(session, subscriptions),
+        await incidents.list_resource_health(session, subscriptions),
+        await incidents.list_alerts(session, subscriptions),
+        await incidents.list_patch_assessments(session, subscriptions),
+    )
+    merged: dict[str, list[Any]] = {sub.lower(): [] for sub in subscriptions}
+    for table in tables:
+        for sub, records in table.items():
+            merged.setdefault(sub.lower(), []).extend(records)
+    return merged
 
 
 def backoff_seconds(failures: int, *, base: float = 30.0, cap: float = 900.0) -> float:
@@ -389,7 +410,18 @@ class Engine:
             budgets = await wrappers.budgets(session, subscription_id)
             return [*costs, *forecast, *budgets]
 
-        return {"arc": arc, "circuits": circuits, "policy": policy, "spend": spend}[domain]
+        async def health(session: Any) -> Sequence[Any]:
+            return (await _health_records(session, [subscription_id])).get(
+                subscription_id.lower(), []
+            )
+
+        return {
+            "arc": arc,
+            "circuits": circuits,
+            "policy": policy,
+            "spend": spend,
+            "health": health,
+        }[domain]
 
     async def _refresh_by_graph(
         self, profile: Profile, domain: str, keys: list[CacheKey], ttl: float, *, force: bool
@@ -409,6 +441,9 @@ class Engine:
 
             if domain == "arc":
                 results.update(await graph.list_arc(session, subs))
+            elif domain == "health":
+                found = await _health_records(session, subs)
+                results.update({sub: found.get(sub.lower(), []) for sub in subs})
             elif domain == "circuits":
                 found = await graph.list_circuits(session, subs)
                 for sub, records in found.items():

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-DOMAINS = ("arc", "circuits", "policy", "spend")
+DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 THROTTLED_SHOWN = 3  # profiles named on the throttled line
 PUSH_EVERY = 0.1  # seconds between updates of the live display between ticks
 PLAIN_EVERY = 10.0  # seconds between plain status lines (TERM=dumb)

@@ -107,6 +107,7 @@ def summary_line(summary: CustomerSummary, coverage: CustomerCoverage | None = N
         "circuits": "circuits ?",
         "policy": "compliance ?",
         "spend": "spend ?",
+        "health": "azure health ?",
     }
     return " | ".join(
         labels[domain] if domain in unknown else part
@@ -158,7 +159,26 @@ def _summary_parts(summary: CustomerSummary) -> list[str]:
     if forecast:
         spend += ", forecast " + ", ".join(forecast)
     parts.append(spend)
+    parts.append(_health_part(summary))
     return parts
+
+
+def _health_part(summary: CustomerSummary) -> str:
+    """``azure: 1 service issue, 2 fired alerts, 2 resources unavailable/degraded``."""
+    issues, alerts, bad = (
+        summary.service_issues,
+        summary.fired_alerts,
+        summary.unhealthy_resources,
+    )
+    if issues is None or alerts is None or bad is None:
+        return "azure health ?"
+    items = [
+        f"{issues} service issue{'s' if issues != 1 else ''}" if issues else "",
+        f"{alerts} fired alert{'s' if alerts != 1 else ''}" if alerts else "",
+        f"{bad} resource{'s' if bad != 1 else ''} unavailable/degraded" if bad else "",
+    ]
+    shown = [i for i in items if i]
+    return "azure: " + (", ".join(shown) if shown else "no issues")
 
 
 def counts_text(counts: Mapping[str, int]) -> str:

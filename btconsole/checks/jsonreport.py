@@ -38,6 +38,7 @@ def finding_json(f: Finding, names: Mapping[str, str]) -> dict[str, Any]:
         "resource_id": f.resource_id,
         "detail": f.detail,
         "since": f.since,
+        "azure_cause": f.azure_cause or None,
     }
 
 
@@ -87,6 +88,11 @@ def _summary_json(s: CustomerSummary) -> dict[str, Any]:
         "compliance_percent": s.compliance_percent,
         "spend_mtd": dict(s.spend_mtd),
         "forecast": dict(s.forecast),
+        "health": {
+            "service_issues": s.service_issues,
+            "fired_alerts": s.fired_alerts,
+            "unhealthy_resources": s.unhealthy_resources,
+        },
         "budget": {
             "status": b.status,
             "amount": b.budget,

@@ -88,6 +88,8 @@ def _md_short(f: Finding) -> str:
 
 def _md_finding(f: Finding, names: Mapping[str, str]) -> list[str]:
     lines = [f"- **{md_escape(f.severity.upper())}** {md_escape(f.domain)}: {md_escape(f.title)}"]
+    if f.azure_cause:
+        lines.append(f"  - azure: {md_escape(f.azure_cause)}")
     label, resource = finding_where(f, names)
     where = [md_escape(label)] if label else []
     if resource:

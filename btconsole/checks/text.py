@@ -75,6 +75,8 @@ def render_text(report: CheckReport, *, color: bool = False) -> str:
 def _text_finding(finding: Finding, names: Mapping[str, str], style: Style) -> list[str]:
     head = f"{style.severity(finding.severity)} {domain_label(finding.domain)} "
     lines = [head + clean(finding.title)]
+    if finding.azure_cause:  # is it Azure? said first, beside the finding
+        lines.append(f"     {clean(finding.azure_cause)}")
     label, resource = finding_where(finding, names)
     since = since_text(finding.since)
     bits = [f"since {since}"] if since else []

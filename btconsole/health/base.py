@@ -24,7 +24,7 @@ BudgetStatus = Literal["no budget", "under", "forecast over", "over", "cannot co
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 #: Within an impact class and severity, the wider blast radius first: a circuit carries
 #: a whole site's traffic, an Arc resource is one server or cluster.
-DOMAIN_ORDER: tuple[str, ...] = ("circuits", "arc", "policy", "spend")
+DOMAIN_ORDER: tuple[str, ...] = ("health", "circuits", "arc", "policy", "spend")
 
 #: A disconnected (or offline) Arc resource becomes critical after this many days.
 #: An Arc resource that went disconnected or into error less than this many days ago
@@ -68,6 +68,9 @@ class Finding:
     # what the problem does to the customer (:data:`IMPACTS`); "" lets
     # :func:`impact_of` decide from the domain, the rule and the severity
     impact: str = ""
+    # why Azure itself may be the cause ("Azure: ExpressRoute service issue in UK South
+    # since 09:12"), filled in by the customer's assembly (health.incidents.correlate)
+    azure_cause: str = ""
 
     @property
     def impact_class(self) -> str:

@@ -25,6 +25,16 @@ from btconsole.health.base import (
     attention,
 )
 from btconsole.health.circuits import CircuitCounts, circuit_counts, circuit_finding
+from btconsole.health.incidents import (
+    HEALTH_SCOPES,
+    SERVICE_ISSUE,
+    alert_fired,
+    correlate,
+    customer_events,
+    health_findings,
+    is_active,
+    patch_findings,
+)
 from btconsole.health.policy import (
     compliance_findings,
     customer_compliance,
@@ -43,14 +53,18 @@ from btconsole.health.spend import (
     spend_mtd,
 )
 from btconsole.records import (
+    AlertRecord,
     ArcRecord,
     BudgetRecord,
     CircuitRecord,
     ComplianceRecord,
     CostRecord,
     ForecastRecord,
+    PatchAssessmentRecord,
     PolicyAssignmentRecord,
     RejectedAmountRecord,
+    ResourceHealthRecord,
+    ServiceHealthEvent,
     SubscriptionRecord,
 )
 
@@ -72,6 +86,10 @@ class CustomerRecords:
     forecasts: tuple[ForecastRecord, ...] = ()
     subscriptions: tuple[SubscriptionRecord, ...] = ()
     rejected: tuple[RejectedAmountRecord, ...] = ()
+    events: tuple[ServiceHealthEvent, ...] = ()
+    resource_health: tuple[ResourceHealthRecord, ...] = ()
+    alerts: tuple[AlertRecord, ...] = ()
+    patches: tuple[PatchAssessmentRecord, ...] = ()
 
     @property
     def subscription_names(self) -> dict[str, str]:
@@ -103,6 +121,10 @@ class CustomerRecords:
             forecasts=tuple(buckets[ForecastRecord]),  # type: ignore[arg-type]
             subscriptions=tuple(buckets[SubscriptionRecord]),  # type: ignore[arg-type]
             rejected=tuple(buckets[RejectedAmountRecord]),  # type: ignore[arg-type]
+            events=tuple(buckets[ServiceHealthEvent]),  # type: ignore[arg-type]
+            resource_health=tuple(buckets[ResourceHealthRecord]),  # type: ignore[arg-type]
+            alerts=tuple(buckets[AlertRecord]),  # type: ignore[arg-type]
+            patches=tuple(buckets[PatchAssessmentRecord]),  # type: ignore[arg-type]
         )
 
 
@@ -116,7 +138,24 @@ _PICKED = (
     ForecastRecord,
     SubscriptionRecord,
     RejectedAmountRecord,
+    ServiceHealthEvent,
+    ResourceHealthRecord,
+    AlertRecord,
+    PatchAssessmentRecord,
 )
+
+
+def health_scopes(records_by_domain: RecordsByDomain, records: CustomerRecords) -> set[str]:
+    """The subscriptions whose health domain was read: as listed under
+    :data:`HEALTH_SCOPES`, else those any health record names (never more)."""
+    listed = records_by_domain.get(HEALTH_SCOPES)
+    if listed is not None:
+        return {str(s).lower() for s in listed}
+    named: list[str] = [r.subscription_id for r in records.events]
+    named += [r.subscription_id for r in records.resource_health]
+    named += [r.subscription_id for r in records.alerts]
+    named += [r.subscription_id for r in records.patches]
+    return {s.lower() for s in named}
 
 
 def findings_for(
@@ -177,6 +216,23 @@ def findings_for(
         if finding is not None:
             findings.append(finding)
     findings.extend(anomaly_findings(spend_anomalies(records.costs), today))
+
+    findings.extend(
+        health_findings(profile.name, records.events, records.resource_health, records.alerts, now)
+    )
+    findings.extend(
+        patch_findings(
+            records.arc,
+            records.patches,
+            now,
+            known_subscriptions=health_scopes(records_by_domain, records),
+            assessment_days=profile.thresholds.patch_assessment_days,
+            critical_days=profile.thresholds.critical_patch_days,
+        )
+    )
+    findings = correlate(
+        findings, records.circuits, records.arc, records.events, records.resource_health, now
+    )
     return attention(findings)
 
 
@@ -206,6 +262,11 @@ class CustomerSummary:
     critical: int = 0
     warning: int = 0
     info: int = 0
+    # the health domain: active service issues reaching the customer, fired alerts,
+    # resources Unavailable or Degraded (None: no health data, unknown)
+    service_issues: int | None = None
+    fired_alerts: int | None = None
+    unhealthy_resources: int | None = None
 
     @property
     def arc(self) -> ArcCounts:
@@ -235,6 +296,21 @@ def customer_summary(
     if findings is None:
         findings = findings_for(profile, records_by_domain, now)
     tally = severity_counts(findings, profile.name)
+    issues = alerts = unhealthy = None
+    if health_scopes(records_by_domain, records):
+        issues = len(
+            [
+                m
+                for m in customer_events(records.events)
+                if is_active(m.event, now) and (m.event.event_type or "").lower() == SERVICE_ISSUE
+            ]
+        )
+        alerts = sum(1 for a in records.alerts if alert_fired(a))
+        unhealthy = sum(
+            1
+            for r in records.resource_health
+            if r.availability_state.strip().lower() in ("unavailable", "degraded")
+        )
     return CustomerSummary(
         profile=profile.name,
         display_name=profile.display_name,
@@ -249,4 +325,7 @@ def customer_summary(
         critical=tally["critical"],
         warning=tally["warning"],
         info=tally["info"],
+        service_issues=issues,
+        fired_alerts=alerts,
+        unhealthy_resources=unhealthy,
     )

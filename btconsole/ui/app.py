@@ -32,7 +32,14 @@ from btconsole.ui.textsafe import clean
 from btconsole.ui.themes import choose_theme, load_themes, shipped_theme_dir, user_theme_dir
 
 audit_log = logging.getLogger("btconsole.audit")
-PANE_KEYS = {"1": "overview", "2": "arc", "3": "circuits", "4": "policy", "5": "spend"}
+PANE_KEYS = {
+    "1": "overview",
+    "2": "arc",
+    "3": "circuits",
+    "4": "policy",
+    "5": "spend",
+    "6": "health",
+}
 
 
 class PaneCommands(Provider):
@@ -63,6 +70,7 @@ class BtConsoleApp(App[int]):
         Binding("3", "pane('circuits')", "Circuits", id="app.circuits"),
         Binding("4", "pane('policy')", "Policy", id="app.policy"),
         Binding("5", "pane('spend')", "Spend", id="app.spend"),
+        Binding("6", "pane('health')", "Azure health", id="app.health"),
         # priority: opened as ":" arrives, so the text typed straight after it is not lost
         Binding(
             "colon",
@@ -500,6 +508,9 @@ class BtConsoleApp(App[int]):
         screen.reload()
         table = screen.table
         target = finding.resource_id or ""
+        if finding.domain == "health" and finding.rule.startswith("event/"):
+            # a Service Health event's row (btconsole.ui.render.health_rows)
+            target = f"event:{finding.profile}:{finding.rule.removeprefix('event/')}".lower()
         if target and table.select_key(target):
             return
         # not a row of its own (a subscription's compliance, a budget, an anomaly): the

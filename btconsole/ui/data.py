@@ -21,7 +21,7 @@ from btconsole.digest import CustomerHealth, Digest, Digester, ReadMemo
 if TYPE_CHECKING:
     from btconsole.refresher import Refresher
 
-PANE_DOMAINS = ("arc", "circuits", "policy", "spend")
+PANE_DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from textual.widgets import Button, Label, Sparkline, Static
 
 from btconsole import health
 from btconsole.records import (
+    AlertRecord,
     ArcRecord,
     BudgetRecord,
     CircuitRecord,
@@ -34,6 +35,7 @@ from btconsole.records import (
     CostRecord,
     ForecastRecord,
     PolicyAssignmentRecord,
+    ResourceHealthRecord,
 )
 from btconsole.ui import render
 from btconsole.ui.links import CopiedBar, azure_id_of
@@ -772,8 +774,46 @@ class SpendDetails(DetailsScreen):
         self.show_rows(rows, BREAKDOWN_COLUMNS)
 
 
+class EventDetails(DetailsScreen):
+    """A Service Health event: what, where, since; its update timeline and the
+    customer's resources it impacts."""
+
+    TITLE_TEXT = "Service Health event"
+    DETAIL_COLUMNS = render.EVENT_UPDATE_COLUMNS
+
+    def properties(self) -> list[tuple[str, str]]:
+        merged: health.CustomerEvent = self.record
+        e = merged.event
+        now = self.bt.now()
+        return [
+            ("type", clean(health.event_label(e))),
+            ("title", clean(e.title)),
+            ("tracking id", clean(e.tracking_id)),
+            ("status", clean(e.status or "?")),
+            ("services", clean(", ".join(sorted({i.service for i in e.impacts})) or "?")),
+            ("regions", clean(", ".join(sorted({i.region for i in e.impacts})) or "?")),
+            ("subscriptions", clean(", ".join(merged.subscriptions) or "-")),
+            ("since", clean(health.clock_text(e.impact_start, now))),
+            ("last update", clean(health.clock_text(e.last_update, now))),
+            ("summary", clean(e.summary or "-")),
+        ]
+
+    def subject(self) -> str:
+        return clean(self.record.event.title)
+
+    def resource(self) -> tuple[str | None, str | None]:
+        return self.record.event.profile, None
+
+    def load(self, *, force: bool) -> None:
+        self.show_rows(render.event_detail_rows(self.record))
+
+
 def details_screen(app: BtConsoleApp, payload: Any) -> Screen[None] | None:
     """The details screen for a row's payload, or None."""
+    if isinstance(payload, health.CustomerEvent):
+        return EventDetails(payload)
+    if isinstance(payload, (AlertRecord, ResourceHealthRecord)):
+        return DetailsScreen(payload)
     if isinstance(payload, ArcRecord):
         return ArcDetails(payload)
     if isinstance(payload, CircuitRecord):

@@ -111,6 +111,7 @@ def contexts() -> list[tuple[str, list[tuple[type[DOMNode], bool]]]]:
         ArcDetails,
         CircuitDetails,
         ConfirmScreen,
+        EventDetails,
         PolicyDetails,
         SpendDetails,
     )
@@ -131,6 +132,7 @@ def contexts() -> list[tuple[str, list[tuple[type[DOMNode], bool]]]]:
         ("circuit", CircuitDetails),
         ("policy", PolicyDetails),
         ("spend", SpendDetails),
+        ("Service Health event", EventDetails),
     ):
         found.append(
             (

@@ -1,4 +1,4 @@
-"""The overview and the four panes. Each is a screen built on the shared table.
+"""The overview and the five panes. Each is a screen built on the shared table.
 
 A pane says which domain it shows, its columns, and how records become rows (pure
 functions in :mod:`btconsole.ui.render`); the base class does the rest: filter input,
@@ -25,6 +25,7 @@ from textual.widgets import Input, Static
 from btconsole import health
 from btconsole.digest import CustomerHealth
 from btconsole.records import (
+    AlertRecord,
     ArcRecord,
     BudgetRecord,
     CircuitRecord,
@@ -32,6 +33,8 @@ from btconsole.records import (
     CostRecord,
     ForecastRecord,
     PolicyAssignmentRecord,
+    ResourceHealthRecord,
+    ServiceHealthEvent,
 )
 from btconsole.ui import render
 from btconsole.ui.links import CopiedBar, azure_id_of, profile_of
@@ -586,6 +589,37 @@ class SpendPane(PaneScreen):
         )
 
 
+class HealthPane(PaneScreen):
+    """Is it Azure or us? Active Service Health events reaching the customers, fired
+    alerts and resources Unavailable or Degraded; enter on an event shows its update
+    timeline and the resources it impacts."""
+
+    PANE = "health"
+    TITLE_TEXT = "Azure health"
+    COLUMNS = render.HEALTH_COLUMNS
+    DOMAINS = ("health",)
+
+    def build_rows(self, profiles: list[str]) -> list[Row]:
+        app = self.bt
+        records = app.data.snapshot("health", profiles).records
+        by_customer: dict[str, list[ServiceHealthEvent]] = {}
+        for r in records:
+            if isinstance(r, ServiceHealthEvent):
+                by_customer.setdefault(r.profile, []).append(r)
+        events = [m for name in profiles for m in health.customer_events(by_customer.get(name, []))]
+        rows = render.health_rows(
+            events,
+            [r for r in records if isinstance(r, AlertRecord)],
+            [r for r in records if isinstance(r, ResourceHealthRecord)],
+            customers=render.customer_names(app.config),
+            subscriptions=app.data.subscription_names(profiles),
+            now=app.now(),
+        )
+        # worst first: service issues and Sev0 alerts, then warnings, then the rest
+        rank = {"critical": 0, "warning": 1, "info": 2}
+        return sorted(rows, key=lambda row: rank.get(row.level, 3))
+
+
 def _first_sort_value(row: Row) -> Any:
     return row.sort_values[0] if row.sort_values else ()
 
@@ -607,4 +641,5 @@ PANES: dict[str, type[PaneScreen]] = {
     "circuits": CircuitsPane,
     "policy": PolicyPane,
     "spend": SpendPane,
+    "health": HealthPane,
 }

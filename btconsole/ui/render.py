@@ -18,6 +18,7 @@ from btconsole import health
 from btconsole.config import Config
 from btconsole.coverage import CustomerCoverage
 from btconsole.records import (
+    AlertRecord,
     ArcRecord,
     BudgetRecord,
     CircuitRecord,
@@ -25,6 +26,7 @@ from btconsole.records import (
     CostRecord,
     ForecastRecord,
     PolicyAssignmentRecord,
+    ResourceHealthRecord,
 )
 from btconsole.ui.table import Column, Level, Row
 from btconsole.ui.textsafe import clean
@@ -597,7 +599,7 @@ def attention_rows(
             short.get(f.severity, "info"),
             f.domain,
             names[f.profile] if f.profile in names else clean(f.profile),
-            clean(f.title),
+            clean(f"{f.title} | {f.azure_cause}" if f.azure_cause else f.title),
             age_text(since) if since is not None else clean(f.since or "-"),
             short_resource_id(f.resource_id or f.subscription_id or "-"),
         )
@@ -632,3 +634,162 @@ def details_lines(record: Any) -> list[tuple[str, str]]:
             text = "-" if value is None or value == "" else str(value)
         pairs.append((item.name.replace("_", " "), clean(text)))
     return pairs
+
+
+# --------------------------------------------------------------------------- health (6)
+
+HEALTH_COLUMNS = (
+    Column("kind", "KIND", 19, 12, priority=0),
+    Column("what", "WHAT", 44, 24, priority=0),
+    Column("where", "SERVICES / TARGET", 30, 16, priority=1, cut="middle"),
+    Column("customer", "CUSTOMER", 18, 10, priority=2, hide_when_constant=True),
+    Column("subscriptions", "SUBSCRIPTIONS", 24, 12, priority=3, cut="middle"),
+    Column("since", "SINCE", 8, 8, align="right", priority=1),
+    Column("updated", "UPDATED", 8, 8, align="right", priority=2),
+)
+
+_ALERT_LEVEL: dict[str, Level] = {"critical": "critical", "warning": "warning", "info": "info"}
+
+
+def _last_name(resource_id: str | None) -> str:
+    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1] or "-"
+
+
+def health_rows(
+    events: Sequence[health.CustomerEvent],
+    alerts: Sequence[AlertRecord],
+    resources: Sequence[ResourceHealthRecord],
+    *,
+    customers: Mapping[str, str],
+    subscriptions: Mapping[str, str],
+    now: dt.datetime,
+) -> list[Row]:
+    """Rows of the Health pane: active Service Health events reaching the customers
+    (per customer, whatever their number of subscriptions), fired alerts and resources
+    that are not Available. Resolved events and alerts are left out."""
+    rows: list[Row] = []
+    for merged in events:
+        e = merged.event
+        if not health.is_active(e, now):
+            continue
+        issue = (e.event_type or "").lower() == health.incidents.SERVICE_ISSUE
+        level: Level = "critical" if issue else "info"
+        services = sorted({i.service for i in e.impacts})
+        regions = sorted({i.region for i in e.impacts})
+        customer = clean(customers.get(e.profile, e.profile))
+        subs = ", ".join(_sub(subscriptions, s, customer) for s in merged.subscriptions)
+        since = since_seconds(e.impact_start, now)
+        updated = since_seconds(e.last_update, now)
+        cells = (
+            clean(health.event_label(e)),
+            clean(e.title),
+            clean(f"{', '.join(services)} in {', '.join(regions)}"),
+            customer,
+            subs or "-",
+            age_text(since),
+            age_text(updated),
+        )
+        rows.append(
+            _health_row(f"event:{e.profile}:{e.tracking_id}".lower(), cells, level, since, merged)
+        )
+    for a in alerts:
+        if not health.alert_fired(a):
+            continue
+        level = _ALERT_LEVEL[health.incidents.alert_severity(a.severity)]
+        customer = clean(customers.get(a.profile, a.profile))
+        since = since_seconds(a.start_time, now)
+        cells = (
+            clean(f"alert {a.severity or '?'}"),
+            clean(a.name),
+            clean(_last_name(a.target_resource)),
+            customer,
+            _sub(subscriptions, a.subscription_id, customer),
+            age_text(since),
+            age_text(since_seconds(a.last_modified, now)),
+        )
+        rows.append(_health_row(a.id, cells, level, since, a))
+    for r in resources:
+        state = r.availability_state.strip().lower()
+        if state == "available":
+            continue
+        level = {"unavailable": "critical", "degraded": "warning"}.get(state, "info")  # type: ignore[assignment]
+        cause = {True: " (platform)", False: " (user)"}.get(r.platform_initiated, "")  # type: ignore[arg-type]
+        customer = clean(customers.get(r.profile, r.profile))
+        since = since_seconds(r.occurred_time, now)
+        cells = (
+            clean(f"{r.availability_state}{cause}"),
+            clean(r.title or r.summary or _last_name(r.resource_id)),
+            clean(_last_name(r.resource_id)),
+            customer,
+            _sub(subscriptions, r.subscription_id, customer),
+            age_text(since),
+            "-",
+        )
+        rows.append(_health_row(r.resource_id, cells, level, since, r))
+    return rows
+
+
+def _health_row(
+    key: str, cells: tuple[str, ...], level: Level, since: float | None, payload: Any
+) -> Row:
+    return Row(
+        key=key,
+        cells=cells,
+        level=level,
+        cell_levels=(level if level != "ok" else None, *(None,) * (len(cells) - 1)),
+        sort_values=(
+            cells[0].lower(),
+            cells[1].lower(),
+            cells[2].lower(),
+            cells[3].lower(),
+            cells[4].lower(),
+            since if since is not None else math.inf,
+            cells[6],
+        ),
+        payload=payload,
+    )
+
+
+EVENT_UPDATE_COLUMNS = (
+    Column("when", "WHEN", 17, 16, priority=0),
+    Column("where", "SERVICE / REGION", 28, 16, priority=1),
+    Column("text", "UPDATE / RESOURCE", 80, 30, priority=0),
+)
+
+
+def event_detail_rows(merged: health.CustomerEvent) -> list[Row]:
+    """An event's update timeline (newest first), then the resources it impacts."""
+    rows: list[Row] = []
+    seen: set[tuple[str | None, str]] = set()
+    for impact in merged.event.impacts:
+        for u in impact.updates:
+            if (u.time, u.summary) in seen:
+                continue
+            seen.add((u.time, u.summary))
+            when = health.parse_time(u.time)
+            cells = (
+                when.strftime("%Y-%m-%d %H:%M") if when is not None else clean(u.time or "-"),
+                clean(f"{impact.service} / {impact.region}"),
+                clean(u.summary),
+            )
+            rows.append(
+                Row(
+                    key=f"update:{u.time}:{len(rows)}",
+                    cells=cells,
+                    level="info",
+                    sort_values=(u.time or "", cells[1].lower(), cells[2].lower()),
+                    payload=u,
+                )
+            )
+    rows.sort(key=lambda row: row.cells[0], reverse=True)  # WHEN, newest first
+    for rid in merged.impacted_resources:
+        rows.append(
+            Row(
+                key=rid,
+                cells=("impacted", clean(resource_group_of(rid)), clean(_last_name(rid))),
+                level="warning",
+                sort_values=("", "", _last_name(rid).lower()),
+                payload=rid,
+            )
+        )
+    return rows

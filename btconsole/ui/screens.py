@@ -94,7 +94,7 @@ def help_text(
         text.append(f"{clean(description)}\n")
     text.append("\nfilter: plain text, key:value (status:disconnected), !negate\n")
     text.append(
-        "command line: :arc :circuits :policy :spend :customer NAME :all :theme NAME\n"
+        "command line: :arc :circuits :policy :spend :health :customer NAME :all :theme NAME\n"
         f"  {k('command.complete', 'tab')} completes the word, "
         f"{k('command.earlier', 'up')}/{k('command.later', 'down')} recall earlier commands\n"
     )

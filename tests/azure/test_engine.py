@@ -10,7 +10,16 @@ import pytest
 
 from btconsole.cache import Cache, CacheKey
 from btconsole.engine import DOMAINS, Engine
-from btconsole.records import ArcRecord, ComplianceRecord, CostRecord, ForecastRecord
+from btconsole.records import (
+    AlertRecord,
+    ArcRecord,
+    ComplianceRecord,
+    CostRecord,
+    ForecastRecord,
+    PatchAssessmentRecord,
+    ResourceHealthRecord,
+    ServiceHealthEvent,
+)
 from tests.azure.conftest import Emulated, run
 
 
@@ -364,7 +373,7 @@ def test_resource_graph_path_gives_the_same_cache(fresh: Emulated, tmp_path: Pat
         Cache.open(tmp_path / "a.sqlite3") as per_sub,
         Cache.open(tmp_path / "b.sqlite3") as by_graph,
     ):
-        for domain in ("arc", "circuits", "policy"):
+        for domain in ("arc", "circuits", "policy", "health"):
             for target, threshold in ((per_sub, 1000), (by_graph, 0)):
                 engine = make_engine(fresh, target, graph_threshold=threshold)
                 run(lambda e=engine, d=domain: _refresh(e, name, d))
@@ -518,3 +527,51 @@ def test_two_consoles_on_one_cache_refresh_a_scope_once(fresh: Emulated, tmp_pat
     # first one's result (the emulator's counters are shared with earlier tests'
     # stragglers on this module's emulator, so the outcome is what is asserted)
     assert [o.status for o in two] == ["shared"] * len(subs)
+
+
+def test_health_domain_lands_every_table_per_subscription(fresh: Emulated, cache: Cache) -> None:
+    """Service Health, Resource Health, alerts and patch assessments, through the SDK's
+    Resource Graph client, filed per subscription like every domain."""
+    names = list(fresh.config.profiles)
+
+    async def body() -> Any:
+        async with make_engine(fresh, cache) as engine:
+            return await engine.refresh_all(names, ["health"])
+
+    outcomes = run(body)
+    assert outcomes and {o.status for o in outcomes} == {"fetched"}
+    records = [r for name in names for e in cache.read(name, "health") for r in e.records]
+    kinds = {type(r) for r in records}
+    assert {ServiceHealthEvent, ResourceHealthRecord, AlertRecord, PatchAssessmentRecord} <= kinds
+    for name in names:
+        for entry in cache.read(name, "health"):
+            assert all(r.subscription_id == entry.key.scope.lower() for r in entry.records)
+            assert all(r.profile == name for r in entry.records)
+    assert any(
+        isinstance(r, ServiceHealthEvent)
+        and r.event_type == "ServiceIssue"
+        and r.status == "Active"
+        for r in records
+    )
+
+
+def test_a_failing_resource_graph_fails_health_scopes_and_keeps_their_records(
+    fresh: Emulated, cache: Cache
+) -> None:
+    name, subs = _first(fresh)
+    run(lambda: _refresh(make_engine(fresh, cache), name, "health"))
+    old = {s: cache.get(CacheKey(name, "health", s)) for s in subs}
+    fresh.emulator.add_fault(kind="server_error", route="graph.resources")
+    outcomes = run(
+        lambda: _refresh(make_engine(fresh, cache, max_retries=0), name, "health", force=True)
+    )
+    assert {o.status for o in outcomes} == {"failed"}
+    for sub in subs:
+        kept = cache.get(CacheKey(name, "health", sub))
+        before = old[sub]
+        assert kept is not None and before is not None
+        assert kept.records == before.records and kept.fetched_at == before.fetched_at
+        assert kept.error and kept.next_attempt_at is not None
+    # the other domains do not read Resource Graph here: untouched by its failure
+    arc = run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
+    assert {o.status for o in arc} == {"fetched"}

@@ -46,8 +46,21 @@ def test_small_estate_is_critical_in_every_format(small: Site, cli: Run) -> None
     assert report["data"]["complete"] is True
     assert report["profiles"] == small.profiles
     assert report["counts"]["critical"] > 0 and report["counts"]["warning"] > 0
-    first = report["customers"][1]["findings"][0]
-    assert first["severity"] == "critical" and first["resource_id"].startswith("/subscriptions/")
+    fabrikam = report["customers"][1]
+    # is it Azure? the ExpressRoute service issue reaching Fabrikam is its first finding
+    first = fabrikam["findings"][0]
+    assert (first["severity"], first["impact"], first["domain"]) == ("critical", "outage", "health")
+    assert first["title"] == "Azure service issue: ExpressRoute in UK South"
+    assert fabrikam["summary"]["health"]["service_issues"] == 1
+    # ... and the degraded circuits in its region say so
+    caused = [f for f in fabrikam["findings"] if f["azure_cause"]]
+    assert {f["domain"] for f in caused} == {"circuits"}
+    assert all(
+        f["azure_cause"].startswith("Azure: ExpressRoute service issue in UK South since ")
+        for f in caused
+    )
+    assert all(f["resource_id"].startswith("/subscriptions/") for f in caused)
+    assert report["customers"][0]["summary"]["health"]["service_issues"] == 0
     severities = [f["severity"] for c in report["customers"] for f in c["findings"]]
     assert severities.count("critical") == report["counts"]["critical"]
 
@@ -56,12 +69,17 @@ def test_small_estate_is_critical_in_every_format(small: Site, cli: Run) -> None
     assert code == 2
     assert ": CRITICAL (" in text.splitlines()[0] and "data: cache only (--offline)" in text
     assert "CRIT arc" in text and "WARN" in text and "since 2026-" in text
+    assert "CRIT health   Azure service issue: ExpressRoute in UK South\n" in text
+    assert "     Azure: ExpressRoute service issue in UK South since " in text
+    assert "| azure: 1 service issue, " in text
     assert "\x1b" not in text
     code, markdown, _ = cli(small, "check", "--all", "--offline", "--format", "markdown")
     assert code == 2
     assert markdown.startswith("## btconsole check: CRITICAL\n")
     assert "### Fabrikam Logistics (`fabrikam-logistics`)" in markdown
     assert "- **CRITICAL** arc:" in markdown and "  - where: " in markdown
+    assert "- **CRITICAL** health: Azure service issue: ExpressRoute in UK South" in markdown
+    assert "  - azure: Azure: ExpressRoute service issue in UK South since " in markdown
     # the second offline run compares with the first: nothing changed
     assert "0 new, 0 resolved, 0 changed" in markdown
 
@@ -118,12 +136,14 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
     code, out, err = cli(clean, "check", "--all")
     assert code == 3, out + err
     head = out.splitlines()[0]
-    assert "DATA INCOMPLETE" in head and "ALL CLEAR" not in head
+    assert "DATA INCOMPLETE" in head and "ALL CLEAR" not in head, out
     assert f"contoso-retail {sub}: arc never fetched: " in out and "access denied" in out
-    # its only subscription could not be read: the customer is unknown, never all clear
-    assert "== Contoso Retail [contoso-retail]: UNKNOWN: listing Arc machines in " in out
-    assert "   arc ? | circuits ? | compliance ? | spend ?\n" in out
-    assert "CRIT all      no data: listing Arc machines in " in out
+    # its only subscription could not be read through Resource Manager: every domain
+    # read there is unknown, never all clear. (The emulator's subscription faults do
+    # not refuse Resource Graph, so its health domain, read there, is known.)
+    assert "== Contoso Retail [contoso-retail]: 4 critical, 0 warning, 0 info, data inc" in out
+    assert "   arc ? | circuits ? | compliance ? | spend ? | azure: no issues\n" in out
+    assert "CRIT arc      no arc data: listing Arc machines in " in out
     assert "== Fabrikam Logistics [fabrikam-logistics]: all clear" in out
 
     # the next run still cannot get it (and backs off): still 3, with the reason
@@ -138,7 +158,7 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
     assert reasons == {"access"}
     first, second = report["customers"]
     assert first["complete"] is False and second["complete"]
-    assert first["status"] == "unknown" and second["status"] == "ok"
+    assert first["status"] == "incomplete" and second["status"] == "ok"
     assert first["coverage"]["domains"]["arc"] == {
         "state": "unknown",
         "scopes": {"fresh": 0, "stale": 0, "failed": 1, "never": 0},
@@ -146,7 +166,7 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
         "why": first["coverage"]["domains"]["arc"]["why"],
     }
     assert [(f["domain"], f["rule"], f["severity"]) for f in first["findings"]] == [
-        ("all", "coverage", "critical")
+        (domain, "coverage", "critical") for domain in ("circuits", "arc", "policy", "spend")
     ]
 
 

@@ -46,7 +46,9 @@ def test_missing_secret_makes_the_customer_unknown(
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("== Contoso Retail"))
     assert header.startswith("== Contoso Retail [contoso-retail]: UNKNOWN: ")
-    assert lines[lines.index(header) + 1] == "   arc ? | circuits ? | compliance ? | spend ?"
+    assert lines[lines.index(header) + 1] == (
+        "   arc ? | circuits ? | compliance ? | spend ? | azure health ?"
+    )
     assert "CRIT all      no data: " in out
     assert "(1 of 2 customers UNKNOWN)" in lines[0]
     assert f"== Fabrikam Logistics [{second}]: all clear" in out
@@ -67,6 +69,7 @@ def test_missing_secret_makes_the_customer_unknown(
         ("circuits", None),
         ("policy", None),
         ("spend", None),
+        ("health", None),
     }
     assert {p["reason"] for p in problems} == {"credential"}
     assert all(p["profile"] is not None for p in report["data"]["problems"])

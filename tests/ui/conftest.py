@@ -33,7 +33,7 @@ from btconsole.ui.app import BtConsoleApp
 AS_OF = dt.date(2026, 11, 20)
 FIXED_NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
 FIXED_EPOCH = FIXED_NOW.timestamp()
-LISTING_DOMAINS = ("subscriptions", "arc", "circuits", "policy", "spend")
+LISTING_DOMAINS = ("subscriptions", "arc", "circuits", "policy", "spend", "health")
 
 
 def small_estate() -> Estate:
