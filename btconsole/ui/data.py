@@ -296,8 +296,7 @@ class DataSource:
     def throttled(self) -> bool:
         """Whether the refresh (or a detail's fetch) is waiting out Azure's throttling."""
         now = time.monotonic()
-        process = self._refresher if self._refresher is not None else None
-        if process is not None and process.throttled:
+        if self._refresher is not None and self._refresher.throttled:
             return True
         engine = self._engine
         return engine is not None and any(
