@@ -97,6 +97,16 @@ class TestServiceHealth:
         assert finding.since == "2026-11-20T09:12:00Z"
         assert found[0] is finding  # an outage from Azure comes first
 
+    def test_the_event_keeps_its_key_when_it_reaches_one_more_subscription(self) -> None:
+        # check's diff keys findings: an event that spreads is the same problem, not a
+        # new one and a resolved one (the other subscription sorts first)
+        early = "00000000-0000-0000-0000-000000000000"
+        [before] = by_rule(findings_for(profile(), {"health": [event()]}, NOW), "health")
+        [after] = by_rule(
+            findings_for(profile(), {"health": [event(), event(sub=early)]}, NOW), "health"
+        )
+        assert before.key == after.key
+
     def test_resolved_maintenance_and_advisories_are_no_findings(self) -> None:
         events = [
             event(status="Resolved"),

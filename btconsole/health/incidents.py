@@ -194,7 +194,9 @@ def event_findings(
                 profile=profile,
                 rule=f"event/{event.tracking_id}",
                 title=title,
-                subscription_id=merged.subscriptions[0] if merged.subscriptions else None,
+                # no subscription: the event is the customer's, and its key must not
+                # change when it reaches one more subscription (check's diff)
+                subscription_id=None,
                 detail=detail,
                 since=_iso(start) if start is not None else None,
                 impact="outage",
