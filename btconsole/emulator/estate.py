@@ -466,14 +466,19 @@ class Estate:
     resource_health: list[ResourceHealth] = field(default_factory=list)
     alerts: list[FiredAlert] = field(default_factory=list)
     patch_assessments: list[PatchAssessment] = field(default_factory=list)
+    # the hour (UTC) of ``as_of`` that is the estate's "now": noon for tests and fixed
+    # estates; the demo and ``emulator serve`` use the hour they start in, so that at
+    # 07:35 nothing generated "3 hours ago" lies in the future
+    hour: int = 12
 
     # ----------------------------------------------------------------- time
 
     @property
     def now(self) -> dt.datetime:
-        """The estate's "now": noon UTC on ``as_of``. Generated timestamps are relative to it."""
+        """The estate's "now": ``hour`` UTC on ``as_of``. Generated timestamps are
+        relative to it."""
         return dt.datetime(
-            self.as_of.year, self.as_of.month, self.as_of.day, 12, tzinfo=dt.timezone.utc
+            self.as_of.year, self.as_of.month, self.as_of.day, self.hour, tzinfo=dt.timezone.utc
         )
 
     @property
@@ -843,6 +848,7 @@ def validate(estate: Estate) -> None:
     """
     if estate.size is not None:
         _one_of(estate.size, SIZES, "estate.size")
+    _need(0 <= estate.hour <= 23, "estate.hour", "an hour of the day, 0-23")
     _need(bool(estate.tenants), "estate.tenants", "at least one tenant is required")
     _unique((t.tenant_id for t in estate.tenants), "estate.tenants", "tenant_id")
     _unique((t.client_id for t in estate.tenants), "estate.tenants", "client_id")

@@ -411,6 +411,7 @@ def generate(
     *,
     healthy: bool = False,
     as_of: dt.date | None = None,
+    hour: int = 12,
     **overrides: int,
 ) -> Estate:
     """Generate an estate.
@@ -420,25 +421,31 @@ def generate(
         size: one of ``SIZES``; sets the knobs (``SIZE_KNOBS``).
         healthy: an estate with no problems at all.
         as_of: the estate's "today" (default ``DEFAULT_AS_OF``); costs end on it and
-            status timestamps are relative to noon UTC on it.
+            status timestamps are relative to ``hour`` UTC on it.
+        hour: the hour of ``as_of`` that is "now" (0-23, default noon).
         overrides: knob values replacing the size's (``customers=1, machines=10``).
 
     Raises:
         ValueError: unknown size or knob, or a knob out of range.
     """
     knobs = knobs_for(size, **overrides)
-    return _Generator(seed, size, knobs, healthy, as_of or DEFAULT_AS_OF).run()
+    if not 0 <= hour <= 23:
+        raise ValueError(f"hour must be 0-23, not {hour}")
+    return _Generator(seed, size, knobs, healthy, as_of or DEFAULT_AS_OF, hour).run()
 
 
 class _Generator:
-    def __init__(self, seed: int, size: str, knobs: Knobs, healthy: bool, as_of: dt.date) -> None:
+    def __init__(
+        self, seed: int, size: str, knobs: Knobs, healthy: bool, as_of: dt.date, hour: int
+    ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.size = size
         self.k = knobs
         self.healthy = healthy
         self.as_of = as_of
-        self.now = dt.datetime(as_of.year, as_of.month, as_of.day, 12, tzinfo=dt.timezone.utc)
+        self.hour = hour
+        self.now = dt.datetime(as_of.year, as_of.month, as_of.day, hour, tzinfo=dt.timezone.utc)
         self.tenants: list[Tenant] = []
         self.customers: list[Customer] = []
         self.subs: list[Subscription] = []
@@ -459,6 +466,7 @@ class _Generator:
             seed=self.seed,
             size=self.size,
             as_of=self.as_of,
+            hour=self.hour,
             tenants=self.tenants,
             customers=self.customers,
             subscriptions=self.subs,

@@ -250,15 +250,17 @@ def load_estate(
 
     from btconsole.emulator.generate import generate
 
-    # Dated today, so that "month to date" and the last 60 days of cost mean what a
-    # user (or an unattended check) expects; the same seed on the same day gives the
-    # same estate.
-    today = dt.datetime.now(dt.timezone.utc).date()
+    # Dated now, so that "month to date" and the last 60 days of cost mean what a
+    # user (or an unattended check) expects, and nothing "an hour ago" lies in the
+    # future; the same seed in the same hour gives the same estate.
+    now = dt.datetime.now(dt.timezone.utc)
     if subscriptions is None:
-        return generate(seed=seed, size=size, as_of=today)
+        return generate(seed=seed, size=size, as_of=now.date(), hour=now.hour)
     if subscriptions < 1:
         raise ServeError(f"--subscriptions must be at least 1, not {subscriptions}")
-    return generate(seed=seed, size=size, as_of=today, subscriptions=subscriptions)
+    return generate(
+        seed=seed, size=size, as_of=now.date(), hour=now.hour, subscriptions=subscriptions
+    )
 
 
 async def serve(

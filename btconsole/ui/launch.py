@@ -253,7 +253,9 @@ def run_demo(args: Any) -> int:
 
     require_foreground_terminal()  # before the emulator starts and the estate is read
     base = ensure_private_dir(demo_dir() / f"{args.size}-{args.seed}")
-    estate = generate(seed=args.seed, size=args.size, as_of=dt.datetime.now(dt.timezone.utc).date())
+    # "now" is this hour: at 07:35 nothing generated "an hour ago" may lie in the future
+    now = dt.datetime.now(dt.timezone.utc)
+    estate = generate(seed=args.seed, size=args.size, as_of=now.date(), hour=now.hour)
     config_path = base / "config.toml"
     print(
         f"btconsole demo: starting the emulator ({args.size} estate, seed {args.seed})…",

@@ -440,3 +440,40 @@ def test_dump_does_not_depend_on_string_hashing(small_json: str) -> None:
         )
         digests.add(out.stdout)
     assert digests == {hashlib.sha256(small_json.encode()).hexdigest()}
+
+
+def _times_after(doc: Any, now: Any, path: str = "") -> list[str]:
+    """The paths of every timestamp in an estate dump that lies after ``now``."""
+    import datetime as dt
+    import re
+
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() for p in _times_after(v, now, f"{path}.{k}")]
+    if isinstance(doc, list):
+        return [p for v in doc for p in _times_after(v, now, path)]
+    if isinstance(doc, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:.]+(Z|\+00:00)", doc):
+        when = dt.datetime.fromisoformat(doc.replace("Z", "+00:00"))
+        return [path] if when > now else []
+    return []
+
+
+@pytest.mark.parametrize("hour", [0, 7, 12, 23])
+def test_only_planned_maintenance_lies_after_the_estates_now(hour: int) -> None:
+    # the demo starts at any hour: a machine "down for 3 hours" at 07:35 went down
+    # at 04:35, never "in 3h"
+    estate = generate(seed=7, size="small", hour=hour)
+    assert estate.now.hour == hour
+    later = _times_after(json.loads(estate.to_json()), estate.now)
+    assert later  # the planned maintenance window is ahead
+    assert set(later) <= {".service_events.impact_start", ".service_events.impact_mitigation"}
+    upcoming = [e for e in estate.service_events if e.event_type == "PlannedMaintenance"]
+    assert len(later) <= 2 * len(upcoming)
+
+
+def test_the_hour_must_be_one_of_the_day(small_json: str) -> None:
+    with pytest.raises(ValueError, match="hour must be 0-23"):
+        generate(seed=7, size="small", hour=24)
+    doc = json.loads(small_json)
+    doc["hour"] = 25
+    with pytest.raises(EstateError, match=r"estate\.hour"):
+        Estate.from_json(json.dumps(doc))
