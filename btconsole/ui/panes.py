@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from btconsole import health
+from btconsole.config import DOMAINS
 from btconsole.digest import CustomerHealth
 from btconsole.records import (
     AlertRecord,
@@ -196,7 +197,7 @@ class PaneScreen(Screen[None]):
         profiles = app.data.profiles(app.scope)
         # from the cache's summary: decoding every record on each filter keystroke cost
         # ~0.2 s with 50,000 machines
-        states = app.data.domain_states(("arc", "circuits", "policy", "spend"), profiles)
+        states = app.data.domain_states(DOMAINS, profiles)
         listing_errors, unknown = app.data.listing_state(profiles)
         self.query_one(StatusBar).show(
             scope,

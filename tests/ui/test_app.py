@@ -377,7 +377,7 @@ async def test_a_failed_refresh_shows_a_notice_and_keeps_the_rows(
 async def test_stale_data_is_visibly_stale(served: Served, filled: Path, tmp_path: Path) -> None:
     with Cache.open(tmp_path / "cache.sqlite3") as cache, Cache.open(filled) as source:
         two_hours_ago = time.time() - 7200
-        for domain in ("subscriptions", "arc", "circuits", "policy", "spend"):
+        for domain in ("subscriptions", "arc", "circuits", "policy", "spend", "health"):
             for entry in source.read_domain(domain):
                 cache.put(entry.key, entry.records, ttl=300, now=two_hours_ago)
         app = make_app(served, cache, offline=True)
@@ -388,6 +388,7 @@ async def test_stale_data_is_visibly_stale(served: Served, filled: Path, tmp_pat
             status = bar.render()
             text = str(status)
             assert "arc 2h" in text and "STALE" in text
+            assert "hea 2h" in text  # Azure's own health is a domain like the others
             spans = {text[s.start : s.end]: str(s.style) for s in status.spans}  # type: ignore[attr-defined]
             # styled as stale (the theme's warning colour), not plain
             assert spans.get("arc 2h") == str(bar.get_component_rich_style("status-bar--warning"))
