@@ -7,12 +7,15 @@
   another process holding the cache lease is waited for, not duplicated.
 - Throttling: ``Retry-After``, Cost Management's own retry headers and Resource
   Graph's quota reset are honoured; a 429 closes a gate for the whole profile so the
-  other requests wait too (no storm). A failing scope backs off exponentially, with
-  jitter, before it is tried again (unless a user forces it).
+  other requests wait too (no storm); every customer of a Lighthouse provider is one
+  principal to Azure, so a throttle on one holds them all. A failing scope backs off
+  exponentially, with jitter, before it is tried again (unless a user forces it).
 - An expired or revoked token is recovered once by a fresh credential.
 - Cancellation is clean: leases are released and nothing is written.
 - Above ``graph_threshold`` subscriptions, Arc, circuits and policy are listed
   through Resource Graph; the records are identical to the per-subscription path.
+  The health domain (Service Health, Resource Health, alerts, patch state) is always
+  one batch per customer: Resource Graph is its only source.
 
 This module imports no Textual and, until a refresh really runs, no Azure SDK.
 """
@@ -348,7 +351,10 @@ class Engine:
         ttl = profile.ttl.for_domain(domain)
         keys = [CacheKey(profile.name, domain, sub) for sub in subs]
         started = time.monotonic()
-        if domain in GRAPH_DOMAINS and len(subs) > self.graph_threshold:
+        # health has no REST path worth the name: one Resource Graph query per table for
+        # the customer, never four per subscription (the per-user quota is 15 per 5 s)
+        batched = domain == "health" or len(subs) > self.graph_threshold
+        if domain in GRAPH_DOMAINS and batched:
             outcomes = await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
         else:
             outcomes = list(
@@ -621,7 +627,7 @@ class Engine:
 
         attempt = 0
         while True:
-            await self._wait_gate(profile.name)
+            await self._wait_gate(profile)
             await self._pace(session, key)
             slots = self._request_slots()
             await slots.acquire(first=first and attempt == 0, rank=self._rank(key))
@@ -639,7 +645,7 @@ class Engine:
             if wait > self.max_wait:
                 raise failure
             if isinstance(failure, ThrottledError):
-                self._close_gate(profile.name, wait)
+                self._close_gate(profile, wait)
             attempt += 1
             await self._sleep(wait)
 
@@ -665,24 +671,35 @@ class Engine:
         if remaining is not None and remaining < 5:
             await self._sleep(1.0)
         quota = limits.graph_quota_remaining
-        if key.domain.endswith("-graph") and quota is not None and quota <= 0:
+        graph = key.domain.endswith("-graph") or key.domain == "health"
+        if graph and quota is not None and quota <= 0:
             await self._sleep(min(self.max_wait, limits.graph_quota_resets_after or 1.0))
 
-    def _close_gate(self, profile: str, seconds: float) -> None:
-        until = time.monotonic() + seconds
-        self._gates[profile] = max(self._gates.get(profile, 0.0), until)
-        self._status(profile).throttled_until = self._gates[profile]
+    @staticmethod
+    def _identity(profile: Profile) -> str:
+        """Whom Azure throttles: the profile's own sign-in, or for a Lighthouse customer
+        its provider's (every customer of a provider is one principal to ARM and to
+        Resource Graph's per-user quota: a throttle on one is a throttle on all)."""
+        return f"lighthouse:{profile.provider}" if profile.provider else profile.name
 
-    async def _wait_gate(self, profile: str) -> None:
-        until = self._gates.get(profile)
+    def _close_gate(self, profile: Profile, seconds: float) -> None:
+        identity = self._identity(profile)
+        until = time.monotonic() + seconds
+        self._gates[identity] = max(self._gates.get(identity, 0.0), until)
+        self._status(profile.name).throttled_until = self._gates[identity]
+
+    async def _wait_gate(self, profile: Profile) -> None:
+        identity = self._identity(profile)
+        until = self._gates.get(identity)
         if until is None:
             return
         remaining = until - time.monotonic()
         if remaining > 0:
+            self._status(profile.name).throttled_until = until
             await self._sleep(remaining)
-        if self._gates.get(profile, 0.0) <= time.monotonic():
-            self._gates.pop(profile, None)
-            self._status(profile).throttled_until = None
+        if self._gates.get(identity, 0.0) <= time.monotonic():
+            self._gates.pop(identity, None)
+            self._status(profile.name).throttled_until = None
 
     def _notify(self, key: CacheKey) -> None:
         if self.listener is not None:

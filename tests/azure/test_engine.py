@@ -575,3 +575,66 @@ def test_a_failing_resource_graph_fails_health_scopes_and_keeps_their_records(
     # the other domains do not read Resource Graph here: untouched by its failure
     arc = run(lambda: _refresh(make_engine(fresh, cache), name, "arc"))
     assert {o.status for o in arc} == {"fetched"}
+
+
+def test_health_is_one_resource_graph_query_per_table_per_customer(
+    fresh: Emulated, cache: Cache
+) -> None:
+    """Resource Graph allows 15 queries per 5 s per user: four queries per subscription
+    throttled a Lighthouse provider's eight customers into "health unknown"."""
+    customers = fresh.emulator.estate.customers
+    index = next(i for i, c in enumerate(customers) if len(c.subscription_ids) > 2)
+    name = fresh.profile(index).name
+    subs = sorted(s.lower() for s in customers[index].subscription_ids)
+
+    async def body() -> Any:
+        async with make_engine(fresh, cache) as engine:
+            assert sorted(await engine.subscriptions(name)) == subs
+            before = fresh.emulator.route_count("graph.resources")
+            outcomes = await engine.refresh_domain(name, "health", force=True)
+            return outcomes, fresh.emulator.route_count("graph.resources") - before
+
+    outcomes, queries = run(body)
+    assert sorted(o.key.scope for o in outcomes) == subs
+    assert {o.status for o in outcomes} == {"fetched"}
+    assert queries == 4  # service health, resource health, alerts, patch assessments
+
+
+@pytest.mark.parametrize("one_provider", [True, False])
+def test_a_throttle_on_one_lighthouse_customer_holds_its_siblings(
+    fresh: Emulated, cache: Cache, one_provider: bool
+) -> None:
+    """Every customer of a Lighthouse provider is the provider's principal to Azure:
+    a 429 for one closes the gate for all of them; customers with sign-ins of their own
+    are throttled each on their own."""
+    from dataclasses import replace
+
+    first, second = list(fresh.config.profiles)[:2]
+    profiles = {
+        name: replace(p, provider="msp" if one_provider and name in (first, second) else None)
+        for name, p in fresh.config.profiles.items()
+    }
+    emulated = replace(fresh, config=replace(fresh.config, profiles=profiles))
+    waits: list[float] = []
+
+    async def recorded(seconds: float) -> None:  # nothing sleeps: the waits are recorded
+        waits.append(seconds)
+
+    fresh.emulator.add_fault(kind="throttle", retry_after=60, route="graph.resources", count=1)
+    engine = make_engine(emulated, cache, sleep=recorded, max_wait=120)
+
+    async def body() -> Any:
+        async with engine:
+            throttled = await engine.refresh_domain(first, "health", force=True)
+            waited = len(waits)
+            sibling = await engine.refresh_domain(second, "health", force=True)
+            return throttled, waits[:waited], waits[waited:], sibling
+
+    throttled, own, others, sibling = run(body)
+    assert {o.status for o in throttled} == {"fetched"}  # retried after the wait
+    assert own and own[0] == 60
+    assert {o.status for o in sibling} == {"fetched"}
+    if one_provider:
+        assert others and 0 < others[0] <= 60  # held at the provider's closed gate
+    else:
+        assert others == []
