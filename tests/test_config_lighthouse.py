@@ -179,3 +179,19 @@ def test_init_lighthouse_writes_a_starter_whose_example_validates(
     assert not config.profiles
     assert provider.customer_for("11111111-1111-1111-1111-111111111111") is not None
     assert provider.thresholds_for("11111111-1111-1111-1111-111111111111").compliance_percent == 95
+
+
+def test_a_lighthouse_only_config_starts_the_console_not_no_profiles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # one provider profile and no customer profile is the MSP's whole config: the
+    # console said "no profiles configured". Offline with nothing discovered yet, it
+    # says what is missing instead
+    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / name.lower()))
+    path = write(tmp_path, MIXED.split("[profiles.own]")[0])
+    assert main(["--config", str(path), "--offline"]) == 64
+    err = capsys.readouterr().err
+    assert "no profiles configured" not in err and "Traceback" not in err
+    assert "no customer discovered through Lighthouse profile(s) msp" in err
+    assert "start once online" in err

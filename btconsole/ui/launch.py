@@ -112,6 +112,16 @@ def run_console(args: Any) -> int:
     config, problems = with_customers(load_config(args.config), offline=args.offline, force=False)
     for problem in problems:
         print(f"btconsole: warning: {problem}", file=sys.stderr)
+    if not config.profiles and config.lighthouse:
+        how = (
+            "the cache holds no discovery: start once online"
+            if args.offline
+            else "check the delegations with 'btconsole doctor'"
+        )
+        raise UsageError(
+            f"no customer discovered through Lighthouse profile(s) "
+            f"{', '.join(sorted(config.lighthouse))}; {how}"
+        )
     if not config.profiles:
         where = config.path if config.exists else f"{config.path} (not created yet)"
         raise UsageError(
