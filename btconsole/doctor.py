@@ -149,10 +149,12 @@ def check_config(explicit: str | None) -> tuple[Config | None, Result, list[str]
             ),
             [message],
         )
-    names = ", ".join(config.profiles)
-    message = f"{config.path}: valid, {len(config.profiles)} profile(s): {names}"
+    parts = []
+    if config.profiles:
+        parts.append(f"{len(config.profiles)} profile(s): {', '.join(config.profiles)}")
     if config.lighthouse:
-        message += f"; Lighthouse: {', '.join(config.lighthouse)}"
+        parts.append(f"Lighthouse: {', '.join(config.lighthouse)}")
+    message = f"{config.path}: valid, {'; '.join(parts)}"
     return (config, Result(OK, "config", message), [])
 
 

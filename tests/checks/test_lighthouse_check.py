@@ -229,6 +229,7 @@ def test_doctor_lists_delegations_per_customer_and_the_roles_they_lack(
     _, lighthouse = _configs(emulator, where)
     code, out, err = cli(None, "--config", str(lighthouse), "doctor")
     assert code == 0, out + err
+    assert f"{lighthouse}: valid, Lighthouse: msp\n" in out  # not "0 profile(s): ;"
     lines = [line for line in out.splitlines() if " delegate " in line]
     by_tenant = {c.tenant_id: c for c in estate.customers}
     assert len(lines) == len(estate.customers)
