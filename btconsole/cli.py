@@ -37,7 +37,7 @@ PROG = "btconsole"
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed writer
 EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated command
 SIZES = ("small", "medium", "large", "huge")
-DOMAIN_CHOICES = ("arc", "circuits", "policy", "spend")
+DOMAIN_CHOICES = ("arc", "circuits", "policy", "spend", "health")
 
 Handler = Callable[[argparse.Namespace], int]
 

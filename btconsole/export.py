@@ -51,21 +51,26 @@ from btconsole.errors import UsageError
 from btconsole.health import (
     circuit_health,
     compliance_percent,
+    customer_events,
     spend_mtd_by_subscription,
     versions_behind,
     worst_assignments,
 )
 from btconsole.progress import for_stream
 from btconsole.records import (
+    AlertRecord,
     ArcRecord,
     CircuitRecord,
     ComplianceRecord,
     CostRecord,
+    PatchAssessmentRecord,
     PolicyAssignmentRecord,
+    ResourceHealthRecord,
+    ServiceHealthEvent,
 )
 
 SCHEMA = "btconsole.export/1"
-DOMAINS = ("arc", "circuits", "policy", "spend")
+DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 FORMATS = ("csv", "json")
 EXIT_OK = 0
 EXIT_INCOMPLETE = 3
@@ -141,11 +146,32 @@ SPEND_COLUMNS = (
     "currency",
     "amount",
 )
+HEALTH_COLUMNS = (
+    "customer",
+    "profile",
+    "kind",
+    "state",
+    "severity",
+    "title",
+    "services",
+    "regions",
+    "target",
+    "cause",
+    "critical_updates",
+    "security_updates",
+    "other_updates",
+    "subscription_id",
+    "subscription_name",
+    "since",
+    "last_update",
+    "id",
+)
 COLUMNS: dict[str, tuple[str, ...]] = {
     "arc": ARC_COLUMNS,
     "circuits": CIRCUIT_COLUMNS,
     "policy": POLICY_COLUMNS,
     "spend": SPEND_COLUMNS,
+    "health": HEALTH_COLUMNS,
 }
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -367,7 +393,113 @@ def spend_rows(datas: Sequence[ProfileData], snapshot: Snapshot) -> list[Row]:
     return rows
 
 
-ROWS = {"arc": arc_rows, "circuits": circuit_rows, "policy": policy_rows, "spend": spend_rows}
+def health_rows(datas: Sequence[ProfileData], snapshot: Snapshot) -> list[Row]:
+    """Azure's own health as each customer sees it, for an incident report: one row per
+    Service Health event (across the customer's subscriptions, resolved ones included,
+    ``state`` says which), per Azure Monitor alert, per resource whose Resource Health is
+    not Available, and per Arc machine's patch assessment. A count Azure did not give is
+    an empty cell, never 0."""
+    rows: list[Row] = []
+    empty = dict.fromkeys(HEALTH_COLUMNS)
+    for data in datas:
+        names = data.subscription_names
+        records = data.records.get("health", ())
+        for merged in customer_events(r for r in records if isinstance(r, ServiceHealthEvent)):
+            e = merged.event
+            rows.append(
+                {
+                    **empty,
+                    **_base(data),
+                    "kind": e.event_type,
+                    "state": e.status,
+                    "severity": e.level,
+                    "title": e.title,
+                    "services": "; ".join(sorted({i.service for i in e.impacts})),
+                    "regions": "; ".join(sorted({i.region for i in e.impacts})),
+                    "target": "; ".join(merged.impacted_resources),
+                    "subscription_id": "; ".join(merged.subscriptions),
+                    "subscription_name": "; ".join(
+                        names.get(sub) or sub for sub in merged.subscriptions
+                    ),
+                    "since": e.impact_start,
+                    "last_update": e.last_update,
+                    "id": e.tracking_id,
+                }
+            )
+        alerts = sorted(
+            (r for r in records if isinstance(r, AlertRecord)),
+            key=lambda a: (a.start_time or "", a.id),
+            reverse=True,
+        )
+        for a in alerts:
+            rows.append(
+                {
+                    **empty,
+                    **_base(data),
+                    "kind": "Alert",
+                    "state": "/".join(x for x in (a.monitor_condition, a.alert_state) if x) or None,
+                    "severity": a.severity,
+                    "title": a.name,
+                    "services": a.monitor_service,
+                    "target": a.target_resource,
+                    "subscription_id": a.subscription_id,
+                    "subscription_name": names.get(a.subscription_id),
+                    "since": a.start_time,
+                    "last_update": a.last_modified,
+                    "id": a.id,
+                }
+            )
+        for h in sorted(
+            (r for r in records if isinstance(r, ResourceHealthRecord)),
+            key=lambda h: h.resource_id.lower(),
+        ):
+            rows.append(
+                {
+                    **empty,
+                    **_base(data),
+                    "kind": "ResourceHealth",
+                    "state": h.availability_state,
+                    "title": h.title or h.summary,
+                    "target": h.resource_id,
+                    "cause": {True: "platform", False: "user"}.get(h.platform_initiated),  # type: ignore[arg-type]
+                    "subscription_id": h.subscription_id,
+                    "subscription_name": names.get(h.subscription_id),
+                    "since": h.occurred_time,
+                    "id": h.resource_id,
+                }
+            )
+        for p in sorted(
+            (r for r in records if isinstance(r, PatchAssessmentRecord)),
+            key=lambda p: p.machine_id.lower(),
+        ):
+            rows.append(
+                {
+                    **empty,
+                    **_base(data),
+                    "kind": "PatchAssessment",
+                    "state": p.status,
+                    "title": p.machine_id.rsplit("/", 1)[-1],
+                    "target": p.machine_id,
+                    "critical_updates": p.critical,
+                    "security_updates": p.security,
+                    "other_updates": p.other,
+                    "subscription_id": p.subscription_id,
+                    "subscription_name": names.get(p.subscription_id),
+                    "since": p.oldest_critical_published,
+                    "last_update": p.last_modified,
+                    "id": p.machine_id,
+                }
+            )
+    return rows
+
+
+ROWS = {
+    "arc": arc_rows,
+    "circuits": circuit_rows,
+    "policy": policy_rows,
+    "spend": spend_rows,
+    "health": health_rows,
+}
 
 
 def rows_for(domain: str, snapshot: Snapshot) -> list[Row]:

@@ -143,3 +143,37 @@ def test_export_usage_errors(small: Site, cli: Run, capsys: pytest.CaptureFixtur
         cli(small, "export", "costs", "--all", "--format", "csv")
     assert info.value.code == 64
     capsys.readouterr()
+
+
+def test_health_export_has_events_alerts_resource_health_and_patch_state(
+    cached: Site, cli: Run
+) -> None:
+    small = cached
+    code, out, _ = cli(small, "export", "health", "--all", "--format", "csv", "--offline")
+    assert code == 0
+    rows = read_csv(out)
+    estate = small.estate
+    by_kind: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_kind.setdefault(row["kind"], []).append(row)
+    # one row per event and customer, across its subscriptions; resolved ones too
+    events = [r for r in rows if r["id"] in {e.tracking_id for e in estate.service_events}]
+    assert len({(r["profile"], r["id"]) for r in events}) == len(events)
+    issues = {e.tracking_id for e in estate.service_events if e.event_type == "ServiceIssue"}
+    assert {r["id"] for r in by_kind["ServiceIssue"]} == issues
+    assert {"Active", "Resolved"} <= {r["state"] for r in by_kind["ServiceIssue"]}
+    # every alert, by its ARM id
+    alerts = sorted(r["id"].rsplit("/", 1)[-1].lower() for r in by_kind["Alert"])
+    assert alerts == sorted(a.alert_id.lower() for a in estate.alerts)
+    # what is not Available, with who caused it
+    unwell = [h for h in estate.resource_health if h.availability_state != "Available"]
+    assert len(by_kind["ResourceHealth"]) == len(unwell)
+    assert {r["cause"] for r in by_kind["ResourceHealth"]} <= {"platform", "user", ""}
+    # one assessment per assessed Arc machine, its counts as numbers, and a count the
+    # assessment did not give as an empty cell (unknown), never 0
+    assessed = sorted(p.machine_id.lower() for p in estate.patch_assessments)
+    assert sorted(r["target"].lower() for r in by_kind["PatchAssessment"]) == assessed
+    counts = [r["critical_updates"] for r in by_kind["PatchAssessment"]]
+    assert any(c.isdigit() and int(c) > 0 for c in counts)
+    assert all(c.isdigit() or c == "" for c in counts)
+    assert {r["customer"] for r in rows} <= {c.display_name for c in estate.customers}
