@@ -76,6 +76,23 @@ def _by_tenant(data: dict[str, Any], tenants: dict[str, str]) -> dict[str, dict[
     return out
 
 
+def named_subscriptions(estate: Estate, tenant: str) -> list[str]:
+    customer = estate.customer_for_tenant(tenant)
+    assert customer is not None
+    return list(customer.subscription_ids)
+
+
+def _same_forecast(billed: dict[str, Any], per_sub: dict[str, Any], subscriptions: int) -> None:
+    """A billed customer's forecast is read at its billing scope, rounded to the cent
+    once; per subscription, each subscription's is rounded: they agree to half a cent a
+    subscription. Then the two are made equal, so everything else must be equal."""
+    mine, theirs = billed["summary"]["forecast"], per_sub["summary"]["forecast"]
+    assert sorted(mine) == sorted(theirs)
+    for currency, amount in theirs.items():
+        assert abs(mine[currency] - amount) <= 0.005 * subscriptions + 1e-9, currency
+    billed["summary"]["forecast"] = theirs
+
+
 def _discovered(config: Path) -> dict[str, str]:
     """profile name -> tenant id of the Lighthouse config's (cached) customers."""
     loaded = load_config(config)
@@ -109,8 +126,23 @@ def test_one_lighthouse_profile_reads_what_per_customer_profiles_read(
     for name, value in secret_environment(estate, lighthouse=True).items():
         monkeypatch.setenv(name, value)
     _use_home(monkeypatch, tmp_path / "lighthouse")
+    before = emulator.stats()["by_route"]
     code_b, b = _check(cli, lighthouse)
     tenants_b = _discovered(lighthouse)
+    # spend of the billing account's customers at their customer scope (one query and
+    # one forecast each), of the others per subscription
+    (account,) = estate.billing_accounts
+    billed = {c.tenant_id for c in account.customers}
+    assert 0 < len(billed) < len(estate.customers)
+    after = emulator.stats()["by_route"]
+    ran = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    # (a forecast answers in one page; a 60-day query may take more)
+    assert ran["costs.forecast_billing_customer"] == len(billed)
+    assert ran["costs.query_billing_customer"] >= len(billed)
+    unbilled = [
+        s for c in estate.customers if c.tenant_id not in billed for s in c.subscription_ids
+    ]
+    assert ran["costs.forecast_subscription"] == len(unbilled)
 
     assert sorted(tenants_b.values()) == sorted(tenants_a.values())
     assert code_b == code_a
@@ -127,6 +159,7 @@ def test_one_lighthouse_profile_reads_what_per_customer_profiles_read(
             assert other["display_name"] == customer["display_name"]
         else:  # a tenant without a display name: its tenant id
             assert other["display_name"] == tenant
+        _same_forecast(other, customer, len(named_subscriptions(estate, tenant)))
         for key in ("counts", "worst", "status", "coverage", "summary", "complete"):
             assert other[key] == customer[key], (tenant, key)
         assert other["findings"] == customer["findings"], tenant
