@@ -444,3 +444,30 @@ def test_a_failing_billing_scope_fails_every_subscription_of_its_customers(
         assert any(f["rule"] == "coverage" and f["domain"] == "spend" for f in customer["findings"])
     for tenant in unbilled:
         assert by_tenant[tenant]["coverage"]["domains"]["spend"]["state"] == "known"
+
+
+def test_an_unreadable_billing_account_reads_spend_per_subscription(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Discovery cannot list the billing account's customers (403): the customers are
+    still discovered, a problem says why, and their spend is read per subscription."""
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    _, lighthouse = _configs(emulator, where)
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    emulator.add_fault(kind="forbidden", route="billing.customers.list")
+    _use_home(monkeypatch, tmp_path / "lighthouse")
+    _, report = _check(cli, lighthouse)
+    (problem,) = report["data"]["notes"]
+    assert "billing account" in problem and "per subscription" in problem
+    assert len(report["profiles"]) == len(estate.customers)
+    ran = emulator.stats()["by_route"]
+    assert ran.get("costs.query_billing_customer", 0) == 0
+    assert ran["costs.forecast_subscription"] == len(estate.subscriptions)
+    assert all(c["coverage"]["domains"]["spend"]["state"] == "known" for c in report["customers"])
