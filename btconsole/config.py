@@ -157,6 +157,11 @@ class Profile:
     #: A discovered customer whose delegation is gone: its cached data is kept and
     #: shown as such, never refreshed.
     delegation_gone: bool = False
+    #: A discovered customer billed on its provider's partner billing account: the
+    #: Cost Management scope of that customer
+    #: (``/providers/Microsoft.Billing/billingAccounts/{id}/customers/{customerId}``),
+    #: where the engine reads its spend in one query (``None``: per subscription).
+    billing_scope: str | None = None
 
 
 PROFILE_KINDS = ("customer", "lighthouse")

@@ -356,6 +356,8 @@ class Engine:
         batched = domain == "health" or len(subs) > self.graph_threshold
         if domain in GRAPH_DOMAINS and batched:
             outcomes = await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
+        elif domain == "spend" and profile.billing_scope and keys:
+            outcomes = await self._refresh_spend_by_customer(profile, keys, ttl, force=force)
         else:
             outcomes = list(
                 await asyncio.gather(
@@ -489,6 +491,111 @@ class Engine:
         for key in due:
             self._notify(key)
         return skipped + [Outcome(key, "fetched", len(results.get(key.scope, []))) for key in due]
+
+    async def _refresh_spend_by_customer(
+        self, profile: Profile, keys: list[CacheKey], ttl: float, *, force: bool
+    ) -> list[Outcome]:
+        """The spend of a customer billed on its provider's partner billing account:
+        costs and the month's forecast in ONE query each at the billing customer's
+        scope (``profile.billing_scope``) instead of one each per subscription, split
+        into the per-subscription keys; budgets still per subscription (Consumption
+        budgets are the subscription's own; no Cost Management query, no QPU).
+
+        The forecast cannot be split per subscription (``ForecastDataset`` has no
+        grouping): each key holds the customer's forecast (``subscription_id`` ""), and
+        the spend rules count it once (btconsole.health.spend).
+
+        All keys are read when any is due (the query answers them all). A customer
+        scope the provider may not read (403, 404: no billing role, customer gone from
+        the account) falls back to the per-subscription path. Any other failure of the
+        customer scope fails every key, with its reason and one backoff; a failing
+        budget listing fails its own subscription only.
+        """
+        from btconsole.azure.errors import AuthError, AzureError, ForbiddenError, NotFoundError
+
+        if not force and not any(self._due(key) for key in keys):
+            return [Outcome(key, "skipped") for key in keys]
+        scope = profile.billing_scope
+        assert scope is not None
+        subs = [key.scope for key in keys]
+        batch_key = CacheKey(profile.name, "spend-billing", ALL_SCOPE)
+        results: dict[str, list[Any]] = {}
+        budget_errors: dict[str, AzureError] = {}
+        refused: list[AzureError] = []
+        today = self._today
+
+        async def fetch(session: Any) -> Sequence[Any]:
+            from btconsole.azure import spend as wrappers
+
+            day = today()
+            try:
+                costs = await wrappers.customer_daily_costs(session, scope, subs, day)
+                forecast = await wrappers.customer_month_forecast(session, scope, subs, day)
+            except (ForbiddenError, NotFoundError) as exc:
+                refused.append(exc)
+                return []
+
+            async def budgets(sub: str) -> None:
+                try:
+                    results[sub] = [*costs[sub], *forecast, *await wrappers.budgets(session, sub)]
+                except AuthError:
+                    raise  # the token: renewed once for the whole customer (_with_retries)
+                except AzureError as exc:
+                    budget_errors[sub] = exc
+
+            await asyncio.gather(*(budgets(sub) for sub in subs))
+            return []
+
+        outcome = await self._run(batch_key, fetch, ttl, force=True, store=False)
+        if refused:
+            log.warning(
+                "spend of %s at %s refused (%s): reading it per subscription",
+                profile.name,
+                scope,
+                refused[0],
+            )
+            self.cache.delete_scopes(profile.name, batch_key.domain, keep=())
+            return list(
+                await asyncio.gather(
+                    *(
+                        self._run(key, self._fetcher("spend", key.scope), ttl, force=force)
+                        for key in keys
+                    )
+                )
+            )
+        if outcome.status == "failed":
+            batch = self.cache.peek(batch_key)
+            retry_at = batch.next_attempt_at if batch is not None else None
+            for key in keys:
+                self.cache.put_error(
+                    key,
+                    outcome.error or "refresh failed",
+                    next_attempt_at=retry_at,
+                    ttl=ttl,
+                    kind=outcome.kind,
+                )
+                self._notify(key)
+        if outcome.status != "fetched":
+            return [
+                Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind) for key in keys
+            ]
+        self.cache.delete_scopes(profile.name, batch_key.domain, keep=())  # clear old errors
+        stored = [key for key in keys if key.scope in results]
+        self.cache.put_many([(key, results[key.scope]) for key in stored], ttl=ttl)
+        outcomes: list[Outcome] = []
+        for key in keys:
+            error = budget_errors.get(key.scope)
+            if error is not None:
+                before = self.cache.peek(key)
+                failures = (before.failures if before is not None else 0) + 1
+                wait = max(backoff_seconds(failures), error.retry_after or 0.0)
+                wait *= 1.0 + self._rng.uniform(0.0, 0.2)
+                self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
+                outcomes.append(Outcome(key, "failed", error=str(error), kind=error.reason))
+            else:
+                outcomes.append(Outcome(key, "fetched", len(results[key.scope])))
+            self._notify(key)
+        return outcomes
 
     # ------------------------------------------------------------------ one key
 
@@ -653,7 +760,7 @@ class Engine:
         """A request's priority: an on-demand detail (someone is waiting for it) first,
         then by the profile's rank in the latest refresh (see :meth:`refresh_all`)."""
         refresh = key.domain in DOMAINS or key.domain == SUBSCRIPTIONS
-        if not refresh and not key.domain.endswith("-graph"):
+        if not refresh and not key.domain.endswith(("-graph", "-billing")):
             return DETAIL_RANK
         return self._ranks.get(key.profile, UNRANKED)
 

@@ -64,7 +64,9 @@ class TenantRecord:
     """One customer tenant a provider discovered, as kept in the cache.
 
     ``name`` is the customer's profile name, chosen at its first discovery and kept;
-    ``gone_since`` is when its delegation was last seen missing (``None``: delegated).
+    ``gone_since`` is when its delegation was last seen missing (``None``: delegated);
+    ``billing_customer`` is its customer name on the provider's partner billing account
+    (``None``: not billed there, or no ``billing_account``).
     """
 
     profile: str  # the provider's profile name
@@ -73,6 +75,7 @@ class TenantRecord:
     display_name: str | None = None
     category: str | None = None
     gone_since: float | None = None
+    billing_customer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,26 @@ def _unique(base: str, tenant_id: str, taken: set[str]) -> str:
     return candidate
 
 
+def billing_customer_of(
+    tenant_id: str, display_name: str | None, billing: Mapping[str, str]
+) -> str | None:
+    """The customer name, on a partner billing account, of a delegated tenant.
+
+    ``billing`` maps customer name -> display name (``Customers_ListByBillingAccount``,
+    2020-05-01, whose ``Customer`` carries no tenant id): a customer whose name is the
+    tenant id, else the one whose display name is the tenant's (ignoring case; two
+    customers of that name: neither, it cannot be told which).
+    """
+    tid = tenant_id.lower()
+    if tid in billing:
+        return tid
+    if not display_name:
+        return None
+    wanted = display_name.strip().lower()
+    named = [name for name, shown in billing.items() if shown.strip().lower() == wanted]
+    return named[0] if len(named) == 1 else None
+
+
 def merge(
     provider: LighthouseProfile,
     tenants: Sequence[Mapping[str, Any]],
@@ -117,13 +140,17 @@ def merge(
     previous: Sequence[Any],
     reserved: Iterable[str],
     now: float,
+    billing: Mapping[str, str] | None = None,
 ) -> list[Any]:
     """The discovery to keep: a :class:`TenantRecord` per customer tenant (one with at
     least one delegated subscription), then every delegated subscription.
 
     ``previous`` is the last discovery's records: known tenants keep their names, and
     a tenant no longer delegated is kept (``gone_since``) with its subscriptions.
-    ``reserved`` names are never given out (the configured profiles').
+    ``reserved`` names are never given out (the configured profiles'). ``billing``
+    (customer name -> display name) is the provider's billing account's customers, as
+    just read; ``None`` (not read: no ``billing_account``, or reading it failed) keeps
+    what the previous discovery knew when the provider has a ``billing_account``.
     """
     home = provider.tenant_id.lower()
     names: dict[str, str | None] = {}
@@ -155,7 +182,17 @@ def merge(
         else:
             name = _unique(slug(names.get(tid) or ""), tid, taken)
             taken.add(name.lower())
-        out.append(TenantRecord(provider.name, tid, name, names.get(tid), categories.get(tid)))
+        if not provider.billing_account:
+            billed = None
+        elif billing is not None:
+            billed = billing_customer_of(tid, names.get(tid), billing)
+        else:
+            billed = old.billing_customer if old is not None else None
+        out.append(
+            TenantRecord(
+                provider.name, tid, name, names.get(tid), categories.get(tid), None, billed
+            )
+        )
         subs_out.extend(sorted(delegated[tid], key=lambda s: s.subscription_id))
     for tid, old in sorted(old_tenants.items()):
         if tid in delegated:
@@ -211,6 +248,12 @@ def customer_profile(provider: LighthouseProfile, customer: Customer) -> Profile
         allow_actions=provider.allow_actions_for(tid),
         provider=provider.name,
         delegation_gone=customer.gone,
+        billing_scope=(
+            f"/providers/Microsoft.Billing/billingAccounts/{provider.billing_account}"
+            f"/customers/{customer.tenant.billing_customer}"
+            if provider.billing_account and customer.tenant.billing_customer
+            else None
+        ),
     )
 
 
@@ -292,27 +335,43 @@ async def discover_provider(
     pools: ConnectionPools | None = None,
     now: float | None = None,
 ) -> str | None:
-    """Read one provider's delegations (``GET /tenants``, ``GET /subscriptions``) and
-    keep them in the cache, with each customer's subscription listing. Returns the
-    problem (one line) when it failed: the previous discovery stays in use."""
+    """Read one provider's delegations (``GET /tenants``, ``GET /subscriptions``) and,
+    with a ``billing_account``, that account's customers, and keep them in the cache,
+    with each customer's subscription listing. Returns the problem (one line) when it
+    failed: the previous discovery stays in use. A billing account that cannot be read
+    is a problem too, but the delegations are kept (and which customers are billed is
+    what the previous discovery knew)."""
     from btconsole.azure.errors import AzureError
+    from btconsole.azure.managedservices import billing_customers
     from btconsole.azure.session import AzureSession
     from btconsole.azure.subscriptions import list_all_subscriptions, list_tenants
     from btconsole.errors import BtConsoleError
 
     at = time.time() if now is None else now
     key = discovery_key(provider.name)
+    billing: dict[str, str] | None = None
+    problem: str | None = None
     try:
         async with AzureSession(provider.credential_profile(), config, pools=pools) as session:
             tenants = await list_tenants(session)
             subs = await list_all_subscriptions(session)
+            if provider.billing_account:
+                try:
+                    billing = await billing_customers(session, provider.billing_account)
+                except AzureError as exc:
+                    problem = (
+                        f"{provider.name}: billing account {provider.billing_account}: {exc} "
+                        "(spend is read per subscription for customers not known as billed)"
+                    )
     except (AzureError, BtConsoleError) as exc:
         cache.put_error(key, exc, ttl=DISCOVERY_TTL)
         return f"{provider.name}: Lighthouse discovery failed: {exc}"
     config = configured(config)
     previous = cache.get(key)  # its records: names and customers already known
     reserved = list(config.profiles)
-    records = merge(provider, tenants, subs, previous.records if previous else (), reserved, at)
+    records = merge(
+        provider, tenants, subs, previous.records if previous else (), reserved, at, billing
+    )
     writes: list[tuple[CacheKey, list[Any]]] = [(key, records)]
     # each customer's subscription listing, so the engine need not list them again
     resolved = effective_config(config, _Overlay(cache, key, records))
@@ -326,7 +385,7 @@ async def discover_provider(
         ]
         writes.append((CacheKey(profile.name, SUBSCRIPTIONS, ALL), mine))
     cache.put_many(writes, ttl=DISCOVERY_TTL, now=at)
-    return None
+    return problem
 
 
 async def discover(

@@ -197,3 +197,38 @@ def test_config_validate_tells_the_discovered_and_shadowed_customers(
     out = capsys.readouterr().out
     assert f"msp: 2 customer(s) last discovered: own-customer, {NAMELESS}" in out
     assert f"tenant {OWN} is also profile 'own': that profile is used" in out
+
+
+def test_billed_customers_get_their_billing_scope_and_keep_it_when_it_cannot_be_read(
+    tmp_path: Path,
+) -> None:
+    """A delegated tenant is a billing customer by its tenant id as customer name, or by
+    its one customer of the same display name; the others are read per subscription.
+    A discovery that could not read the account keeps what the last one knew."""
+    config = loaded(tmp_path)
+    provider = config.lighthouse["msp"]
+    assert provider.billing_account is not None
+    subs = [
+        sub("a0000000-0000-0000-0000-000000000001", CONTOSO),
+        sub("c0000000-0000-0000-0000-000000000001", NAMELESS),
+    ]
+    found = tenants((CONTOSO, "Contoso Ltd."), (NAMELESS, None))
+    billing = {"cust-1": "CONTOSO LTD. ", NAMELESS: "", "cust-3": "Someone else"}
+    first = merge(provider, found, subs, (), config.profiles, 1000.0, billing)
+    again = merge(provider, found, subs, first, config.profiles, 2000.0, None)
+    unread = merge(provider, found, subs, (), config.profiles, 1000.0, None)
+    for records, expected in ((first, True), (again, True), (unread, False)):
+        with Cache.open(tmp_path / f"cache-{records is first}-{expected}.sqlite") as cache:
+            store(cache, records)
+            effective = effective_config(config, cache)
+        scopes = {p.tenant_id: p.billing_scope for p in effective.profiles.values()}
+        account = f"/providers/Microsoft.Billing/billingAccounts/{provider.billing_account}"
+        if expected:
+            assert scopes[CONTOSO] == f"{account}/customers/cust-1"
+            assert scopes[NAMELESS] == f"{account}/customers/{NAMELESS}"
+        else:
+            assert scopes[CONTOSO] is None and scopes[NAMELESS] is None
+    # two customers of the tenant's name: which one bills it cannot be told
+    twice = {"cust-1": "Contoso Ltd.", "cust-2": "contoso ltd."}
+    records = merge(provider, found, subs, (), config.profiles, 1000.0, twice)
+    assert [r.billing_customer for r in records if isinstance(r, TenantRecord)] == [None, None]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import calendar
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -97,6 +97,11 @@ def _scope(subscription_id: str) -> str:
     return f"/subscriptions/{subscription_id}"
 
 
+def billing_customer_scope(account: str, customer: str) -> str:
+    """The Cost Management scope of a partner billing account's customer."""
+    return f"/providers/Microsoft.Billing/billingAccounts/{account}/customers/{customer}"
+
+
 def _columns(properties: Mapping[str, Any]) -> dict[str, int]:
     return {str(get(c, "name")).lower(): i for i, c in enumerate(get(properties, "columns") or [])}
 
@@ -111,6 +116,15 @@ def _cost_column(columns: dict[str, int], what: str) -> int:
         if name in columns:
             return columns[name]
     raise BadResponseError(f"{what}: no cost column in the Cost Management answer")
+
+
+def _currency_column(columns: dict[str, int]) -> int | None:
+    """The index of the currency column (``Currency``; ``BillingCurrency`` as billing
+    scopes may name it), or ``None``: the currency is then unknown (""), not assumed."""
+    for name in ("currency", "billingcurrency"):
+        if name in columns:
+            return columns[name]
+    return None
 
 
 def _column(columns: dict[str, int], name: str, what: str) -> int:
@@ -151,9 +165,15 @@ def _usage_date(value: Any) -> str:
 
 
 async def _query_pages(
-    session: AzureSession, operation: str, subscription_id: str, body: dict[str, Any]
+    session: AzureSession,
+    operation: str,
+    subject: str,
+    body: dict[str, Any],
+    *,
+    scope: str | None = None,
 ) -> list[Mapping[str, Any]]:
-    """Every page of a Cost Management query/forecast (properties of each).
+    """Every page of a Cost Management query/forecast (properties of each) at
+    ``scope`` (default: the subscription ``subject``; ``subject`` names it in errors).
 
     A ``204 No Content`` answer (no usage data in the scope) gives no pages.
 
@@ -162,7 +182,7 @@ async def _query_pages(
             Cost Management result.
     """
     client = session.client("costmanagement")
-    scope = _scope(subscription_id)
+    scope = scope or _scope(subject)
 
     async def first() -> Any:
         # The REST answer through the same client and pipeline, as the next pages: the
@@ -172,7 +192,7 @@ async def _query_pages(
         params = {"api-version": client._config.api_version}
         return await rest_json(client, "POST", url, params=params, body=body)
 
-    what = f"cost {operation} of {subscription_id}"
+    what = f"cost {operation} of {subject}"
     answer = await call(what, first)
     if answer is None:  # 204 No Content: the scope has no usage data
         return []
@@ -188,7 +208,7 @@ async def _query_pages(
 
         pages.append(
             get(
-                await call(f"cost {operation} of {subscription_id} (next page)", next_page),
+                await call(f"cost {operation} of {subject} (next page)", next_page),
                 "properties",
             )
             or {}
@@ -238,7 +258,7 @@ async def daily_costs(
         day = _column(columns, "usagedate", what)
         service = _column(columns, "servicename", what)
         group = _column(columns, "resourcegroupname", what)
-        currency = columns.get("currency")  # absent: the currency is unknown (""), not assumed
+        currency = _currency_column(columns)
         for row in rows:
             raw = _cell(row, day)
             date = dates.get(raw)
@@ -271,49 +291,56 @@ async def daily_costs(
     return [*records, *rejected]
 
 
-async def month_forecast(
-    session: AzureSession, subscription_id: str, today: date
-) -> list[ForecastRecord | RejectedAmountRecord]:
-    """Actual cost so far this month and the forecast for the whole month.
-
-    One :class:`ForecastRecord` per currency the answer gave; none when Azure has no
-    forecast (204, or no rows): the forecast is then unknown, not zero. When any row's
-    amount cannot be believed, that currency's forecast is unknown too, and a
-    :class:`RejectedAmountRecord` says why.
-
-    Raises:
-        AzureError: the forecast failed, or its answer lacks its cost column.
-    """
+def _forecast_body(today: date, subscriptions: Sequence[str] = ()) -> dict[str, Any]:
+    """The month's forecast (actual so far included); narrowed to ``subscriptions``
+    when given (a ``ForecastFilter`` on the ``SubscriptionId`` dimension)."""
     first = today.replace(day=1)
     last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    body = {
+    dataset: dict[str, Any] = {
+        "granularity": "Daily",
+        "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
+    }
+    if subscriptions:
+        dataset["filter"] = _subscription_filter(subscriptions)
+    return {
         "type": "ActualCost",
         "timeframe": "Custom",
         "timePeriod": {
             "from": f"{first.isoformat()}T00:00:00Z",
             "to": f"{last.isoformat()}T23:59:59Z",
         },
-        "dataset": {
-            "granularity": "Daily",
-            "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
-        },
+        "dataset": dataset,
         "includeActualCost": True,
         "includeFreshPartialCost": False,
     }
-    what = f"cost forecast of {subscription_id}"
-    profile = session.profile.name
-    month = today.strftime("%Y-%m")
+
+
+def _subscription_filter(subscriptions: Sequence[str]) -> dict[str, Any]:
+    return {
+        "dimensions": {
+            "name": "SubscriptionId",
+            "operator": "In",
+            "values": sorted(subscriptions),
+        }
+    }
+
+
+def _forecast_records(
+    pages: Sequence[Mapping[str, Any]], profile: str, subscription_id: str, month: str, what: str
+) -> list[ForecastRecord | RejectedAmountRecord]:
+    """One :class:`ForecastRecord` per currency of the forecast's pages (see
+    :func:`month_forecast`), for ``subscription_id`` (``""``: a billing customer)."""
     actual: dict[str, list[float]] = {}
     projected: dict[str, list[float]] = {}
     rejected: list[RejectedAmountRecord] = []
-    for page in await _query_pages(session, "forecast", subscription_id, body):
+    for page in pages:
         rows = _rows(page, what)
         if not rows:
             continue
         columns = _columns(page)
         cost = _cost_column(columns, what)
         status = columns.get("coststatus")
-        currency = columns.get("currency")
+        currency = _currency_column(columns)
         for row in rows:
             unit = str(_cell(row, currency) or "")
             try:
@@ -343,6 +370,144 @@ async def month_forecast(
             )
         )
     return [*forecasts, *rejected]
+
+
+async def month_forecast(
+    session: AzureSession, subscription_id: str, today: date
+) -> list[ForecastRecord | RejectedAmountRecord]:
+    """Actual cost so far this month and the forecast for the whole month.
+
+    One :class:`ForecastRecord` per currency the answer gave; none when Azure has no
+    forecast (204, or no rows): the forecast is then unknown, not zero. When any row's
+    amount cannot be believed, that currency's forecast is unknown too, and a
+    :class:`RejectedAmountRecord` says why.
+
+    Raises:
+        AzureError: the forecast failed, or its answer lacks its cost column.
+    """
+    pages = await _query_pages(session, "forecast", subscription_id, _forecast_body(today))
+    what = f"cost forecast of {subscription_id}"
+    return _forecast_records(
+        pages, session.profile.name, subscription_id, today.strftime("%Y-%m"), what
+    )
+
+
+# --------------------------------------------------------------------------- billing customer
+
+#: The resource group of a cost read at a billing customer's scope: unknown. A query
+#: takes at most two groupings (``QueryDataset.grouping``, ``maxItems: 2``), and that
+#: scope needs ``SubscriptionId`` and ``ServiceName``.
+UNKNOWN_GROUP = "?"
+#: The ``subscription_id`` of a forecast read at a billing customer's scope: the
+#: forecast of every subscription of the customer together (``ForecastDataset`` has no
+#: grouping, so Cost Management cannot split it per subscription).
+CUSTOMER_SCOPE = ""
+
+
+async def customer_daily_costs(
+    session: AzureSession,
+    scope: str,
+    subscriptions: Sequence[str],
+    today: date,
+    *,
+    days: int = COST_DAYS,
+) -> dict[str, list[CostRecord | RejectedAmountRecord]]:
+    """Actual cost per day, subscription and service of ``subscriptions`` for the last
+    ``days`` days, in ONE query at a billing customer's ``scope``, split per
+    subscription (every one of ``subscriptions`` is a key; no usage: an empty list).
+
+    The resource group is :data:`UNKNOWN_GROUP`: a query takes two groupings at most.
+    Rows of a subscription not asked for are left out (the filter names them all).
+
+    Raises:
+        AzureError: the query failed, or its answer lacks a column it asked for.
+    """
+    start = today - timedelta(days=days - 1)
+    body = {
+        "type": "ActualCost",
+        "timeframe": "Custom",
+        "timePeriod": {
+            "from": f"{start.isoformat()}T00:00:00Z",
+            "to": f"{today.isoformat()}T23:59:59Z",
+        },
+        "dataset": {
+            "granularity": "Daily",
+            "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
+            "grouping": [
+                {"type": "Dimension", "name": "SubscriptionId"},
+                {"type": "Dimension", "name": "ServiceName"},
+            ],
+            "filter": _subscription_filter(subscriptions),
+        },
+    }
+    what = f"cost query of {scope}"
+    spelled = {sub.lower(): sub for sub in subscriptions}
+    records: dict[str, list[CostRecord]] = {sub: [] for sub in subscriptions}
+    rejected: dict[str, list[RejectedAmountRecord]] = {sub: [] for sub in subscriptions}
+    profile = session.profile.name
+    dates: dict[Any, str] = {}
+    for page in await _query_pages(session, "query", scope, body, scope=scope):
+        rows = _rows(page, what)
+        if not rows:
+            continue
+        columns = _columns(page)
+        cost = _cost_column(columns, what)
+        day = _column(columns, "usagedate", what)
+        sub_column = _column(columns, "subscriptionid", what)
+        service = _column(columns, "servicename", what)
+        currency = _currency_column(columns)
+        for row in rows:
+            sub = spelled.get(str(_cell(row, sub_column) or "").lower())
+            if sub is None:
+                continue
+            raw = _cell(row, day)
+            date = dates.get(raw)
+            if date is None:
+                date = dates[raw] = _usage_date(raw)
+            name = str(_cell(row, service) or "")
+            unit = str(_cell(row, currency) or "")
+            try:
+                value = amount(_cell(row, cost))
+            except _Rejected as exc:
+                rejected[sub].append(
+                    exc.record(profile, sub, "cost", date=date, service=name, currency=unit)
+                )
+                continue
+            records[sub].append(
+                CostRecord(
+                    profile=profile,
+                    subscription_id=sub,
+                    date=date,
+                    service=name,
+                    resource_group=UNKNOWN_GROUP,
+                    amount=value,
+                    currency=unit,
+                )
+            )
+    out: dict[str, list[CostRecord | RejectedAmountRecord]] = {}
+    for sub in subscriptions:
+        records[sub].sort(key=lambda r: (r.date, r.service))
+        rejected[sub].sort(key=lambda r: (r.date, r.service, r.value))
+        out[sub] = [*records[sub], *rejected[sub]]
+    return out
+
+
+async def customer_month_forecast(
+    session: AzureSession, scope: str, subscriptions: Sequence[str], today: date
+) -> list[ForecastRecord | RejectedAmountRecord]:
+    """The month's forecast of ``subscriptions`` together, at a billing customer's
+    ``scope``: records with ``subscription_id`` :data:`CUSTOMER_SCOPE` (one per
+    currency; none when Azure has no forecast: unknown, never zero).
+
+    Raises:
+        AzureError: the forecast failed, or its answer lacks its cost column.
+    """
+    body = _forecast_body(today, subscriptions)
+    pages = await _query_pages(session, "forecast", scope, body, scope=scope)
+    what = f"cost forecast of {scope}"
+    return _forecast_records(
+        pages, session.profile.name, CUSTOMER_SCOPE, today.strftime("%Y-%m"), what
+    )
 
 
 def budget_record(

@@ -95,6 +95,7 @@ from btconsole.health.policy import (
     worst_assignments,
 )
 from btconsole.health.spend import (
+    CUSTOMER_FORECAST,
     REJECTED_SHOWN,
     Anomaly,
     BudgetCheck,
@@ -103,6 +104,7 @@ from btconsole.health.spend import (
     budget_check,
     budget_findings,
     consumption_budget_finding,
+    effective_forecasts,
     forecast_gap_findings,
     forecast_gaps,
     forecast_total,
@@ -119,6 +121,7 @@ __all__ = [
     "ANOMALY_MIN_HISTORY_DAYS",
     "ANOMALY_WINDOW_DAYS",
     "COMPLIANCE_CRITICAL_MARGIN",
+    "CUSTOMER_FORECAST",
     "DOMAIN_ORDER",
     "FUTURE_SLACK_SECONDS",
     "HEALTH_SCOPES",
@@ -170,6 +173,7 @@ __all__ = [
     "customer_events",
     "customer_summary",
     "diff_findings",
+    "effective_forecasts",
     "event_findings",
     "event_label",
     "findings_for",

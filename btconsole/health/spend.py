@@ -78,6 +78,37 @@ def spend_mtd_by_subscription(costs: Iterable[CostRecord], today: dt.date) -> di
     return {sub: money for sub, money in result.items() if money}
 
 
+#: The ``subscription_id`` of a forecast read at a billing customer's scope (the
+#: whole customer's: Cost Management cannot split a forecast per subscription).
+CUSTOMER_FORECAST = ""
+
+
+def effective_forecasts(forecasts: Iterable[ForecastRecord]) -> list[ForecastRecord]:
+    """The forecasts that count, each once.
+
+    A customer whose spend is read at its billing account's customer scope keeps the
+    customer's forecast (``subscription_id`` :data:`CUSTOMER_FORECAST`) with every
+    subscription's records: it counts once per (customer, month, currency). It counts
+    only where no subscription of that customer has a forecast of its own in that
+    currency (the path changed and a subscription still holds the other path's
+    records: the per-subscription forecasts are kept, and a subscription without one
+    is a gap), and only when its copies agree (copies that differ come from a refresh
+    that failed for some subscription: which one is current is unknown).
+    """
+    mine = list(forecasts)
+    own = {(f.profile, f.month, f.currency) for f in mine if f.subscription_id != CUSTOMER_FORECAST}
+    copies: dict[tuple[str, str, str], set[tuple[float, float]]] = defaultdict(set)
+    first: dict[tuple[str, str, str], ForecastRecord] = {}
+    for f in mine:
+        if f.subscription_id == CUSTOMER_FORECAST:
+            key = (f.profile, f.month, f.currency)
+            copies[key].add((f.actual, f.forecast))
+            first.setdefault(key, f)
+    kept = [f for f in mine if f.subscription_id != CUSTOMER_FORECAST]
+    kept += [f for key, f in first.items() if key not in own and len(copies[key]) == 1]
+    return kept
+
+
 def forecast_total(
     forecasts: Iterable[ForecastRecord],
     today: dt.date,
@@ -86,12 +117,13 @@ def forecast_total(
     """End-of-month forecast per currency, from this month's forecast records.
 
     ``ForecastRecord.forecast`` is taken as the projected total for the month
-    (actual so far plus the forecast of the rest). With ``costs``, a currency is left
-    out (unknown) when a subscription spent in it this month but has no forecast in
-    it (:func:`forecast_gaps`): a sum that misses a subscription is not a forecast.
+    (actual so far plus the forecast of the rest); a customer-scope forecast counts
+    once (:func:`effective_forecasts`). With ``costs``, a currency is left out
+    (unknown) when a subscription spent in it this month but no forecast covers it
+    (:func:`forecast_gaps`): a sum that misses a subscription is not a forecast.
     """
     month = _month(today)
-    mine = [f for f in forecasts if f.month == month]
+    mine = effective_forecasts(f for f in forecasts if f.month == month)
     total = _money((f.currency, f.forecast) for f in mine)
     if costs is not None:
         for _, currency in forecast_gaps(costs, mine, today):
@@ -104,17 +136,20 @@ def forecast_gaps(
 ) -> list[tuple[str, str]]:
     """(subscription, currency) pairs with spend this month but no forecast for it.
 
-    Cost Management gave no forecast (a 204, no rows, or a rejected amount): the
-    forecast is unknown, never zero.
+    A subscription's spend is covered by its own forecast in that currency, or by its
+    customer's (:func:`effective_forecasts`). Cost Management gave no forecast (a 204,
+    no rows, or a rejected amount): the forecast is unknown, never zero.
     """
     month = _month(today)
-    forecast = {(f.subscription_id, f.currency) for f in forecasts if f.month == month}
+    mine = effective_forecasts(f for f in forecasts if f.month == month)
+    forecast = {(f.subscription_id, f.currency) for f in mine}
+    customer = {(f.profile, f.currency) for f in mine if f.subscription_id == CUSTOMER_FORECAST}
     # ISO dates compare as text: _in_month's test, without a call per row (100,000 rows)
     last = today.isoformat()
     spent = {
         (r.subscription_id, r.currency)
         for r in costs
-        if r.date[:7] == month and r.date[:10] <= last
+        if r.date[:7] == month and r.date[:10] <= last and (r.profile, r.currency) not in customer
     }
     return sorted(spent - forecast)
 
@@ -166,6 +201,12 @@ def _rejected_text(r: RejectedAmountRecord) -> str:
     return f"{where + ': ' if where else ''}{amount} ({r.reason})"
 
 
+def _where(sub: str, names: Mapping[str, str]) -> str:
+    if sub == CUSTOMER_FORECAST:
+        return "billing customer (every subscription)"
+    return f"subscription {names.get(sub) or sub}"
+
+
 def rejected_amount_findings(
     rejected: Iterable[RejectedAmountRecord], names: Mapping[str, str] | None = None
 ) -> list[Finding]:
@@ -180,6 +221,8 @@ def rejected_amount_findings(
         grouped[(r.profile, r.subscription_id, r.kind)].append(r)
     findings = []
     for (profile, sub, kind), items in sorted(grouped.items()):
+        if sub == CUSTOMER_FORECAST:  # the customer's, kept with every subscription: once
+            items = list(dict.fromkeys(items))
         items.sort(key=lambda r: (r.date, r.service, r.value))
         texts = [_rejected_text(r) for r in items]
         shown = list(dict.fromkeys(texts))[:REJECTED_SHOWN]  # the same row once
@@ -196,11 +239,11 @@ def rejected_amount_findings(
                 profile=profile,
                 rule=f"rejected-amount/{kind}",
                 title=(
-                    f"subscription {names.get(sub) or sub}: {len(items)} {what}{plural} "
+                    f"{_where(sub, names)}: {len(items)} {what}{plural} "
                     "dropped (amount not believable)"
                 ),
-                subscription_id=sub,
-                resource_id=f"/subscriptions/{sub}",
+                subscription_id=sub or None,
+                resource_id=f"/subscriptions/{sub}" if sub else None,
                 detail="left out of every total: " + "; ".join(shown) + more,
             )
         )

@@ -692,6 +692,10 @@ class SpendDetails(DetailsScreen):
     def _records(self) -> list[Any]:
         from btconsole.cache import CacheKey
 
+        if self.subscription_id == health.CUSTOMER_FORECAST:
+            # the row of a customer's forecast (its billing account's customer scope):
+            # every subscription of the customer
+            return list(self.bt.data.snapshot("spend", [self.profile_name]).records)
         entry = self.bt.data.detail(CacheKey(self.profile_name, "spend", self.subscription_id))
         return list(entry.records) if entry is not None else []
 
@@ -709,9 +713,12 @@ class SpendDetails(DetailsScreen):
             ("currency", self.currency),
             ("month to date", render.money(mtd, self.currency)),
         ]
-        for f in records:
-            if isinstance(f, ForecastRecord):
-                pairs.append(("forecast (month)", render.money(f.forecast, f.currency)))
+        forecasts = [f for f in records if isinstance(f, ForecastRecord)]
+        for f in health.effective_forecasts(forecasts):
+            label = "forecast (month)"
+            if f.subscription_id == health.CUSTOMER_FORECAST:
+                label = "customer forecast (month, every subscription)"
+            pairs.append((label, render.money(f.forecast, f.currency)))
         for b in records:
             if isinstance(b, BudgetRecord):
                 pairs.append(

@@ -437,8 +437,18 @@ def spend_rows(
     for c in costs:
         if c.date.startswith(month) and c.date <= today.isoformat():
             mtd[(c.profile, c.subscription_id, c.currency)] += c.amount
+    forecasts = health.effective_forecasts(forecasts)  # a customer's forecast once
     for f in forecasts:
         mtd.setdefault((f.profile, f.subscription_id, f.currency), 0.0)
+    for f in forecasts:
+        if f.subscription_id == health.CUSTOMER_FORECAST:
+            # read at the billing account's customer scope: not per subscription; its
+            # row holds the customer's month to date, the subscriptions' rows show "?"
+            mtd[(f.profile, f.subscription_id, f.currency)] = math.fsum(
+                amount
+                for (profile, sub, currency), amount in mtd.items()
+                if profile == f.profile and currency == f.currency and sub
+            )
     forecast = {(f.profile, f.subscription_id, f.currency): f.forecast for f in forecasts}
     budget: dict[tuple[str, str, str], BudgetRecord] = {}
     for item in budgets:
@@ -462,7 +472,7 @@ def spend_rows(
             level = "warning"
         customer = clean(customers.get(profile, profile))
         cells = (
-            _sub(subscriptions, sub, customer),
+            _sub(subscriptions, sub, customer) if sub else "all subscriptions",
             money(amount, currency),
             # spend this month but no forecast: Azure gave none, so it is unknown
             money(fc, currency) if fc is not None else f"? {currency}".strip(),

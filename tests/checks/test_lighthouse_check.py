@@ -76,6 +76,23 @@ def _by_tenant(data: dict[str, Any], tenants: dict[str, str]) -> dict[str, dict[
     return out
 
 
+def named_subscriptions(estate: Estate, tenant: str) -> list[str]:
+    customer = estate.customer_for_tenant(tenant)
+    assert customer is not None
+    return list(customer.subscription_ids)
+
+
+def _same_forecast(billed: dict[str, Any], per_sub: dict[str, Any], subscriptions: int) -> None:
+    """A billed customer's forecast is read at its billing scope, rounded to the cent
+    once; per subscription, each subscription's is rounded: they agree to half a cent a
+    subscription. Then the two are made equal, so everything else must be equal."""
+    mine, theirs = billed["summary"]["forecast"], per_sub["summary"]["forecast"]
+    assert sorted(mine) == sorted(theirs)
+    for currency, amount in theirs.items():
+        assert abs(mine[currency] - amount) <= 0.005 * subscriptions + 1e-9, currency
+    billed["summary"]["forecast"] = theirs
+
+
 def _discovered(config: Path) -> dict[str, str]:
     """profile name -> tenant id of the Lighthouse config's (cached) customers."""
     loaded = load_config(config)
@@ -109,8 +126,23 @@ def test_one_lighthouse_profile_reads_what_per_customer_profiles_read(
     for name, value in secret_environment(estate, lighthouse=True).items():
         monkeypatch.setenv(name, value)
     _use_home(monkeypatch, tmp_path / "lighthouse")
+    before = emulator.stats()["by_route"]
     code_b, b = _check(cli, lighthouse)
     tenants_b = _discovered(lighthouse)
+    # spend of the billing account's customers at their customer scope (one query and
+    # one forecast each), of the others per subscription
+    (account,) = estate.billing_accounts
+    billed = {c.tenant_id for c in account.customers}
+    assert 0 < len(billed) < len(estate.customers)
+    after = emulator.stats()["by_route"]
+    ran = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    # (a forecast answers in one page; a 60-day query may take more)
+    assert ran["costs.forecast_billing_customer"] == len(billed)
+    assert ran["costs.query_billing_customer"] >= len(billed)
+    unbilled = [
+        s for c in estate.customers if c.tenant_id not in billed for s in c.subscription_ids
+    ]
+    assert ran["costs.forecast_subscription"] == len(unbilled)
 
     assert sorted(tenants_b.values()) == sorted(tenants_a.values())
     assert code_b == code_a
@@ -127,6 +159,7 @@ def test_one_lighthouse_profile_reads_what_per_customer_profiles_read(
             assert other["display_name"] == customer["display_name"]
         else:  # a tenant without a display name: its tenant id
             assert other["display_name"] == tenant
+        _same_forecast(other, customer, len(named_subscriptions(estate, tenant)))
         for key in ("counts", "worst", "status", "coverage", "summary", "complete"):
             assert other[key] == customer[key], (tenant, key)
         assert other["findings"] == customer["findings"], tenant
@@ -320,3 +353,122 @@ def test_export_of_discovered_customers_matches_per_customer_profiles(
             for r in data["rows"]
         )
     assert rows["lighthouse"] == rows["customers"]
+
+
+BILLING_ROUTES = "costs.*_billing_customer"
+
+
+def _billed_and_not(estate: Estate) -> tuple[set[str], set[str]]:
+    (account,) = estate.billing_accounts
+    billed = {c.tenant_id for c in account.customers}
+    return billed, {c.tenant_id for c in estate.customers} - billed
+
+
+def test_a_refused_billing_scope_falls_back_to_per_subscription_spend(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """403 on the billing account's customer scope (the provider lacks the billing
+    role there): the spend is read per subscription, and agrees to the cent with what
+    per-customer profiles read."""
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    per_customer, lighthouse = _configs(emulator, where)
+    from tests.checks.conftest import _secrets
+
+    for name, value in {**_secrets(estate), **secret_environment(estate, lighthouse=True)}.items():
+        monkeypatch.setenv(name, value)
+    _use_home(monkeypatch, tmp_path / "per-customer")
+    _, a = _check(cli, per_customer)
+    emulator.add_fault(kind="forbidden", route=BILLING_ROUTES)
+    _use_home(monkeypatch, tmp_path / "lighthouse")
+    before = emulator.stats()["by_route"]
+    _, b = _check(cli, lighthouse)
+    after = emulator.stats()["by_route"]
+    forecasts = after["costs.forecast_subscription"] - before.get("costs.forecast_subscription", 0)
+    assert forecasts == len(estate.subscriptions)  # every subscription, billed or not
+    assert after["costs.query_billing_customer"] > before.get("costs.query_billing_customer", 0)
+    assert b["data"]["problems"] == []
+    left = _by_tenant(a, {c.slug: c.tenant_id for c in estate.customers})
+    right = _by_tenant(b, _discovered(lighthouse))
+    for tenant, customer in left.items():
+        for key in ("counts", "status", "coverage", "summary", "complete"):
+            assert right[tenant][key] == customer[key], (tenant, key)
+        assert right[tenant]["findings"] == customer["findings"], tenant
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"kind": "costmanagement_throttle", "retry_after": 1, "quotas": ["qpu"]}, "throttled"),
+        ({"kind": "server_error", "status": 503}, "service"),
+    ],
+)
+def test_a_failing_billing_scope_fails_every_subscription_of_its_customers(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fault: dict[str, Any],
+    reason: str,
+) -> None:
+    """429 (after its retries) or 5xx on the customer scope: every subscription of a
+    billed customer has its spend failed, with the reason; nothing is shown as zero;
+    the customers read per subscription and the other domains are untouched."""
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    _, lighthouse = _configs(emulator, where)
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    emulator.add_fault(route=BILLING_ROUTES, **fault)
+    _use_home(monkeypatch, tmp_path / "lighthouse")
+    code, report = _check(cli, lighthouse)  # validates against docs/check-schema.json
+    assert code == 3  # a customer's spend unknown
+    billed, unbilled = _billed_and_not(estate)
+    by_tenant = _by_tenant(report, _discovered(lighthouse))
+    for tenant in billed:
+        customer = by_tenant[tenant]
+        spend = customer["coverage"]["domains"]["spend"]
+        subscriptions = len(named_subscriptions(estate, tenant))
+        assert spend["state"] == "unknown", tenant
+        assert spend["scopes"]["failed"] == subscriptions
+        assert spend["reason"] == reason
+        assert customer["summary"]["spend_mtd"] is None or customer["summary"]["spend_mtd"] == {}
+        assert customer["summary"]["forecast"] in (None, {})
+        assert customer["coverage"]["domains"]["arc"]["state"] == "known"
+        assert any(f["rule"] == "coverage" and f["domain"] == "spend" for f in customer["findings"])
+    for tenant in unbilled:
+        assert by_tenant[tenant]["coverage"]["domains"]["spend"]["state"] == "known"
+
+
+def test_an_unreadable_billing_account_reads_spend_per_subscription(
+    served: tuple[RunningEmulator, Path],
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """Discovery cannot list the billing account's customers (403): the customers are
+    still discovered, a problem says why, and their spend is read per subscription."""
+    emulator, where = served
+    emulator.reset()
+    estate = emulator.estate
+    monkeypatch.setenv("BTCONSOLE_TODAY", estate.as_of.isoformat())
+    _, lighthouse = _configs(emulator, where)
+    for name, value in secret_environment(estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    emulator.add_fault(kind="forbidden", route="billing.customers.list")
+    _use_home(monkeypatch, tmp_path / "lighthouse")
+    _, report = _check(cli, lighthouse)
+    (problem,) = report["data"]["notes"]
+    assert "billing account" in problem and "per subscription" in problem
+    assert len(report["profiles"]) == len(estate.customers)
+    ran = emulator.stats()["by_route"]
+    assert ran.get("costs.query_billing_customer", 0) == 0
+    assert ran["costs.forecast_subscription"] == len(estate.subscriptions)
+    assert all(c["coverage"]["domains"]["spend"]["state"] == "known" for c in report["customers"])

@@ -1,152 +1,169 @@
-"""Count the Cost Management requests and QPU of one MSP spend refresh, per path.
+"""Count the requests and Cost Management QPU of one MSP spend refresh, per path.
 
 ``python -m tests.emulator.lighthouse_counts SIZE [SUBSCRIPTIONS|-] [PAGE_SIZE]``
 
-Serves ``generate(seed=1, size=SIZE)`` (with SUBSCRIPTIONS subscriptions when given),
-signs in once as the MSP tenant and reads every customer's spend with the bodies
-``btconsole.azure.spend`` sends (a 60-day daily query by service and resource group,
-and the month's forecast), following ``nextLink`` pages, through the real async SDK
-client: first per subscription, then per billing customer (the billing account's
-customer scope) with per-subscription queries for the tenants that are not billing
-customers. Prints the requests per route and the QPU the emulator counted, and checks
-that the 60-day totals of every billed customer agree between the two paths.
+Serves ``generate(seed=1, size=SIZE)`` (with SUBSCRIPTIONS subscriptions when given)
+and runs the real engine over the config ``btconsole emulator serve --lighthouse
+--write-config`` writes (one provider sign-in, its partner billing account): every
+discovered customer's spend domain is refreshed (forced, every scope), twice, each
+time with a cache of its own:
+
+1. per subscription: the customers' ``billing_scope`` taken away, as without
+   ``billing_account``: one cost query, one forecast and one budget listing per
+   subscription;
+2. at the billing account's customer scope: one cost query and one forecast per billed
+   customer, budgets per subscription, the customers that are not billed per
+   subscription.
+
+Prints the requests per route (``costs.*`` and ``budgets.*``; ``nextLink`` pages
+count) and the QPU the emulator counted for the MSP tenant, and checks that every
+customer's spend agrees between the two: month to date and 60-day totals per
+subscription and currency to a millionth, the month's forecast per currency to half a
+cent a subscription (each per-subscription forecast is rounded to the cent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import calendar
+import dataclasses
 import datetime as dt
+import math
+import os
 import sys
-from typing import Any
+import tempfile
+from collections import defaultdict
+from pathlib import Path
 
-from azure.core.rest import HttpRequest
-from azure.identity.aio import ClientSecretCredential
-from azure.mgmt.costmanagement.aio import CostManagementClient
-
-from btconsole.emulator.estate import Estate
-from btconsole.emulator.generate import MSP_NAME, generate
+from btconsole import health
+from btconsole.cache import Cache
+from btconsole.config import Config, load_config
+from btconsole.emulator.generate import generate
+from btconsole.emulator.serve import secret_environment, write_config
 from btconsole.emulator.server import RunningEmulator, running_emulator
+from btconsole.engine import Engine
+from btconsole.lighthouse import discover, effective_config
+from btconsole.records import CostRecord, ForecastRecord
 
-ARM_SCOPE = "https://management.azure.com/.default"
-API = "2025-03-01"
+ROUTES = ("costs.", "budgets.")
 
 
-def bodies(today: dt.date) -> dict[str, dict[str, Any]]:
-    start = today - dt.timedelta(days=59)
-    first = today.replace(day=1)
-    last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    cost = {"totalCost": {"name": "Cost", "function": "Sum"}}
-    return {
-        "query": {
-            "type": "ActualCost",
-            "timeframe": "Custom",
-            "timePeriod": {"from": f"{start}T00:00:00Z", "to": f"{today}T23:59:59Z"},
-            "dataset": {
-                "granularity": "Daily",
-                "aggregation": cost,
-                "grouping": [
-                    {"type": "Dimension", "name": "ServiceName"},
-                    {"type": "Dimension", "name": "ResourceGroupName"},
-                ],
-            },
-        },
-        "forecast": {
-            "type": "ActualCost",
-            "timeframe": "Custom",
-            "timePeriod": {"from": f"{first}T00:00:00Z", "to": f"{last}T23:59:59Z"},
-            "dataset": {"granularity": "Daily", "aggregation": cost},
-            "includeActualCost": True,
-            "includeFreshPartialCost": False,
-        },
-    }
+@dataclasses.dataclass
+class Refresh:
+    routes: dict[str, int]
+    qpu: int
+    costs: dict[str, list[CostRecord]]  # by customer
+    forecasts: dict[str, list[ForecastRecord]]
+    billed: int
 
 
 async def refresh(
-    emu: RunningEmulator, est: Estate, scopes: list[str], page_size: int | None
-) -> tuple[dict[str, int], int, dict[str, float]]:
-    """(requests per cost route, QPU spent, 60-day total per scope) of one refresh."""
-    emu.reset()
-    if page_size:
-        emu.set_settings(page_size=page_size)
-    msp = next(t for t in est.tenants if t.display_name == MSP_NAME)
-    totals: dict[str, float] = {}
-    limit = asyncio.Semaphore(16)
-    credential = ClientSecretCredential(
-        msp.tenant_id,
-        msp.client_id,
-        msp.client_secret,
-        authority=emu.authority,
-        disable_instance_discovery=True,
-        connection_verify=str(emu.ca_path),
-    )
-    async with (
-        credential,
-        CostManagementClient(
-            credential,
-            base_url=emu.base_url,
-            credential_scopes=[ARM_SCOPE],
-            connection_verify=str(emu.ca_path),
-        ) as client,
-    ):
+    emu: RunningEmulator, config_path: Path, where: Path, *, billed: bool, page_size: int | None
+) -> Refresh:
+    """One forced spend refresh of every discovered customer through the engine."""
 
-        async def one(scope: str) -> None:
-            async with limit:
-                total = 0.0
-                for kind, body in bodies(est.as_of).items():
-                    link = f"{emu.base_url}{scope}/providers/Microsoft.CostManagement/{kind}"
-                    link += f"?api-version={API}"
-                    while link:
-                        response = await client.send_request(HttpRequest("POST", link, json=body))
-                        await response.read()
-                        if response.status_code == 204:
-                            break
-                        response.raise_for_status()
-                        props = response.json()["properties"]
-                        if kind == "query":
-                            total += sum(row[0] for row in props["rows"])
-                        link = props.get("nextLink")
-                totals[scope] = total
+    def reset() -> None:
+        emu.reset()  # stats, and settings: the page size is set again
+        if page_size:
+            emu.set_settings(page_size=page_size)
 
-        await asyncio.gather(*(one(scope) for scope in scopes))
-    stats = emu.stats()
-    routes = {k: v for k, v in stats["by_route"].items() if k.startswith("costs.")}
-    return routes, sum(stats["cost_qpu_by_tenant"].values()), totals
+    reset()
+    config = load_config(config_path)
+    today = emu.estate.as_of
+    with Cache.open(where / "cache.sqlite") as cache:
+        problems = await discover(config, cache)
+        assert not problems, problems
+        effective: Config = effective_config(config, cache)
+        if not billed:
+            profiles = {
+                name: dataclasses.replace(p, billing_scope=None)
+                for name, p in effective.profiles.items()
+            }
+            effective = dataclasses.replace(effective, profiles=profiles)
+        names = [p.name for p in effective.profiles.values() if p.provider]
+        reset()  # count the refresh only, not the discovery
+        async with Engine(effective, cache, today=lambda: today) as engine:
+            outcomes = await engine.refresh_all(names, ("spend",), force=True)
+        failed = [o for o in outcomes if o.status == "failed"]
+        assert not failed, failed[:3]
+        costs: dict[str, list[CostRecord]] = {}
+        forecasts: dict[str, list[ForecastRecord]] = {}
+        for name in names:
+            records = [r for e in cache.read(name, "spend") for r in e.records]
+            costs[name] = [r for r in records if isinstance(r, CostRecord)]
+            forecasts[name] = [r for r in records if isinstance(r, ForecastRecord)]
+        stats = emu.stats()
+        routes = {k: v for k, v in stats["by_route"].items() if k.startswith(ROUTES)}
+        return Refresh(
+            routes,
+            sum(stats["cost_qpu_by_tenant"].values()),
+            costs,
+            forecasts,
+            sum(1 for n in names if effective.profiles[n].billing_scope),
+        )
+
+
+def _totals(costs: list[CostRecord], today: dt.date) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {
+        sub: dict(money) for sub, money in health.spend_mtd_by_subscription(costs, today).items()
+    }
+    sixty: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in costs:
+        sixty[(r.subscription_id, r.currency)].append(r.amount)
+    for (sub, currency), amounts in sixty.items():
+        out.setdefault(f"{sub} (60 days)", {})[currency] = math.fsum(amounts)
+    return out
+
+
+def agree(a: Refresh, b: Refresh, today: dt.date, subscriptions: dict[str, int]) -> None:
+    """Raise SystemExit naming the first customer whose spend differs between paths."""
+    for name in a.costs:
+        left, right = _totals(a.costs[name], today), _totals(b.costs[name], today)
+        if sorted(left) != sorted(right):
+            raise SystemExit(f"{name}: subscriptions differ: {sorted(left)} / {sorted(right)}")
+        for key, money in left.items():
+            for currency, amount in money.items():
+                other = right[key].get(currency)
+                if other is None or abs(amount - other) > 1e-6 * max(1.0, abs(amount)):
+                    raise SystemExit(f"{name} {key}: {amount} {currency} / {other}")
+        fa = health.forecast_total(a.forecasts[name], today, a.costs[name])
+        fb = health.forecast_total(b.forecasts[name], today, b.costs[name])
+        if sorted(fa) != sorted(fb):
+            raise SystemExit(f"{name}: forecast currencies differ: {fa} / {fb}")
+        for currency, amount in fa.items():
+            if abs(amount - fb[currency]) > 0.005 * subscriptions[name] + 1e-9:
+                raise SystemExit(f"{name}: forecast {amount} / {fb[currency]} {currency}")
 
 
 async def main(size: str, subscriptions: int | None, page_size: int | None) -> None:
     est = generate(seed=1, size=size, **({"subscriptions": subscriptions} if subscriptions else {}))
     (account,) = est.billing_accounts
-    billed = {c.tenant_id: c for c in account.customers}
-    per_sub = [f"/subscriptions/{s.subscription_id}" for s in est.subscriptions]
-    per_customer = [f"{account.id}/customers/{c.customer_id}" for c in account.customers]
-    fallback = [
-        f"/subscriptions/{sid}"
-        for c in est.customers
-        if c.tenant_id not in billed
-        for sid in c.subscription_ids
-    ]
-    with running_emulator(est) as emu:
-        a_routes, a_qpu, a_totals = await refresh(emu, est, per_sub, page_size)
-        b_routes, b_qpu, b_totals = await refresh(emu, est, per_customer + fallback, page_size)
+    os.environ.update(secret_environment(est, lighthouse=True))
+    with running_emulator(est) as emu, tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        config = where / "lighthouse.toml"
+        write_config(config, est, emu.base_url, Path(emu.ca_path), lighthouse=True)
+        results = {}
+        for label, billed in (("per-subscription", False), ("billing", True)):
+            (where / label).mkdir()
+            results[label] = await refresh(
+                emu, config, where / label, billed=billed, page_size=page_size
+            )
+    a, b = results["per-subscription"], results["billing"]
     print(
         f"estate {size}: {len(est.subscriptions)} subscriptions, {len(est.customers)} "
         f"customers, {len(account.customers)} billing customers; page size "
         f"{page_size or 'default'}"
     )
-    print(f"per subscription: {sum(a_routes.values())} requests {a_routes}, {a_qpu} QPU")
+    print(f"per subscription: {sum(a.routes.values())} requests {a.routes}, {a.qpu} QPU")
     print(
-        f"per billing customer (+{len(fallback)} subscriptions without one): "
-        f"{sum(b_routes.values())} requests {b_routes}, {b_qpu} QPU"
+        f"billing customer scope ({b.billed} customers billed, the others per subscription): "
+        f"{sum(b.routes.values())} requests {b.routes}, {b.qpu} QPU"
     )
-    for customer in est.customers:
-        if customer.tenant_id not in billed:
-            continue
-        by_sub = sum(a_totals[f"/subscriptions/{sid}"] for sid in customer.subscription_ids)
-        scope = f"{account.id}/customers/{billed[customer.tenant_id].customer_id}"
-        if abs(by_sub - b_totals[scope]) > 1e-6 * max(1.0, abs(by_sub)):
-            raise SystemExit(f"{customer.slug}: {by_sub} per subscription, {b_totals[scope]}")
-    print("60-day totals agree for every billed customer")
+    by_name: dict[str, int] = {}
+    for name, records in a.costs.items():
+        by_name[name] = max(1, len({r.subscription_id for r in records}))
+    agree(a, b, est.as_of, by_name)
+    print("month to date, 60-day totals and forecasts agree for every customer")
 
 
 if __name__ == "__main__":

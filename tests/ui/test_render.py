@@ -402,3 +402,28 @@ def test_the_panes_cut_names_in_the_middle_and_free_text_at_the_end() -> None:
         assert customer.hide_when_constant
         since = [c for c in columns if c.key == "since"]
         assert all(c.min_width >= len("in 7974y") for c in since)
+
+
+def test_a_customer_forecast_has_its_own_row_once() -> None:
+    """Spend read at the billing account's customer scope: the customer's forecast is
+    kept with every subscription's records; it shows once, on a row of its own with
+    the customer's month to date, and each subscription's forecast is unknown."""
+    today = dt.date(2026, 11, 20)
+    costs = [
+        CostRecord("contoso", SUB, "2026-11-20", "VMs", "?", 600.0, "GBP"),
+        CostRecord("contoso", "sub-2", "2026-11-20", "VMs", "?", 10.0, "GBP"),
+    ]
+    customer = ForecastRecord("contoso", "", "2026-11", 610.0, 900.0, "GBP")
+    rows = render.spend_rows(
+        costs,
+        [customer, customer],  # one copy per subscription
+        [],
+        customers={"contoso": "Contoso Retail"},
+        subscriptions={SUB: "Contoso Retail - Production", "sub-2": "Dev"},
+        today=today,
+    )
+    by_key = {r.key: r for r in rows}
+    assert len(rows) == 3
+    assert by_key["contoso||GBP"].cells[:3] == ("all subscriptions", "610 GBP", "900 GBP")
+    assert by_key[f"contoso|{SUB}|GBP"].cells[2] == "? GBP"
+    assert by_key["contoso|sub-2|GBP"].cells[2] == "? GBP"
