@@ -220,3 +220,68 @@ async def test_customers_that_come_and_go_show_without_a_restart(
                 await wait_for(pilot, marked)
     finally:
         emulator.reset()
+
+
+async def test_a_discovery_that_keeps_failing_keeps_the_customers_and_says_why(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refresh process's discovery fails after its retries: every customer stays,
+    the console notifies the reason once and its status bar counts the failure."""
+    from btconsole.ui.widgets import StatusBar
+    from tests.ui.conftest import Notes
+
+    emulator = served.emulator
+    emulator.reset()
+    path = tmp_path / "lighthouse.toml"
+    write_config(path, served.estate, emulator.base_url, Path(emulator.ca_path), lighthouse=True)
+    for name, value in secret_environment(served.estate, lighthouse=True).items():
+        monkeypatch.setenv(name, value)
+    config = load_config(path)
+    try:
+        with Cache.open(tmp_path / "cache.sqlite3") as cache:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: asyncio.run(discover(config, cache))
+            )
+            effective = effective_config(config, cache)
+            app = BtConsoleApp(
+                effective,
+                cache,
+                environ={},
+                refresh_interval=3600,
+                clock=lambda: FIXED_NOW,
+                refresher_environ=dict(os.environ),
+                refresher_args=("--today", AS_OF.isoformat(), "--now", FIXED_NOW.isoformat()),
+            )
+            notes = Notes(app)
+            done: list[str] = []
+            app.data.add_customer_listener(done.append)
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_for(pilot, lambda: set(done) >= set(effective.profiles), tries=LONG)
+                await wait_for(pilot, lambda: not app.data.refreshing, tries=LONG)
+                emulator.add_fault(kind="server_error", status=503, route="subscriptions.list")
+                await pilot.press("R")
+                await wait_for(pilot, lambda: "Lighthouse discovery" in notes, tries=LONG)
+                _title, message, severity = notes.find("Lighthouse discovery")  # type: ignore[misc]
+                assert severity == "warning"
+                assert message.startswith("msp: Lighthouse discovery failed (Azure failed)")
+                assert f"showing the {len(effective.profiles)} customer(s)" in message
+                await wait_for(pilot, lambda: not app.data.refreshing, tries=LONG)
+                assert app.config.profiles == effective.profiles  # nobody dropped
+                assert len(overview_cells(app)) == len(effective.profiles)
+                app.screen.update_bars()  # type: ignore[attr-defined]
+                assert " 1 err" in str(app.screen.query_one(StatusBar).render())
+                # told once: a second failing discovery does not notify again
+                count = len(notes.items)
+                tried = emulator.route_count("subscriptions.list")
+                done.clear()
+                await pilot.press("R")  # forced: discovers again (and fails again)
+                await wait_for(
+                    pilot,
+                    lambda: emulator.route_count("subscriptions.list") >= tried + 3,
+                    tries=LONG,
+                )
+                await wait_for(pilot, lambda: set(done) >= set(effective.profiles), tries=LONG)
+                await wait_for(pilot, lambda: not app.data.refreshing, tries=LONG)
+                assert [n for n in notes.items[count:] if n[0] == "Lighthouse discovery"] == []
+    finally:
+        emulator.reset()
