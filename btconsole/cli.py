@@ -303,7 +303,7 @@ def run_console(args: argparse.Namespace) -> int:
     from btconsole.config import load_config
 
     config = load_config(args.config)
-    if not config.profiles:
+    if not config.profiles and not config.lighthouse:  # Lighthouse: discovered at launch
         where = config.path if config.exists else f"{config.path} (not created yet)"
         print(
             f"btconsole: no profiles configured in {where}.\n"

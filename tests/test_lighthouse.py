@@ -197,3 +197,20 @@ def test_config_validate_tells_the_discovered_and_shadowed_customers(
     out = capsys.readouterr().out
     assert f"msp: 2 customer(s) last discovered: own-customer, {NAMELESS}" in out
     assert f"tenant {OWN} is also profile 'own': that profile is used" in out
+
+
+def test_the_console_with_only_a_lighthouse_profile_discovers_before_refusing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``btconsole`` with one Lighthouse profile and no customer profile goes on to
+    discover its customers (it used to refuse: "no profiles configured"); when none can
+    be discovered it says why in one line, exit 64, no traceback."""
+    only = MIXED.split("[profiles.own]")[0]
+    path = write(tmp_path, only)
+    monkeypatch.delenv("MSP_SECRET", raising=False)  # the sign-in cannot even start
+    assert main(["--config", str(path)]) == 64
+    err = capsys.readouterr().err
+    assert "no profiles configured" not in err
+    assert "msp: Lighthouse discovery failed (no credential)" in err
+    assert "no customer discovered through the Lighthouse profile(s) msp" in err
+    assert "Traceback" not in err

@@ -112,6 +112,13 @@ def run_console(args: Any) -> int:
     config, problems = with_customers(load_config(args.config), offline=args.offline, force=False)
     for problem in problems:
         print(f"btconsole: warning: {problem}", file=sys.stderr)
+    if not config.profiles and config.lighthouse:
+        raise UsageError(
+            f"no customer discovered through the Lighthouse profile(s) "
+            f"{', '.join(config.lighthouse)} in {config.path}"
+            + (" (the discovery failed: see the warning above)" if problems else "")
+            + "; btconsole doctor lists the delegations the provider sees"
+        )
     if not config.profiles:
         where = config.path if config.exists else f"{config.path} (not created yet)"
         raise UsageError(
