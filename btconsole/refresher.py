@@ -216,7 +216,7 @@ class Rediscovery:
     def __init__(
         self,
         engine: Any,
-        cache: Cache,
+        cache: Cache | None,
         digests: DigestMaker | None,
         on_change: DiscoveryListener,
     ) -> None:
@@ -230,16 +230,17 @@ class Rediscovery:
     async def __call__(self, force: bool = False) -> None:
         from btconsole.lighthouse import discover, discovery_due, effective_config
 
-        config: Config = self.engine.config
-        if not config.lighthouse:
+        config: Config | None = getattr(self.engine, "config", None)
+        cache = self.cache
+        if config is None or cache is None or not config.lighthouse:
             return
         async with self._lock:
             config = self.engine.config
-            if not force and not discovery_due(config, self.cache):
+            if not force and not discovery_due(config, cache):
                 return
             try:
-                problems = await discover(config, self.cache, force=force, engine=self.engine)
-                new = effective_config(config, self.cache)
+                problems = await discover(config, cache, force=force, engine=self.engine)
+                new = effective_config(config, cache)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the cache failed: the customers stay as they were
@@ -678,7 +679,9 @@ class InProcessRefresh:
         on_customers: DiscoveryListener | None = None,
     ) -> None:
         self.engine = engine
-        rediscover = Rediscovery(engine, engine.cache, digests, on_customers or (lambda _: None))
+        rediscover = Rediscovery(
+            engine, getattr(engine, "cache", None), digests, on_customers or (lambda _: None)
+        )
         self._run = RefreshRun(engine, digests, on_customer, rediscover=rediscover)
 
     @property

@@ -175,7 +175,7 @@ class BtConsoleApp(App[int]):
         self._tell_discovery_problems(problems)
         if added:
             names = ", ".join(self.config.profiles[n].display_name for n in added)
-            self.notify(clean(f"new customer(s) delegated: {names}"), markup=False, timeout=5)
+            self.notify(clean(f"customer(s) delegated: {names}"), markup=False, timeout=5)
         self._reload_screen()
         wanted = [name for name in self.data.profiles(self.scope) if name in set(added)]
         if wanted and not self.data.offline:

@@ -222,7 +222,8 @@ class DataSource:
 
     def add_discovery_listener(self, listener: Callable[[list[str], list[str]], None]) -> None:
         """Called on the event loop with ``(added, problems)`` when a Lighthouse
-        rediscovery changed the customers (``added``: the names new to :attr:`config`;
+        rediscovery changed the customers (``added``: the names new to :attr:`config`,
+        or delegated again;
         :attr:`config` is the new one already) or its problems (one line each)."""
         self._discovery_listeners.append(listener)
 
@@ -233,7 +234,13 @@ class DataSource:
         from btconsole.lighthouse import effective_config
 
         config = effective_config(self.config, self.cache)
-        added = [name for name in config.profiles if name not in self.config.profiles]
+        old = self.config.profiles
+        # new customers, and those delegated again: to show and refresh
+        added = [
+            name
+            for name, profile in config.profiles.items()
+            if name not in old or (old[name].delegation_gone and not profile.delegation_gone)
+        ]
         self.set_config(config)
         for listener in list(self._discovery_listeners):
             listener(added, list(problems))

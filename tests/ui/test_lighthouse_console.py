@@ -218,6 +218,18 @@ async def test_customers_that_come_and_go_show_without_a_restart(
                     return False
 
                 await wait_for(pilot, marked)
+
+                # it delegates again: the same customer, unmarked and refreshed
+                emulator.revoke_delegations([])
+                done.clear()
+                await pilot.press("R")
+                await wait_for(
+                    pilot, lambda: not app.config.profiles[gone].delegation_gone, tries=LONG
+                )
+                await wait_for(pilot, lambda: gone in done, tries=LONG)
+                await wait_for(pilot, lambda: not app.data.refreshing, tries=LONG)
+                await wait_for(pilot, lambda: not marked())
+                assert named(leaving.tenant_id) == gone
     finally:
         emulator.reset()
 
