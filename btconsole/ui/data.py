@@ -222,9 +222,9 @@ class DataSource:
 
     def add_discovery_listener(self, listener: Callable[[list[str], list[str]], None]) -> None:
         """Called on the event loop with ``(added, problems)`` when a Lighthouse
-        rediscovery changed the customers (``added``: the names new to :attr:`config`,
-        or delegated again;
-        :attr:`config` is the new one already) or its problems (one line each)."""
+        rediscovery changed the customers or its problems (one line each). ``added``:
+        the names new to :attr:`config`, or delegated again (to show and refresh);
+        :attr:`config` is the new one already."""
         self._discovery_listeners.append(listener)
 
     def _discovered(self, problems: list[str]) -> None:
