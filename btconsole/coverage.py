@@ -190,6 +190,8 @@ class CustomerCoverage:
     profile: str
     listing: ScopeState
     domains: Mapping[str, DomainCoverage]
+    # a Lighthouse customer whose delegation went: why its data is no longer refreshed
+    delegation_gone: str | None = None
 
     @property
     def unknown_domains(self) -> list[str]:
@@ -242,7 +244,12 @@ def customer_coverage(sources: Sources, wall: float) -> CustomerCoverage:
         scopes = tuple(scope_state(name, domain, scope, entry, wall) for scope, entry in pairs)
         block = blocked if blocked is not None and not any(s.has_data for s in scopes) else None
         domains[domain] = DomainCoverage(name, domain, scopes, block)
-    return CustomerCoverage(name, listing, domains)
+    gone: str | None = None
+    if sources.profile.delegation_gone:
+        from btconsole.lighthouse import gone_problem
+
+        gone = gone_problem(sources.profile)
+    return CustomerCoverage(name, listing, domains, gone)
 
 
 def coverage_findings(
@@ -253,10 +260,24 @@ def coverage_findings(
     - nothing known of the customer: one finding ``no data: <why>``;
     - a domain unknown: ``no <domain> data: <why>``;
     - a domain partly unknown: ``no <domain> data for N of M subscriptions: <why>``;
-    - a domain whose refresh keeps failing while its data goes stale: a warning.
+    - a domain whose refresh keeps failing while its data goes stale: a warning;
+    - a Lighthouse customer whose delegation went (its last data is kept, no longer
+      refreshed): a warning, whatever else is known of it.
     """
     names = list(domains) if domains is not None else list(coverage.domains)
     profile = coverage.profile
+    gone: list[Finding] = []
+    if coverage.delegation_gone:
+        gone.append(
+            Finding(
+                "warning",
+                ALL_DOMAINS,
+                profile,
+                f"{COVERAGE_RULE}/delegation-gone",
+                "Lighthouse delegation gone: last data kept, not refreshed",
+                detail=coverage.delegation_gone,
+            )
+        )
     if coverage.unknown:
         cause = coverage.cause
         why = cause.why if cause is not None else REASON_WORDS["never"]
@@ -268,9 +289,10 @@ def coverage_findings(
                 COVERAGE_RULE,
                 f"no data: {why}",
                 detail=_fix_detail(cause),
-            )
+            ),
+            *gone,
         ]
-    out: list[Finding] = []
+    out: list[Finding] = [*gone]
     for name in names:
         d = coverage.domains.get(name)
         if d is None:

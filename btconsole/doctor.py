@@ -282,18 +282,20 @@ def check_delegations(provider: Any, config: Config, environ: Mapping[str, str])
 
     from btconsole.lighthouse import doctor_delegations
 
+    last = check_discovery(provider.name, config)
     try:
         customers, problems = asyncio.run(doctor_delegations(provider, config, environ=environ))
     except BtConsoleError as exc:
         return [
+            *last,
             Result(
                 FAIL,
                 "delegate",
                 f"{provider.name}: cannot list the delegated customers: {_first_line(exc)}",
                 "check the provider's sign-in and that it has delegations",
-            )
+            ),
         ]
-    results: list[Result] = []
+    results: list[Result] = [*last]
     if not customers:
         results.append(
             Result(
@@ -340,6 +342,33 @@ def check_delegations(provider: Any, config: Config, environ: Mapping[str, str])
     for problem in problems:
         results.append(Result(WARN, "delegate", f"{provider.name}: {problem}"))
     return results
+
+
+def check_discovery(provider: str, config: Config) -> list[Result]:
+    """What the last discovery of ``provider`` left in the cache (no request): a
+    warning when it failed (the console and check show its last customers meanwhile)."""
+    from btconsole.cache import Cache, CacheError, default_cache_path
+    from btconsole.lighthouse import recorded_problem
+
+    if not default_cache_path().exists():
+        return []
+    try:
+        with Cache.open(None, readonly=True) as cache:
+            problem = recorded_problem(provider, cache)
+    except CacheError:
+        return []  # check_cache says what is wrong with it
+    if problem is None:
+        return []
+    _name, _, what = problem.partition(": ")
+    return [
+        Result(
+            WARN,
+            "delegate",
+            f"{provider}: last {what}",
+            "the customers shown are the last discovery's; btconsole check discovers again "
+            "(see the log for each attempt)",
+        )
+    ]
 
 
 def _get_token(profile: Profile, config: Config, environ: Mapping[str, str]) -> Result:

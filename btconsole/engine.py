@@ -676,6 +676,23 @@ class Engine:
             self._notify(key)
         return Outcome(key, "fetched", len(records))
 
+    async def retrying(self, profile: Profile, key: CacheKey, fetch: Fetch) -> Sequence[Any]:
+        """Run ``fetch`` with ``profile``'s session, its requests retried exactly as a
+        refresh's are (:meth:`_request`: the profile's throttle gate, ``Retry-After``,
+        5xx and broken connections retried, a 401 recovered once) but nothing stored:
+        for reads that are no domain's scope, such as a Lighthouse discovery
+        (``profile`` may be a provider's own sign-in, which is not in the config).
+
+        Raises:
+            AzureError / BtConsoleError: the last attempt's failure.
+        """
+        status = self._status(profile.name)
+        status.in_flight += 1
+        try:
+            return await self._with_retries(profile, key, fetch)
+        finally:
+            status.in_flight -= 1
+
     async def _with_retries(self, profile: Profile, key: CacheKey, fetch: Fetch) -> Sequence[Any]:
         """Run ``fetch``; its requests go through :meth:`_request` (retries per request).
 

@@ -58,6 +58,10 @@ class _Reads(Protocol):
     def get(self, key: CacheKey) -> Any: ...
 
 
+class _Peeks(_Reads, Protocol):
+    def peek(self, key: CacheKey) -> Any: ...
+
+
 @record
 @dataclass(frozen=True)
 class TenantRecord:
@@ -319,20 +323,67 @@ def effective_config(config: Config, cache: _Reads) -> Config:
 
 
 def discovery_due(config: Config, cache: Cache, now: float | None = None) -> bool:
-    """Whether some provider's discovery is missing or older than its TTL."""
+    """Whether some provider's discovery is missing or older than its TTL (and not
+    waiting out the backoff of a discovery that failed)."""
     for name in config.lighthouse:
         entry = cache.peek(discovery_key(name))
-        if entry is None or entry.is_stale(now):
+        if entry is None or (entry.is_stale(now) and not entry.in_backoff(now)):
             return True
     return False
+
+
+def problem_text(provider: str, error: str, reason: str | None, kept: int) -> str:
+    """One line for a discovery that failed: the reason class, what Azure said, and
+    what is shown instead (the customers of the last discovery, never none)."""
+    from btconsole.coverage import REASON_WORDS
+
+    why = REASON_WORDS.get(reason or "", reason or "failed")
+    shown = (
+        f"showing the {kept} customer(s) of the last discovery"
+        if kept
+        else "no customer discovered yet"
+    )
+    return f"{provider}: Lighthouse discovery failed ({why}): {error}; {shown}"
+
+
+def _failing(provider: str, cache: _Peeks) -> Any:
+    """The discovery entry (metadata only) when the last discovery failed, else None."""
+    entry = cache.peek(discovery_key(provider))
+    if entry is None or not entry.error:
+        return None
+    if entry.fetched_at is not None and (entry.error_at or 0.0) < entry.fetched_at:
+        return None  # an old failure, discovered since
+    return entry
+
+
+def failing_providers(config: Config, cache: _Peeks) -> list[str]:
+    """The Lighthouse profiles whose last discovery failed (metadata only: cheap)."""
+    return [name for name in config.lighthouse if _failing(name, cache) is not None]
+
+
+def recorded_problem(provider: str, cache: _Peeks) -> str | None:
+    """The problem of ``provider``'s last discovery if it failed (from the cache)."""
+    entry = _failing(provider, cache)
+    if entry is None:
+        return None
+    full = cache.get(discovery_key(provider))
+    kept = len(customers_of(provider, full.records)) if full is not None else 0
+    return problem_text(provider, entry.error, entry.error_kind, kept)
+
+
+def discovery_problems(config: Config, cache: _Peeks) -> list[str]:
+    """The providers whose last discovery failed, one line each, from the cache (no
+    request): what the console, ``doctor`` and an offline ``check`` report."""
+    found = (recorded_problem(name, cache) for name in config.lighthouse)
+    return [problem for problem in found if problem]
 
 
 async def discover_provider(
     provider: LighthouseProfile,
     config: Config,
     cache: Cache,
+    engine: Any,
     *,
-    pools: ConnectionPools | None = None,
     now: float | None = None,
 ) -> str | None:
     """Read one provider's delegations (``GET /tenants``, ``GET /subscriptions``) and,
@@ -340,32 +391,48 @@ async def discover_provider(
     with each customer's subscription listing. Returns the problem (one line) when it
     failed: the previous discovery stays in use. A billing account that cannot be read
     is a problem too, but the delegations are kept (and which customers are billed is
-    what the previous discovery knew)."""
+    what the previous discovery knew).
+
+    The requests go through ``engine`` (:meth:`btconsole.engine.Engine.retrying`):
+    throttling, 5xx and broken connections are retried as every refresh's requests
+    are. A discovery that still fails keeps the last one's customers, records the
+    failure (its reason class) and waits out a backoff before the next attempt.
+    """
     from btconsole.azure.errors import AzureError
     from btconsole.azure.managedservices import billing_customers
-    from btconsole.azure.session import AzureSession
     from btconsole.azure.subscriptions import list_all_subscriptions, list_tenants
+    from btconsole.engine import backoff_seconds
     from btconsole.errors import BtConsoleError
 
     at = time.time() if now is None else now
     key = discovery_key(provider.name)
     billing: dict[str, str] | None = None
     problem: str | None = None
+
+    async def fetch(session: Any) -> tuple[list[dict[str, Any]], list[SubscriptionRecord]]:
+        nonlocal billing, problem
+        tenants = await list_tenants(session)
+        subs = await list_all_subscriptions(session)
+        if provider.billing_account:
+            try:
+                billing = await billing_customers(session, provider.billing_account)
+            except AzureError as exc:
+                problem = (
+                    f"{provider.name}: billing account {provider.billing_account}: {exc} "
+                    "(spend is read per subscription for customers not known as billed)"
+                )
+        return tenants, subs
+
     try:
-        async with AzureSession(provider.credential_profile(), config, pools=pools) as session:
-            tenants = await list_tenants(session)
-            subs = await list_all_subscriptions(session)
-            if provider.billing_account:
-                try:
-                    billing = await billing_customers(session, provider.billing_account)
-                except AzureError as exc:
-                    problem = (
-                        f"{provider.name}: billing account {provider.billing_account}: {exc} "
-                        "(spend is read per subscription for customers not known as billed)"
-                    )
+        tenants, subs = await engine.retrying(provider.credential_profile(), key, fetch)
     except (AzureError, BtConsoleError) as exc:
-        cache.put_error(key, exc, ttl=DISCOVERY_TTL)
-        return f"{provider.name}: Lighthouse discovery failed: {exc}"
+        before = cache.peek(key)
+        failures = (before.failures if before is not None else 0) + 1
+        wait = max(backoff_seconds(failures), getattr(exc, "retry_after", None) or 0.0)
+        cache.put_error(key, exc, next_attempt_at=at + wait, ttl=DISCOVERY_TTL, now=at)
+        previous = cache.get(key)
+        kept = len(customers_of(provider.name, previous.records)) if previous else 0
+        return problem_text(provider.name, str(exc), exc.reason, kept)
     config = configured(config)
     previous = cache.get(key)  # its records: names and customers already known
     reserved = list(config.profiles)
@@ -393,18 +460,30 @@ async def discover(
     cache: Cache,
     *,
     force: bool = True,
-    pools: ConnectionPools | None = None,
+    engine: Any = None,
 ) -> list[str]:
     """Discover every Lighthouse profile's customers (when due, or always with
-    ``force``); return the problems (one line each). A read-only cache: nothing."""
-    if cache.readonly:
+    ``force``); return the problems (one line each). A read-only cache: nothing.
+
+    ``engine`` (:class:`btconsole.engine.Engine`) sends the requests, with its
+    retries, connection pools and throttle gates; without one, an engine of its own
+    is made for the discovery and closed after it.
+    """
+    if cache.readonly or not config.lighthouse:
         return []
+    if engine is None:
+        from btconsole.engine import Engine
+
+        async with Engine(config, cache) as own:
+            return await discover(config, cache, force=force, engine=own)
     problems: list[str] = []
     for provider in config.lighthouse.values():
         entry = cache.peek(discovery_key(provider.name))
-        if not force and entry is not None and not entry.is_stale():
-            continue
-        problem = await discover_provider(provider, config, cache, pools=pools)
+        if not force and entry is not None and (not entry.is_stale() or entry.in_backoff()):
+            # fresh, or it failed a moment ago: what it recorded stands
+            problem = recorded_problem(provider.name, cache)
+        else:
+            problem = await discover_provider(provider, config, cache, engine)
         if problem:
             problems.append(problem)
     return problems
@@ -461,15 +540,18 @@ def with_customers(
     """The effective config of a one-shot command (``check``, ``export``, ``doctor``):
     online, every provider's customers are discovered first (``force``: even when the
     cached discovery is fresh); offline, the cached discovery is used. Returns the
-    config and the discovery problems (one line each)."""
+    config and the discovery problems (one line each; offline, those the last discovery
+    recorded). Without ``force``, a discovery that failed recently is not tried again
+    before its backoff: its recorded problem is returned."""
     if not config.lighthouse:
         return config, []
     import asyncio
 
-    problems: list[str] = []
     with Cache.open(cache_path, readonly=offline) as cache:
         if not offline:
             problems = asyncio.run(discover(config, cache, force=force))
+        else:  # what the last discovery left, told again: its customers may be out of date
+            problems = discovery_problems(config, cache)
         return effective_config(config, cache), problems
 
 

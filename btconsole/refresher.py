@@ -22,8 +22,14 @@ which the parent logs); the parent asks for refreshes on the child's stdin:
     child -> parent  {"event": "landed", "profile": p, "domain": d, "scope": s}
                      {"event": "customer", "profile": p}     (its digest is current)
                      {"event": "status", "in_flight": n, "throttled": bool}
+                     {"event": "customers", "problems": [...]}  (Lighthouse: the
+                       customers changed, or the discovery's problems did)
                      {"event": "done", "id": 1, "outcomes": [...]}
                      {"event": "failed", "id": 1, "error": "..."}
+
+Before a refresh, a Lighthouse provider's customers are discovered again when their
+discovery is due (:class:`Rediscovery`): the child's engine takes the new customers at
+once, and the ``customers`` event tells the console to read them from the cache.
 
 End of input (the console quits or dies) ends the child: its engine is closed, leases
 are released. Nothing here imports Textual or, until a refresh runs, an Azure SDK.
@@ -43,7 +49,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -109,10 +115,12 @@ class RefreshRun:
         engine: Any,
         digests: DigestMaker | None,
         on_customer: CustomerListener,
+        rediscover: Callable[[bool], Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.digests = digests
         self.on_customer = on_customer
+        self.rediscover = rediscover
         # customers waiting for their digest: made in batches, one batch at a time
         self._waiting: list[tuple[str, asyncio.Future[None]]] = []
         self._maker: asyncio.Task[None] | None = None
@@ -124,8 +132,13 @@ class RefreshRun:
 
         Profiles start together (the engine bounds the requests in flight and serves the
         earlier profiles' first); a profile whose refresh raised gets a failed outcome
-        and the others carry on.
+        and the others carry on. Lighthouse customers are discovered again first when
+        their discovery is due, or always when the refresh is forced (``rediscover``),
+        so a customer whose delegation went is marked before the engine would list its
+        subscriptions (and drop its data).
         """
+        if self.rediscover is not None:
+            await self.rediscover(force)
         # customers complete one after another, in the order asked, so each one's
         # digest is made (and its row shown) while the others are still being fetched
         self.engine.prioritise(list(profiles))
@@ -185,6 +198,66 @@ class RefreshRun:
                     done.set_result(None)
 
 
+DiscoveryListener = Callable[[list[str]], None]
+
+
+class Rediscovery:
+    """Lighthouse customers that come and go while the console runs.
+
+    Called before each refresh: when a provider's last discovery is over its TTL (and
+    not waiting out the backoff of one that failed), or when the user forces the
+    refresh (``R``: "what is there now?"), its delegations are read again
+    through the engine (with its retries) and the engine and the digests take the new
+    customers. ``on_change(problems)`` is told when the customers changed (one
+    delegated, one whose delegation went, now marked) or the discovery's problems did
+    (a failure, or its end): the console then reads the customers from the cache.
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        cache: Cache | None,
+        digests: DigestMaker | None,
+        on_change: DiscoveryListener,
+    ) -> None:
+        self.engine = engine
+        self.cache = cache
+        self.digests = digests
+        self.on_change = on_change
+        self._lock = asyncio.Lock()  # concurrent refreshes discover once
+        self._failing: frozenset[str] = frozenset()
+
+    async def __call__(self, force: bool = False) -> None:
+        from btconsole.lighthouse import discover, discovery_due, effective_config
+
+        config: Config | None = getattr(self.engine, "config", None)
+        cache = self.cache
+        if config is None or cache is None or not config.lighthouse:
+            return
+        async with self._lock:
+            config = self.engine.config
+            if not force and not discovery_due(config, cache):
+                return
+            try:
+                problems = await discover(config, cache, force=force, engine=self.engine)
+                new = effective_config(config, cache)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the cache failed: the customers stay as they were
+                log.exception("Lighthouse discovery failed")
+                return
+            for problem in problems:
+                log.warning("%s", problem)
+            changed = new.profiles != config.profiles
+            self.engine.config = new
+            if self.digests is not None:
+                self.digests.config = new
+            failing = frozenset(p.split(":", 1)[0] for p in problems)
+            if changed or failing != self._failing:
+                self._failing = failing
+                self.on_change(problems)
+
+
 def outcome_plain(outcome: Outcome) -> dict[str, Any]:
     key = outcome.key
     return {
@@ -214,13 +287,26 @@ def outcome_from(data: Mapping[str, Any]) -> Outcome:
 class _Child:
     """The refresh process's side: requests in on stdin, events out on ``out``."""
 
-    def __init__(self, config: Config, cache: Cache, out: IO[str], engine: Any) -> None:
-        self.config = config
+    def __init__(
+        self, cache: Cache, out: IO[str], engine: Any, digests: DigestMaker | None = None
+    ) -> None:
         self.cache = cache
         self.out = out
         self.engine = engine
+        self.digests = digests
         self.runs: set[asyncio.Task[None]] = set()
-        self._discovery = asyncio.Lock()
+        self.rediscover = Rediscovery(
+            engine,
+            cache,
+            digests,
+            lambda problems: self.emit({"event": "customers", "problems": problems}),
+        )
+
+    @property
+    def config(self) -> Config:
+        """The customers refreshed: the configured ones and those discovered."""
+        config: Config = self.engine.config
+        return config
 
     def emit(self, event: dict[str, Any]) -> None:
         self.out.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -231,14 +317,15 @@ class _Child:
             {"event": "landed", "profile": key.profile, "domain": key.domain, "scope": key.scope}
         )
 
-    async def serve(self, digests: DigestMaker) -> None:
+    async def serve(self) -> None:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=1 << 20)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         run = RefreshRun(
             self.engine,
-            digests,
+            self.digests,
             lambda name: self.emit({"event": "customer", "profile": name}),
+            rediscover=self.rediscover,
         )
         status = asyncio.create_task(self._status())
         try:
@@ -260,27 +347,9 @@ class _Child:
                 with contextlib.suppress(BaseException):
                     await task
 
-    async def _rediscover(self) -> None:
-        """Lighthouse: discover again when the last discovery is stale, so a customer
-        whose delegation went is marked (and not refreshed: that would drop its data)
-        before the engine lists its subscriptions again. A customer discovered since
-        the console started is not shown until it is started again."""
-        from btconsole.lighthouse import discover, discovery_due, effective_config
-
-        if not self.config.lighthouse:
-            return
-        async with self._discovery:  # concurrent refreshes discover once
-            if not discovery_due(self.config, self.cache):
-                return
-            for problem in await discover(self.config, self.cache, force=False):
-                log.warning("%s", problem)
-            self.config = effective_config(self.config, self.cache)
-            self.engine.config = self.config
-
     async def _refresh(self, run: RefreshRun, request: Mapping[str, Any]) -> None:
         ident = request.get("id")
         try:
-            await self._rediscover()
             outcomes = await run.run(
                 [str(p) for p in request.get("profiles", ())],
                 [str(d) for d in request.get("domains", ())],
@@ -387,10 +456,10 @@ async def _serve(
         listener=lambda key: child.landed(key) if child is not None else None,
     )
     async with engine:
-        child = _Child(config, cache, out, engine)
         digests = DigestMaker(config, cache, (lambda: pinned) if pinned is not None else None)
+        child = _Child(cache, out, engine, digests)
         with contextlib.suppress(asyncio.CancelledError):
-            await child.serve(digests)
+            await child.serve()
     return 0
 
 
@@ -413,6 +482,7 @@ class RefreshProcess:
         on_landed: KeyListener,
         on_customer: CustomerListener,
         on_message: Callable[[str], None] | None = None,
+        on_customers: DiscoveryListener | None = None,
         environ: Mapping[str, str] | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
@@ -421,6 +491,7 @@ class RefreshProcess:
         self.on_landed = on_landed
         self.on_customer = on_customer
         self.on_message = on_message
+        self.on_customers = on_customers
         self.environ = dict(os.environ if environ is None else environ)
         self.extra_args = tuple(extra_args)
         self.in_flight = 0
@@ -537,6 +608,9 @@ class RefreshProcess:
             )
         elif kind == "customer":
             self.on_customer(str(event["profile"]))
+        elif kind == "customers":
+            if self.on_customers is not None:
+                self.on_customers([str(p) for p in event.get("problems") or ()])
         elif kind == "status":
             self.in_flight = int(event.get("in_flight") or 0)
             self.throttled = bool(event.get("throttled"))
@@ -602,9 +676,13 @@ class InProcessRefresh:
         digests: DigestMaker | None,
         *,
         on_customer: CustomerListener,
+        on_customers: DiscoveryListener | None = None,
     ) -> None:
         self.engine = engine
-        self._run = RefreshRun(engine, digests, on_customer)
+        rediscover = Rediscovery(
+            engine, getattr(engine, "cache", None), digests, on_customers or (lambda _: None)
+        )
+        self._run = RefreshRun(engine, digests, on_customer, rediscover=rediscover)
 
     @property
     def in_flight(self) -> int:

@@ -232,3 +232,20 @@ def test_billed_customers_get_their_billing_scope_and_keep_it_when_it_cannot_be_
     twice = {"cust-1": "Contoso Ltd.", "cust-2": "contoso ltd."}
     records = merge(provider, found, subs, (), config.profiles, 1000.0, twice)
     assert [r.billing_customer for r in records if isinstance(r, TenantRecord)] == [None, None]
+
+
+def test_the_console_with_only_a_lighthouse_profile_discovers_before_refusing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``btconsole`` with one Lighthouse profile and no customer profile goes on to
+    discover its customers (it used to refuse: "no profiles configured"); when none can
+    be discovered it says why in one line, exit 64, no traceback."""
+    only = MIXED.split("[profiles.own]")[0]
+    path = write(tmp_path, only)
+    monkeypatch.delenv("MSP_SECRET", raising=False)  # the sign-in cannot even start
+    assert main(["--config", str(path)]) == 64
+    err = capsys.readouterr().err
+    assert "no profiles configured" not in err
+    assert "msp: Lighthouse discovery failed (no credential)" in err
+    assert "no customer discovered through Lighthouse profile(s) msp" in err
+    assert "Traceback" not in err

@@ -113,6 +113,10 @@ class TokenService:
                 return tenant
         return self.estate.tenants[0]
 
+    def forget_visibility(self) -> None:
+        """Delegations changed: work out again what each tenant's tokens may see."""
+        self._visible.clear()
+
     def visible(self, tenant_id: str) -> frozenset[str]:
         """Lower-cased subscription ids a token of ``tenant_id`` may see."""
         cached = self._visible.get(tenant_id)

@@ -25,7 +25,7 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -170,6 +170,11 @@ class EmulatorServer:
         (routes or default_routes())(self.router)
         if extra_routes is not None:
             extra_routes(self.router)
+        # the estate's Lighthouse delegations as served at the start: the control route
+        # /_emulator/delegations withdraws (and gives back) a customer's
+        self._delegated = {t.tenant_id: list(t.delegated_subscription_ids) for t in estate.tenants}
+        self._delegations = list(estate.delegations)
+        self.revoked: frozenset[str] = frozenset()
         self._tls_dir = tls_dir
         self._tls: TlsMaterial | None = None
         self._runner: web.AppRunner | None = None
@@ -261,8 +266,11 @@ class EmulatorServer:
         await self.stop()
 
     def reset(self) -> None:
-        """Back to the startup faults and settings; stats, throttling buckets, token
-        expiries and device codes forgotten (issued tokens and pending LROs stay valid)."""
+        """Back to the startup faults, settings and delegations; stats, throttling
+        buckets, token expiries and device codes forgotten (issued tokens and pending
+        LROs stay valid)."""
+        if self.revoked:
+            self.revoke_delegations(())
         state = self.state
         state.faults.replace(FaultSet.from_mapping(self._startup_faults, "faults"))
         state.settings = dataclasses.replace(self._startup_settings)
@@ -270,6 +278,28 @@ class EmulatorServer:
         state.buckets.clear()
         state.tokens.revoked_through.clear()
         state.tokens.device_codes.clear()
+
+    def revoke_delegations(self, tenants: Iterable[str]) -> None:
+        """Serve the estate as if the customer ``tenants`` had removed every Lighthouse
+        delegation (the others as at the start): what a customer that leaves, or
+        arrives (revoked at the start, then given back), looks like to the provider on
+        ``GET /subscriptions``, ``GET /tenants``, ``Microsoft.ManagedServices`` and
+        Resource Graph. The estate's lazy indexes of delegations are dropped."""
+        estate = self.estate
+        revoked = frozenset(t.lower() for t in tenants)
+        owner = {s.subscription_id.lower(): s.tenant_id.lower() for s in estate.subscriptions}
+
+        def kept(subscription_id: str) -> bool:
+            return owner.get(subscription_id.lower(), "") not in revoked
+
+        for tenant in estate.tenants:
+            original = self._delegated.get(tenant.tenant_id, [])
+            tenant.delegated_subscription_ids = [s for s in original if kept(s)]
+        estate.delegations = [d for d in self._delegations if kept(d.subscription_id)]
+        estate.__dict__.pop("_managers", None)  # functools.cached_property
+        estate._indexes.pop("delegations", None)
+        self.state.tokens.forget_visibility()
+        self.revoked = revoked
 
     # ------------------------------------------------------------ the one handler
 
@@ -542,6 +572,24 @@ def register_control(router: Router, server: EmulatorServer) -> None:
             return _control_error("no pending device code matched", 404)
         return json_response({"approved": approved})
 
+    async def get_delegations(ctx: Ctx) -> web.StreamResponse:
+        return json_response({"revoked": sorted(server.revoked)})
+
+    async def put_delegations(ctx: Ctx) -> web.StreamResponse:
+        try:
+            body = json.loads(await ctx.request.text() or "{}")
+        except ValueError as exc:
+            return _control_error(str(exc))
+        revoked = body.get("revoked") if isinstance(body, dict) else None
+        if not isinstance(revoked, list) or not all(isinstance(t, str) for t in revoked):
+            return _control_error('expected {"revoked": [tenant id, ...]}')
+        known = {t.tenant_id.lower() for t in server.estate.tenants}
+        unknown = [t for t in revoked if t.lower() not in known]
+        if unknown:
+            return _control_error(f"unknown tenant(s): {', '.join(unknown)}", 404)
+        server.revoke_delegations(revoked)
+        return json_response({"revoked": sorted(server.revoked)})
+
     async def reset(ctx: Ctx) -> web.StreamResponse:
         server.reset()
         return json_response({"reset": True})
@@ -573,6 +621,8 @@ def register_control(router: Router, server: EmulatorServer) -> None:
         ("DELETE", "stats", delete_stats, "stats.delete"),
         ("GET", "device-code", get_device_codes, "device_code.get"),
         ("POST", "device-code/approve", approve_device_code, "device_code.approve"),
+        ("GET", "delegations", get_delegations, "delegations.get"),
+        ("PUT", "delegations", put_delegations, "delegations.put"),
         ("POST", "reset", reset, "reset"),
         ("GET", "info", info, "info"),
     ]
@@ -680,6 +730,11 @@ class RunningEmulator:
 
     def set_settings(self, **changes: Any) -> Any:
         return self.control("PATCH", "settings", changes)
+
+    def revoke_delegations(self, tenants: Iterable[str]) -> Any:
+        """Withdraw every Lighthouse delegation of the customer ``tenants`` (and give
+        back those of any other): ``PUT /_emulator/delegations``."""
+        return self.control("PUT", "delegations", {"revoked": list(tenants)})
 
     def stats(self) -> Any:
         return self.control("GET", "stats")

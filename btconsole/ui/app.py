@@ -129,6 +129,8 @@ class BtConsoleApp(App[int]):
         self.data.add_listener(self._data_changed)
         self.data.add_customer_listener(self._customer_changed)
         self.data.add_message_listener(self._refresh_message)
+        self.data.add_discovery_listener(self._customers_discovered)
+        self._discovery_told: set[str] = set()  # providers whose failure was notified
         self._history: list[str] | None = None  # read at the first ":"
         self._history_warned = False
         # the user's [keys] table, checked (unknown ids, clashes: ConfigError), as
@@ -145,6 +147,9 @@ class BtConsoleApp(App[int]):
         self.theme = name
         for message in [*themes.problems, *([problem] if problem else [])]:
             self.notify(clean(message), title="Theme", severity="warning", markup=False)
+        # a Lighthouse discovery that failed before the start: its customers are the
+        # last discovery's (the status bar counts it with the failed listings)
+        self._tell_discovery_problems(self.data.discovery_problems())
         self.call_after_refresh(self._painted)
         if not self._environ.get("BTCONSOLE_BENCH_FILE"):  # (that run quits at once)
             self.run_worker(self.data.prestart(), group="prestart", exit_on_error=False)
@@ -161,6 +166,30 @@ class BtConsoleApp(App[int]):
         if not self.data.offline:
             self.set_interval(self.refresh_interval, self._tick)
             self.call_later(self._tick)
+
+    def _customers_discovered(self, added: list[str], problems: list[str]) -> None:
+        """A Lighthouse rediscovery changed the customers (the data source follows it
+        already) or its problems: every pane shows the new customers (and marks those
+        whose delegation went) without a restart, and the new ones are refreshed."""
+        self.config = self.data.config
+        self._tell_discovery_problems(problems)
+        if added:
+            names = ", ".join(self.config.profiles[n].display_name for n in added)
+            self.notify(clean(f"customer(s) delegated: {names}"), markup=False, timeout=5)
+        self._reload_screen()
+        wanted = [name for name in self.data.profiles(self.scope) if name in set(added)]
+        if wanted and not self.data.offline:
+            self._start_refresh(list(PANE_DOMAINS), wanted, force=False)
+
+    def _tell_discovery_problems(self, problems: list[str]) -> None:
+        """Notify each provider's discovery failure once (until it recovers)."""
+        failing = {problem.split(":", 1)[0] for problem in problems}
+        for problem in problems:
+            if problem.split(":", 1)[0] not in self._discovery_told:
+                self.notify(
+                    clean(problem), title="Lighthouse discovery", severity="warning", markup=False
+                )
+        self._discovery_told = failing
 
     def _refresh_message(self, text: str) -> None:
         """What the refresh asks of the user (a device-code sign-in), shown until read."""

@@ -68,6 +68,7 @@ class DataSource:
         self._listeners: list[Callable[[CacheKey], None]] = []
         self._customer_listeners: list[Callable[[str], None]] = []
         self._message_listeners: list[Callable[[str], None]] = []
+        self._discovery_listeners: list[Callable[[list[str], list[str]], None]] = []
         self._refresher: Refresher | None = None
         self._refresher_args = tuple(refresher_args)
         self._refresher_environ = refresher_environ
@@ -137,10 +138,16 @@ class DataSource:
         return states
 
     def listing_state(self, profiles: Sequence[str]) -> tuple[int, int]:
-        """(failed subscription listings, customers none of whose subscriptions can be
-        named: no listing ever read and none configured), from metadata only."""
+        """(failed subscription listings and Lighthouse discoveries, customers none of
+        whose subscriptions can be named: no listing ever read and none configured),
+        from metadata only."""
         listings = {e.key.profile: e for e in self.cache.peek_domain("subscriptions", profiles)}
         failed = sum(1 for e in listings.values() if e.error)
+        # a Lighthouse discovery that failed is the listing above its customers'
+        if self.config.lighthouse:
+            from btconsole.lighthouse import failing_providers
+
+            failed += len(failing_providers(self.config, self.cache))
         unknown = 0
         for name in profiles:
             entry = listings.get(name)
@@ -213,6 +220,55 @@ class DataSource:
         """Called with what the refresh asks of the user (a device-code sign-in)."""
         self._message_listeners.append(listener)
 
+    def add_discovery_listener(self, listener: Callable[[list[str], list[str]], None]) -> None:
+        """Called on the event loop with ``(added, problems)`` when a Lighthouse
+        rediscovery changed the customers or its problems (one line each). ``added``:
+        the names new to :attr:`config`, or delegated again (to show and refresh);
+        :attr:`config` is the new one already."""
+        self._discovery_listeners.append(listener)
+
+    def _discovered(self, problems: list[str]) -> None:
+        """The refresh discovered the Lighthouse customers again (and keeps them in the
+        cache): follow it, so new customers are shown and gone ones marked without a
+        restart."""
+        from btconsole.lighthouse import effective_config
+
+        config = effective_config(self.config, self.cache)
+        old = self.config.profiles
+        # new customers, and those delegated again: to show and refresh
+        added = [
+            name
+            for name, profile in config.profiles.items()
+            if name not in old or (old[name].delegation_gone and not profile.delegation_gone)
+        ]
+        self.set_config(config)
+        for listener in list(self._discovery_listeners):
+            listener(added, list(problems))
+
+    def set_config(self, config: Config) -> None:
+        """Serve ``config``'s customers from now on (this process's engine too)."""
+        changed = {
+            name
+            for name in {*config.profiles, *self.config.profiles}
+            if config.profiles.get(name) != self.config.profiles.get(name)
+        }
+        self.config = config
+        for name in changed:  # made for the old profile (its settings, or gone or not)
+            self._digests.pop(name, None)
+        if self._engine is not None:
+            self._engine.config = config
+        refresher = self._refresher
+        if refresher is not None and hasattr(refresher, "config"):
+            refresher.config = config
+
+    def discovery_problems(self) -> list[str]:
+        """The Lighthouse providers whose last discovery failed (from the cache)."""
+        if not self.config.lighthouse:
+            return []
+        from btconsole.lighthouse import discovery_problems
+
+        return discovery_problems(self.config, self.cache)
+
     @property
     def engine(self) -> Any:
         """An engine in this process, for details fetched on demand (created on first
@@ -239,6 +295,7 @@ class DataSource:
                     self.engine,
                     DigestMaker(self.config, self.cache, self._now),
                     on_customer=self._customer_done,
+                    on_customers=self._discovered,
                 )
             else:
                 self._refresher = RefreshProcess(
@@ -247,6 +304,7 @@ class DataSource:
                     on_landed=self._changed,
                     on_customer=self._customer_done,
                     on_message=self._message,
+                    on_customers=self._discovered,
                     environ=self._refresher_environ,
                     extra_args=self._refresher_args,
                 )

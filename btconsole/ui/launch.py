@@ -116,11 +116,13 @@ def run_console(args: Any) -> int:
         how = (
             "the cache holds no discovery: start once online"
             if args.offline
-            else "check the delegations with 'btconsole doctor'"
+            else "btconsole doctor lists the delegations the provider sees"
         )
         raise UsageError(
             f"no customer discovered through Lighthouse profile(s) "
-            f"{', '.join(sorted(config.lighthouse))}; {how}"
+            f"{', '.join(sorted(config.lighthouse))} in {config.path}"
+            + (" (the discovery failed: see the warning above)" if problems else "")
+            + f"; {how}"
         )
     if not config.profiles:
         where = config.path if config.exists else f"{config.path} (not created yet)"

@@ -240,6 +240,9 @@ def test_a_removed_delegation_keeps_the_customer_marked_and_its_data(
     customer = next(c for c in after["customers"] if c["profile"] == name)
     old = next(c for c in before["customers"] if c["profile"] == name)
     assert customer["summary"] == old["summary"]  # its cached data, kept
+    # marked where its findings are, as in the console's attention list
+    [gone_finding] = [f for f in customer["findings"] if f["rule"] == "coverage/delegation-gone"]
+    assert gone_finding["severity"] == "warning" and first.tenant_id in gone_finding["detail"]
     assert customer["complete"] is False
     # its one problem: the delegation is gone (a refresh would have been refused: the
     # provider sees none of its subscriptions any more, so no refresh-failed either)

@@ -105,6 +105,59 @@ async def test_one_sign_in_sees_every_delegated_subscription_and_customer_tenant
     assert names[est.customers[0].tenant_id] == est.customers[0].display_name
 
 
+async def test_a_customer_that_removes_its_delegations_and_delegates_again(
+    emulator: RunningEmulator, msp_credential: ClientSecretCredential
+) -> None:
+    """``PUT /_emulator/delegations``: a revoked customer is gone from every answer the
+    provider gets (subscriptions, tenants, delegations, Resource Graph); given back, it
+    is as before. ``reset`` gives every delegation back."""
+    from btconsole.emulator.server import ControlError
+
+    est = emulator.estate
+    leaving = est.customers[0]
+    others = [s.subscription_id for s in est.subscriptions if s.tenant_id != leaving.tenant_id]
+    sub = leaving.subscription_ids[0]
+
+    async def seen() -> tuple[set[str], set[str], int, int]:
+        async with SubscriptionClient(msp_credential, **sdk(emulator)) as client:
+            subs = {s.subscription_id async for s in client.subscriptions.list()}
+            tenants = {t.tenant_id async for t in client.tenants.list()}
+            status, _ = await get_json(
+                client,
+                f"{emulator.base_url}/subscriptions/{sub}/{MS}/registrationAssignments"
+                f"?api-version={MS_API}",
+            )
+        async with ResourceGraphClient(msp_credential, **sdk(emulator)) as graph:
+            rows = await graph.resources(
+                QueryRequest(
+                    subscriptions=[s.subscription_id for s in est.subscriptions],
+                    query="managedservicesresources | summarize n = count()",
+                    options=QueryRequestOptions(result_format="objectArray"),
+                )
+            )
+        return subs, tenants, status, rows.data[0]["n"]
+
+    subs, tenants, status, before = await seen()
+    assert sub in subs and leaving.tenant_id in tenants and status == 200
+    assert emulator.revoke_delegations([leaving.tenant_id.upper()]) == {
+        "revoked": [leaving.tenant_id.lower()]
+    }
+    subs, tenants, status, after = await seen()
+    assert sorted(subs) == sorted(others)
+    assert leaving.tenant_id not in tenants
+    assert status == 403  # no longer visible to the provider
+    assert after < before
+    emulator.revoke_delegations([])
+    subs, tenants, status, again = await seen()
+    assert sub in subs and leaving.tenant_id in tenants and again == before
+    with pytest.raises(ControlError) as refused:
+        emulator.revoke_delegations(["00000000-0000-0000-0000-00000000dead"])
+    assert refused.value.status == 404
+    emulator.revoke_delegations([leaving.tenant_id])
+    emulator.reset()
+    assert emulator.control("GET", "delegations") == {"revoked": []}
+
+
 async def test_registration_definitions_and_assignments_at_subscription_and_group_scope(
     emulator: RunningEmulator, msp_credential: ClientSecretCredential
 ) -> None:
