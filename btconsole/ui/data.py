@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from btconsole.cache import Cache, CacheKey, Entry
 from btconsole.config import Config
 from btconsole.digest import CustomerHealth, Digest, Digester, ReadMemo
+from btconsole.records import PatchAssessmentRecord
 
 if TYPE_CHECKING:
     from btconsole.refresher import Refresher
@@ -149,6 +150,24 @@ class DataSource:
             if entry is not None and entry.fetched_at is None and entry.error and not configured:
                 unknown += 1
         return failed, unknown
+
+    def patch_assessments(
+        self, profiles: Sequence[str]
+    ) -> tuple[dict[str, PatchAssessmentRecord], frozenset[str]]:
+        """The Arc servers' latest patch assessments by lower-case machine ID, and the
+        lower-case subscriptions whose health domain was ever read (a server elsewhere
+        is unknown). A scope whose last refresh failed keeps its last good records, as
+        the findings (``patch-assessment``) do."""
+        entries = [
+            e for e in self.cache.read_domain("health", profiles) if e.fetched_at is not None
+        ]
+        assessments = {
+            r.machine_id.lower(): r
+            for e in entries
+            for r in e.records
+            if isinstance(r, PatchAssessmentRecord)
+        }
+        return assessments, frozenset(e.key.scope.lower() for e in entries)
 
     def subscription_names(self, profiles: Sequence[str]) -> dict[str, str]:
         names: dict[str, str] = {}

@@ -161,7 +161,7 @@ def test_arc_rows_levels_cells_and_sort_values() -> None:
     assert by_name["old-1"].cells[3] == "1.40.0 (-5)"  # five release lines behind 1.45
     assert by_name["ok-1"].cells[2] == "3h"  # since 09:00, now 12:00
     assert by_name["ok-1"].cells[4] == "Contoso Retail"
-    assert by_name["ok-1"].cells[7] == "Prod"
+    assert by_name["ok-1"].cells[10] == "Prod"
     assert by_name["ok-1"].key == records[0].id and by_name["ok-1"].payload is records[0]
     assert all(len(r.cells) == len(render.ARC_COLUMNS) == len(r.sort_values or ()) for r in rows)
     # status sorts worst first
