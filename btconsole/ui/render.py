@@ -26,10 +26,10 @@ from btconsole.records import (
     ComplianceRecord,
     CostRecord,
     ForecastRecord,
-    PatchAssessmentRecord,
     PolicyAssignmentRecord,
     ResourceHealthRecord,
 )
+from btconsole.ui.data import PatchCounts
 from btconsole.ui.table import Column, Level, Row
 from btconsole.ui.textsafe import clean
 
@@ -179,7 +179,7 @@ class PatchState:
     finding, ``patch-assessment``).
     """
 
-    assessments: Mapping[str, PatchAssessmentRecord]
+    assessments: Mapping[str, PatchCounts]
     read: frozenset[str]
     stale_days: Mapping[str, int]
 

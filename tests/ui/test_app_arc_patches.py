@@ -19,6 +19,7 @@ from textual.widgets import Input
 
 from btconsole.cache import Cache, CacheKey
 from btconsole.emulator.estate import Estate
+from btconsole.records import PatchAssessmentRecord
 from btconsole.ui.app import BtConsoleApp
 from btconsole.ui.panes import PaneScreen
 from btconsole.ui.render import ARC_COLUMNS
@@ -217,3 +218,41 @@ async def test_a_subscription_whose_health_was_never_read_shows_unknown_not_zero
         await pilot.pause()
         line = next(t for t in _lines(table) if mine[0].cells[0] in t)
         assert " ?    ?        ? " in line, line
+
+
+async def test_a_health_refresh_that_lands_shows_in_the_columns(
+    served: Served, cache: Cache
+) -> None:
+    """The pane keeps what it decoded of the health domain while nothing changed; a new
+    fetch of a health scope is shown at the next rebuild."""
+    expected = _expected(served.estate)
+    target = next(m for m in served.estate.machines if m.id.lower() in expected)
+    sub = target.id.split("/")[2]
+    entry = next(e for e in cache.read_domain("health") if e.key.scope.lower() == sub.lower())
+    app = make_app(served, cache, offline=True, clock=lambda: FIXED_NOW)
+    async with app.run_test(size=(200, 50)) as pilot:
+        table = await _arc(pilot)
+        assert _by_id(table)[target.id.lower()].cells[6] == expected[target.id.lower()][1]
+        fresh = PatchAssessmentRecord(
+            profile=entry.key.profile,
+            subscription_id=sub,
+            machine_id=target.id,
+            last_modified="2026-11-20T11:00:00Z",
+            os_type="Windows",
+            critical=0,
+            security=42,
+        )
+        others = [
+            r
+            for r in entry.records
+            if not (
+                isinstance(r, PatchAssessmentRecord) and r.machine_id.lower() == target.id.lower()
+            )
+        ]
+        cache.put(entry.key, [*others, fresh], ttl=entry.ttl)
+        pane = app.screen
+        assert isinstance(pane, PaneScreen)
+        pane.reload()
+        await pilot.pause()
+        row = _by_id(table)[target.id.lower()]
+        assert row.cells[5:8] == ("0", "42", "1h"), row.cells

@@ -15,12 +15,12 @@ from btconsole.records import (
     CostRecord,
     DeviceAvailability,
     ForecastRecord,
-    PatchAssessmentRecord,
     PeeringRecord,
     PolicyAssignmentRecord,
     ResourceHealthRecord,
 )
 from btconsole.ui import render
+from btconsole.ui.data import PatchCounts
 from btconsole.ui.table import Row
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
@@ -409,32 +409,28 @@ def test_the_panes_cut_names_in_the_middle_and_free_text_at_the_end() -> None:
 # --------------------------------------------------------------------------- Arc patches
 
 
-def _assessment(machine: ArcRecord, **kw: object) -> PatchAssessmentRecord:
+def _assessment(machine: ArcRecord, **kw: object) -> tuple[str, PatchCounts]:
     fields: dict[str, object] = {
-        "profile": machine.profile,
-        "subscription_id": machine.subscription_id,
-        "machine_id": machine.id.upper(),  # Resource Graph's case is not the ARM ID's
         "last_modified": "2026-11-10T08:00:00Z",
         "os_type": "Windows",
         "critical": 2,
         "security": 5,
     }
     fields.update(kw)
-    return PatchAssessmentRecord(**fields)  # type: ignore[arg-type]
+    return machine.id.lower(), PatchCounts(**fields)  # type: ignore[arg-type]
 
 
 def test_arc_patch_cells_known_unknown_and_not_applicable() -> None:
     windows, linux, unassessed, blank = arc("win-1"), arc("lin-1"), arc("new-1"), arc("odd-1")
     cluster = arc("k8s-1", kind="cluster")
     other_sub = arc("far-1", subscription_id="22222222-2222-2222-2222-222222222222")
-    assessments = {
-        r.machine_id.lower(): r
-        for r in (
+    assessments = dict(
+        (
             _assessment(windows),
             _assessment(linux, os_type="Linux", critical=None, security=3),
             _assessment(blank, critical=None, security=None, last_modified=None),
         )
-    }
+    )
     state = render.PatchState(assessments, frozenset({SUB}), {"contoso": 7})
     records = [windows, linux, unassessed, blank, cluster, other_sub]
     rows = render.arc_rows(records, customers={}, subscriptions={}, now=NOW, patches=state)
