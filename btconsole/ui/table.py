@@ -40,13 +40,14 @@ over the cleaned, lower-cased cells (see :class:`RowSet` for how it stays fast).
 Column layout at a given width (see :func:`layout_columns`): while the columns'
 ``min_width`` do not fit, the least important column is dropped (highest
 ``priority`` number first, the rightmost among equals; ``priority=0`` is never
-dropped); then columns shrink from ``width`` toward ``min_width`` in proportion to
-their slack, except a column promised in ``full``, which never shrinks (columns are
-dropped before it would); spare width goes to the widest left-aligned column. A column marked
-``hide_when_constant`` is left out while every row holds the same text in it, and the
-sort column gets room for its whole label and the arrow. A cell too long for its
-column is cut where its ``Column.cut`` says: in the middle for names and IDs
-(``er-con…frankfurt-001``), at the end for free text.
+dropped, and the sort column goes last); then columns shrink from ``width`` toward
+``min_width`` in proportion to their slack, except a column promised in ``full``,
+which never shrinks (columns are dropped before it would); spare width goes to the
+widest left-aligned column. A column marked ``hide_when_constant`` is left out while
+every row holds the same text in it, and the sort column gets room for its whole
+label and the arrow. A cell too long for its column is cut where its ``Column.cut``
+says: in the middle for names and IDs (``er-con…frankfurt-001``), at the end for
+free text.
 
 Styles are component classes themed in ``DEFAULT_CSS``: ``resource-table--header``,
 ``--cursor``, and one per level (``--critical``, ``--warning``, ``--info``,
@@ -188,6 +189,10 @@ def layout_columns(
         droppable = [i for i in kept if columns[i].priority != 0]
         if not droppable:
             break
+        # the column the rows are sorted by stays in view while another can go: sorted
+        # by ASSESSED at 80 columns, its room for the arrow had dropped ASSESSED itself
+        # (the rows were in an order no column on the screen showed)
+        droppable = [i for i in droppable if i != sorted_column] or droppable
         # Highest priority number first; the rightmost among equals.
         victim = max(droppable, key=lambda i: (columns[i].priority, i))
         kept.remove(victim)

@@ -68,9 +68,10 @@ def _assert_agent_whole(table: ResourceTable) -> None:
 
 
 async def _customer(app: BtConsoleApp, pilot: Any, name: str) -> None:
+    """``:customer NAME``, or ``:all`` without a name."""
     await pilot.press("colon")
     await wait_for(pilot, lambda: isinstance(app.screen, CommandLine))
-    app.screen.query_one(Input).value = f"customer {name}"
+    app.screen.query_one(Input).value = f"customer {name}" if name else "all"
     await pilot.press("enter")
     await wait_for(pilot, lambda: isinstance(app.screen, PaneScreen))
 
@@ -99,6 +100,20 @@ async def test_at_80x24_crit_stays_with_every_customer_and_all_three_with_one(
             "security",
             "assessed",
         ]
+        _assert_agent_whole(table)
+        # sorted by the oldest assessment: the column the rows are in order of stays in
+        # view (its arrow needs two more cells: SEC goes instead), the agent stays whole
+        table.sort_by("assessed")
+        await pilot.pause()
+        assert "assessed" in table.shown_columns
+        assert "ASSESSED ▼" in _lines(table)[0]
+        _assert_agent_whole(table)
+        # with every customer back, sorted by SEC: it shows in place of CRIT
+        await _customer(app, pilot, "")
+        table.sort_by("security")
+        await pilot.pause()
+        await wait_for(pilot, lambda: "customer" in table.shown_columns)
+        assert "security" in table.shown_columns and "SEC ▼" in _lines(table)[0]
         _assert_agent_whole(table)
 
 

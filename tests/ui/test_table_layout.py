@@ -106,3 +106,15 @@ def test_a_column_promised_in_full_never_shrinks_lower_priorities_drop_first() -
     assert dict(layout_columns(loose, 51))[1] < 20
     # too narrow for it whole: it is dropped, never shown cut
     assert 1 not in dict(layout_columns(columns, 30))
+
+
+def test_the_sorted_column_is_dropped_last() -> None:
+    # at 60 FQDN (priority 4) goes first; sorted by it, LOCATION and SINCE go instead
+    assert 5 not in dict(layout_columns(ARC, 60))
+    layout = dict(layout_columns(ARC, 60, sorted_column=5))
+    assert 5 in layout and layout[5] >= len("FQDN") + 2
+    assert used(list(layout.items())) <= 60
+    assert 4 not in layout  # the next highest number went in its place
+    # narrower than the never-drop columns and it: it goes too, they stay
+    layout = dict(layout_columns(ARC, 30, sorted_column=5))
+    assert 5 not in layout and {0, 2} <= set(layout)
