@@ -60,6 +60,7 @@ class DetailsScreen(Screen[None]):
     """A record's properties on top, a table of related rows below."""
 
     TITLE_TEXT = "Details"
+    ROW_COUNTS = True  # the title counts the rows of the table below
     DETAIL_COLUMNS: ClassVar[tuple[Column, ...]] = (Column("value", "VALUE", 40),)
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -97,7 +98,8 @@ class DetailsScreen(Screen[None]):
         yield Static(Text(self.hint(), style="dim"), id="hint")
 
     def on_mount(self) -> None:
-        self.query_one(TitleBar).show(self.TITLE_TEXT, self.subject(), 0, 0, "")
+        counts = 0 if self.ROW_COUNTS else None
+        self.query_one(TitleBar).show(self.TITLE_TEXT, self.subject(), counts, 0, "")
         self.query_one("#detail", ResourceTable).focus()
         self.load(force=False)
 
@@ -819,6 +821,7 @@ class HealthRecordDetails(DetailsScreen):
     related rows, so no empty table under them; the title names the resource (a
     Resource Health record has no name of its own: the title said ``Details []``)."""
 
+    ROW_COUNTS = False
     DEFAULT_CSS = """
     HealthRecordDetails #props { max-height: 100%; }
     HealthRecordDetails #detail { display: none; }
