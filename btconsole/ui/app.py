@@ -359,8 +359,8 @@ class BtConsoleApp(App[int]):
     def action_refresh(self) -> None:
         screen = self.screen
         pane = getattr(screen, "PANE", "overview")
-        domains = PANE_DOMAINS if pane == "overview" else (pane,)
-        self._force(domains)
+        shown = getattr(screen, "REFRESHES", ()) or (pane,)
+        self._force(PANE_DOMAINS if pane == "overview" else shown)
 
     def action_refresh_all(self) -> None:
         self._force(PANE_DOMAINS)

@@ -12,16 +12,26 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from btconsole.cache import Cache, CacheKey, Entry
 from btconsole.config import Config
 from btconsole.digest import CustomerHealth, Digest, Digester, ReadMemo
+from btconsole.records import PatchAssessmentRecord
 
 if TYPE_CHECKING:
     from btconsole.refresher import Refresher
 
 PANE_DOMAINS = ("arc", "circuits", "policy", "spend", "health")
+
+
+class PatchCounts(NamedTuple):
+    """What the Arc pane shows of a server's latest patch assessment."""
+
+    critical: int | None
+    security: int | None
+    last_modified: str | None
+    os_type: str | None
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class DataSource:
         self._digests: dict[str, Digest] = {}  # made here: kept even if the cache is read-only
         self._reads = ReadMemo()  # what was decoded: a customer that changed is read alone
         self._reading = threading.Lock()
+        self._patches: tuple[Any, tuple[dict[str, PatchCounts], frozenset[str]]] | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -156,6 +167,34 @@ class DataSource:
             if entry is not None and entry.fetched_at is None and entry.error and not configured:
                 unknown += 1
         return failed, unknown
+
+    def patch_assessments(
+        self, profiles: Sequence[str]
+    ) -> tuple[dict[str, PatchCounts], frozenset[str]]:
+        """The Arc servers' latest patch counts by lower-case machine ID, and the
+        lower-case subscriptions whose health domain was ever read (a server elsewhere
+        is unknown). A scope whose last refresh failed keeps its last good records, as
+        the findings (``patch-assessment``) do.
+
+        Decoding the health domain costs ~0.2 s for 20,600 machines: the answer is kept
+        while the health entries' fetch times are the same (read from metadata only),
+        and holds the four figures the Arc pane shows, not the records.
+        """
+        peeked = self.cache.peek_domain("health", profiles)
+        basis = (tuple(profiles), tuple((e.key, e.fetched_at) for e in peeked))
+        if self._patches is not None and self._patches[0] == basis:
+            return self._patches[1]
+        entries = self.cache.read_domain("health", profiles)
+        entries = [e for e in entries if e.fetched_at is not None]
+        counts = {
+            r.machine_id.lower(): PatchCounts(r.critical, r.security, r.last_modified, r.os_type)
+            for e in entries
+            for r in e.records
+            if isinstance(r, PatchAssessmentRecord)
+        }
+        answer = counts, frozenset(e.key.scope.lower() for e in entries)
+        self._patches = (basis, answer)
+        return answer
 
     def subscription_names(self, profiles: Sequence[str]) -> dict[str, str]:
         names: dict[str, str] = {}

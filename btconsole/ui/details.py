@@ -60,6 +60,7 @@ class DetailsScreen(Screen[None]):
     """A record's properties on top, a table of related rows below."""
 
     TITLE_TEXT = "Details"
+    ROW_COUNTS = True  # the title counts the rows of the table below
     DETAIL_COLUMNS: ClassVar[tuple[Column, ...]] = (Column("value", "VALUE", 40),)
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -97,7 +98,8 @@ class DetailsScreen(Screen[None]):
         yield Static(Text(self.hint(), style="dim"), id="hint")
 
     def on_mount(self) -> None:
-        self.query_one(TitleBar).show(self.TITLE_TEXT, self.subject(), 0, 0, "")
+        counts = 0 if self.ROW_COUNTS else None
+        self.query_one(TitleBar).show(self.TITLE_TEXT, self.subject(), counts, 0, "")
         self.query_one("#detail", ResourceTable).focus()
         self.load(force=False)
 
@@ -799,11 +801,17 @@ class EventDetails(DetailsScreen):
             ("status", clean(e.status or "?")),
             ("services", clean(", ".join(sorted({i.service for i in e.impacts})) or "?")),
             ("regions", clean(", ".join(sorted({i.region for i in e.impacts})) or "?")),
-            ("subscriptions", clean(", ".join(merged.subscriptions) or "-")),
+            ("subscriptions", clean(self._subscriptions(merged.subscriptions) or "-")),
             ("since", clean(health.clock_text(e.impact_start, now))),
             ("last update", clean(health.clock_text(e.last_update, now))),
             ("summary", clean(e.summary or "-")),
         ]
+
+    def _subscriptions(self, ids: Sequence[str]) -> str:
+        """Each subscription by its name (as the pane's row says) and its ID."""
+        listed = self.bt.data.subscription_names([self.record.event.profile])
+        names = {sub.lower(): name for sub, name in listed.items()}
+        return ", ".join(f"{names[s.lower()]} ({s})" if names.get(s.lower()) else s for s in ids)
 
     def subject(self) -> str:
         return clean(self.record.event.title)
@@ -815,12 +823,34 @@ class EventDetails(DetailsScreen):
         self.show_rows(render.event_detail_rows(self.record))
 
 
+class HealthRecordDetails(DetailsScreen):
+    """A fired alert or a resource's Resource Health: every property. It has no
+    related rows, so no empty table under them; the title names the resource (a
+    Resource Health record has no name of its own: the title said ``Details []``)."""
+
+    ROW_COUNTS = False
+    DEFAULT_CSS = """
+    HealthRecordDetails #props { max-height: 100%; }
+    HealthRecordDetails #detail { display: none; }
+    """
+
+    def __init__(self, record: AlertRecord | ResourceHealthRecord) -> None:
+        super().__init__(record)
+        self.TITLE_TEXT = "Alert" if isinstance(record, AlertRecord) else "Resource Health"
+
+    def subject(self) -> str:
+        record = self.record
+        if isinstance(record, AlertRecord):
+            return clean(record.name or "")
+        return clean(record.resource_id.rstrip("/").rsplit("/", 1)[-1])
+
+
 def details_screen(app: BtConsoleApp, payload: Any) -> Screen[None] | None:
     """The details screen for a row's payload, or None."""
     if isinstance(payload, health.CustomerEvent):
         return EventDetails(payload)
     if isinstance(payload, (AlertRecord, ResourceHealthRecord)):
-        return DetailsScreen(payload)
+        return HealthRecordDetails(payload)
     if isinstance(payload, ArcRecord):
         return ArcDetails(payload)
     if isinstance(payload, CircuitRecord):

@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from btconsole import health
-from btconsole.config import DOMAINS
 from btconsole.digest import CustomerHealth
 from btconsole.records import (
     AlertRecord,
@@ -38,6 +37,7 @@ from btconsole.records import (
     ServiceHealthEvent,
 )
 from btconsole.ui import render
+from btconsole.ui.data import PANE_DOMAINS
 from btconsole.ui.links import CopiedBar, azure_id_of, profile_of
 from btconsole.ui.table import Column, ResourceTable, Row
 from btconsole.ui.widgets import StatusBar, TitleBar
@@ -57,6 +57,8 @@ class PaneScreen(Screen[None]):
     DOMAINS: ClassVar[tuple[str, ...]] = ()
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
     DEFAULT_SORT: ClassVar[str | None] = None  # worst first, where the pane has a notion
+    # what ``r`` refreshes: the domains the pane shows (its own, PANE, when empty)
+    REFRESHES: ClassVar[tuple[str, ...]] = ()
 
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled as the key arrives, so what is typed straight after "/"
@@ -197,7 +199,9 @@ class PaneScreen(Screen[None]):
         profiles = app.data.profiles(app.scope)
         # from the cache's summary: decoding every record on each filter keystroke cost
         # ~0.2 s with 50,000 machines
-        states = app.data.domain_states(DOMAINS, profiles)
+        # every domain, health too: the Health pane and the Arc pane's patch columns
+        # show its data, and its age and failures must show as the others' do
+        states = app.data.domain_states(PANE_DOMAINS, profiles)
         listing_errors, unknown = app.data.listing_state(profiles)
         self.query_one(StatusBar).show(
             scope,
@@ -520,6 +524,7 @@ class ArcPane(PaneScreen):
     TITLE_TEXT = "Arc servers and clusters"
     COLUMNS = render.ARC_COLUMNS
     DEFAULT_SORT = "status"
+    REFRESHES = ("arc", "health")  # the patch columns are the health domain's
 
     def build_rows(self, profiles: list[str]) -> list[Row]:
         app = self.bt
@@ -534,6 +539,19 @@ class ArcPane(PaneScreen):
             behind_threshold={
                 n: p.thresholds.agent_versions_behind for n, p in app.config.profiles.items()
             },
+            patches=self._patches(profiles),
+        )
+
+    def _patches(self, profiles: list[str]) -> render.PatchState:
+        """The servers' patch state from the health domain: the latest assessments,
+        and the subscriptions whose health was ever read (elsewhere: unknown). A scope
+        whose last refresh failed keeps its last good records, as the findings do."""
+        app = self.bt
+        assessments, read = app.data.patch_assessments(profiles)
+        return render.PatchState(
+            assessments,
+            read,
+            {n: p.thresholds.patch_assessment_days for n, p in app.config.profiles.items()},
         )
 
 
@@ -616,9 +634,7 @@ class HealthPane(PaneScreen):
             subscriptions=app.data.subscription_names(profiles),
             now=app.now(),
         )
-        # worst first: service issues and Sev0 alerts, then warnings, then the rest
-        rank = {"critical": 0, "warning": 1, "info": 2}
-        return sorted(rows, key=lambda row: rank.get(row.level, 3))
+        return sorted(rows, key=render.health_rank)
 
 
 def _first_sort_value(row: Row) -> Any:

@@ -12,6 +12,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from btconsole import health
@@ -28,6 +29,7 @@ from btconsole.records import (
     PolicyAssignmentRecord,
     ResourceHealthRecord,
 )
+from btconsole.ui.data import PatchCounts
 from btconsole.ui.table import Column, Level, Row
 from btconsole.ui.textsafe import clean
 
@@ -131,23 +133,113 @@ def _sub(names: Mapping[str, str], subscription_id: str, customer: str = "") -> 
 # --------------------------------------------------------------------------- Arc
 
 # Where a cell too long for its column is cut: names and IDs in the middle (their start
-# and end tell rows apart), free text at the end. The agent version is cut in the middle
-# too, so its lag (``(-5)``) stays. CUSTOMER is hidden while one customer is in view.
-# SINCE is 8 wide: ``in 7974y`` (a date in year 9999) must read as such.
+# and end tell rows apart), free text at the end. CUSTOMER is hidden while one customer
+# is in view. SINCE is 8 wide: ``in 7974y`` (a date in year 9999) must read as such.
+#
+# The agent version is promised in full (``full``: 20 cells hold ``1.44.02766.1699 (-5)``):
+# as the terminal narrows, columns are dropped before it would shrink; past nine releases
+# behind it is cut in the middle, so its lag stays. The patch state of an Arc server
+# (the health domain: pending critical and security updates, age of the last assessment)
+# comes right after the customer and goes before the inventory (OS, kind, subscription,
+# group, location, FQDN); at 80 columns CRIT is kept with every customer in view, and
+# CRIT, SEC and ASSESSED all are with one customer (CUSTOMER hidden).
 ARC_COLUMNS = (
     Column("name", "NAME", 24, 16, priority=0, cut="middle"),
     Column("status", "STATUS", 13, 12, priority=0),
     Column("since", "SINCE", 8, 8, align="right", priority=1),
     # sorted oldest version first (most releases behind): the versions shown run up, ▲
-    Column("agent", "AGENT", 20, 17, priority=1, cut="middle"),
+    Column("agent", "AGENT", 20, 20, priority=1, cut="middle", full=True),
     Column("customer", "CUSTOMER", 18, 10, priority=2, hide_when_constant=True),
-    Column("os", "OS", 16, 12, priority=3),
-    Column("kind", "KIND", 7, 7, priority=4),
-    Column("subscription", "SUBSCRIPTION", 18, 14, priority=5, cut="middle"),
-    Column("group", "RESOURCE GROUP", 20, 14, priority=6, cut="middle"),
-    Column("location", "LOCATION", 14, 10, priority=7),
-    Column("fqdn", "FQDN", 28, 20, priority=8, cut="middle"),
+    # most pending first (counts negated): the counts shown run down, ▼
+    Column("critical", "CRIT", 4, 4, align="right", priority=3, descending=True),
+    Column("security", "SEC", 4, 4, align="right", priority=4, descending=True),
+    # the oldest assessment first (ages negated)
+    Column("assessed", "ASSESSED", 8, 8, align="right", priority=5, descending=True),
+    Column("os", "OS", 16, 12, priority=6),
+    Column("kind", "KIND", 7, 7, priority=7),
+    Column("subscription", "SUBSCRIPTION", 18, 14, priority=8, cut="middle"),
+    Column("group", "RESOURCE GROUP", 20, 14, priority=9, cut="middle"),
+    Column("location", "LOCATION", 14, 10, priority=10),
+    Column("fqdn", "FQDN", 28, 20, priority=11, cut="middle"),
 )
+
+# Resource Graph keeps an assessment 30 days (patchassessmentresources): a server with
+# none has had none for more than that, or never
+NO_ASSESSMENT = ">30d"
+
+
+@dataclass(frozen=True)
+class PatchState:
+    """What the health domain knows of the Arc servers' patches, for the Arc pane.
+
+    ``assessments``: the latest assessment by lower-case machine ID; ``read``: the
+    lower-case subscriptions whose health domain was ever read (a server elsewhere is
+    unknown: ``?``, never 0); ``stale_days``: each profile's
+    ``thresholds.patch_assessment_days``, past which ASSESSED is a warning (as its
+    finding, ``patch-assessment``).
+    """
+
+    assessments: Mapping[str, PatchCounts]
+    read: frozenset[str]
+    stale_days: Mapping[str, int]
+
+
+_NO_PATCHES: tuple[tuple[str, str, str], tuple[Level | None, ...], tuple[Any, ...]] = (
+    ("-", "-", "-"),
+    (None, None, None),
+    (None, None, None),
+)
+_UNKNOWN_PATCHES: tuple[tuple[str, str, str], tuple[Level | None, ...], tuple[Any, ...]] = (
+    ("?", "?", "?"),
+    (None, None, None),
+    (None, None, None),
+)
+
+
+def _utc_date(moment: dt.datetime) -> dt.date:
+    return (moment.astimezone(dt.timezone.utc) if moment.tzinfo else moment).date()
+
+
+def patch_cells(
+    r: ArcRecord, patches: PatchState | None, now: dt.datetime
+) -> tuple[tuple[str, str, str], tuple[Level | None, ...], tuple[Any, ...]]:
+    """(cells, cell levels, sort values) of CRIT, SEC and ASSESSED for one Arc resource.
+
+    A cluster has no patch state (``-``); a server whose subscription's health domain
+    was never read is unknown (``?``); a server without an assessment has unknown
+    counts and an assessment older than Resource Graph keeps (``>30d``, a warning); a
+    Linux server's CRIT is ``-`` (Linux classifies Security and Other only). Ages are
+    judged in whole UTC days, as the ``patch-assessment`` finding does.
+    """
+    if r.kind != "machine":
+        return _NO_PATCHES
+    if patches is None or r.subscription_id.lower() not in patches.read:
+        return _UNKNOWN_PATCHES
+    found = patches.assessments.get(r.id.lower())
+    if found is None:
+        return ("?", "?", NO_ASSESSMENT), (None, None, "warning"), (None, None, -math.inf)
+    limit = patches.stale_days.get(r.profile, 7)
+    when = health.parse_time(found.last_modified)
+    age = (now - when).total_seconds() if when is not None else None
+    days = (_utc_date(now) - _utc_date(when)).days if when is not None else None
+    assessed_level: Level | None = "warning" if days is None or days > limit else None
+    crit, sec = found.critical, found.security
+    # Linux has no Critical class (Security and Other only): not unknown, not applicable
+    linux = crit is None and (found.os_type or "").lower() == "linux"
+    return (
+        (
+            ("-" if linux else "?") if crit is None else str(crit),
+            "?" if sec is None else str(sec),
+            "?" if age is None else age_text(age),
+        ),
+        ("warning" if crit else None, "info" if sec else None, assessed_level),
+        (
+            None if crit is None else -crit,
+            None if sec is None else -sec,
+            None if age is None else -age,
+        ),
+    )
+
 
 _ARC_LEVEL: dict[str, Level] = {
     "connected": "ok",
@@ -165,8 +257,12 @@ def arc_rows(
     subscriptions: Mapping[str, str],
     now: dt.datetime,
     behind_threshold: Mapping[str, int] | None = None,
+    patches: PatchState | None = None,
 ) -> list[Row]:
     """Rows of the Arc pane: one per machine or cluster.
+
+    ``patches``: what the health domain read of the servers' patch state; None when
+    it was not read at all (every server's patch cells say ``?``).
 
     Tens of thousands of machines share a few agent versions, customers, subscriptions,
     statuses, groups and places: what depends only on those is worked out once per
@@ -218,12 +314,14 @@ def arc_rows(
         if sub is None:
             name = _sub(subscriptions, r.subscription_id, customer)
             sub = subs[sub_key] = (name, name.lower())
+        patch, patch_levels, patch_sort = patch_cells(r, patches, now)
         cells = (
             clean(r.name),
             plain(r.status),
             age_text(since),
             agent,
             customer,
+            *patch,
             plain(os_text),
             r.kind,
             sub[0],
@@ -236,7 +334,9 @@ def arc_rows(
             level if level != "ok" else None,
             None,
             agent_level,
-            *(None,) * 7,
+            None,
+            *patch_levels,
+            *(None,) * 6,
         )
         rows.append(
             Row(
@@ -250,12 +350,13 @@ def arc_rows(
                     since if since is not None else -1.0,
                     -(behind or 0),
                     customer_lower,
-                    cells[5].lower(),
+                    *patch_sort,
+                    cells[8].lower(),
                     r.kind,
                     sub[1],
-                    cells[8].lower(),
-                    cells[9].lower(),
-                    cells[10].lower(),
+                    cells[11].lower(),
+                    cells[12].lower(),
+                    cells[13].lower(),
                 ),
                 payload=r,
             )
@@ -723,12 +824,17 @@ def health_rows(
         if state == "available":
             continue
         level = {"unavailable": "critical", "degraded": "warning"}.get(state, "info")  # type: ignore[assignment]
-        cause = {True: " (platform)", False: " (user)"}.get(r.platform_initiated, "")  # type: ignore[arg-type]
+        # who caused it leads WHAT, which is never dropped: "is it Azure or us?" reads
+        # at 80 columns (in KIND, "Unavailable (platform)" was cut to "Unavailable …")
+        cause = {True: "platform: ", False: "user: "}.get(r.platform_initiated, "")  # type: ignore[arg-type]
+        # Azure's title often only repeats the state ("Unavailable"): the summary says why
+        title = (r.title or "").strip()
+        what = title if title and title.lower() != state else (r.summary or title)
         customer = clean(customers.get(r.profile, r.profile))
         since = since_seconds(r.occurred_time, now)
         cells = (
-            clean(f"{r.availability_state}{cause}"),
-            clean(r.title or r.summary or _last_name(r.resource_id)),
+            clean(r.availability_state),
+            clean(f"{cause}{what or _last_name(r.resource_id)}"),
             clean(_last_name(r.resource_id)),
             customer,
             _sub(subscriptions, r.subscription_id, customer),
@@ -737,6 +843,26 @@ def health_rows(
         )
         rows.append(_health_row(r.resource_id, cells, level, since, r))
     return rows
+
+
+_HEALTH_LEVEL_RANK = {"critical": 0, "warning": 1, "info": 2}
+
+
+def health_rank(row: Row) -> tuple[int, int, float]:
+    """The Health pane's order, worst first: by level; within one, Service Health
+    events, then alerts, then resources whose state Azure's platform caused, then the
+    other resources; newest first within each (an unknown time last)."""
+    payload = row.payload
+    if isinstance(payload, health.CustomerEvent):
+        kind = 0
+    elif isinstance(payload, AlertRecord):
+        kind = 1
+    elif isinstance(payload, ResourceHealthRecord) and payload.platform_initiated:
+        kind = 2
+    else:
+        kind = 3
+    since = row.sort_values[5] if row.sort_values else math.inf
+    return _HEALTH_LEVEL_RANK.get(row.level, 3), kind, since
 
 
 def _health_row(

@@ -40,12 +40,14 @@ over the cleaned, lower-cased cells (see :class:`RowSet` for how it stays fast).
 Column layout at a given width (see :func:`layout_columns`): while the columns'
 ``min_width`` do not fit, the least important column is dropped (highest
 ``priority`` number first, the rightmost among equals; ``priority=0`` is never
-dropped); then columns shrink from ``width`` toward ``min_width`` in proportion to
-their slack; spare width goes to the widest left-aligned column. A column marked
-``hide_when_constant`` is left out while every row holds the same text in it, and the
-sort column gets room for its whole label and the arrow. A cell too long for its
-column is cut where its ``Column.cut`` says: in the middle for names and IDs
-(``er-con…frankfurt-001``), at the end for free text.
+dropped, and the sort column goes last); then columns shrink from ``width`` toward
+``min_width`` in proportion to their slack, except a column promised in ``full``,
+which never shrinks (columns are dropped before it would); spare width goes to the
+widest left-aligned column. A column marked ``hide_when_constant`` is left out while
+every row holds the same text in it, and the sort column gets room for its whole
+label and the arrow. A cell too long for its column is cut where its ``Column.cut``
+says: in the middle for names and IDs (``er-con…frankfurt-001``), at the end for
+free text.
 
 Styles are component classes themed in ``DEFAULT_CSS``: ``resource-table--header``,
 ``--cursor``, and one per level (``--critical``, ``--warning``, ``--info``,
@@ -114,6 +116,9 @@ class Column:
     ``descending``: the column's sort values run opposite to the text shown (counts
     negated so the largest comes first); the header arrow then points the way the
     shown values run (``▼`` over 22, 11, 4).
+    ``full``: a promised column, never narrower than ``width`` (the Arc pane's agent
+    version): lower-priority columns are dropped to make room before it would shrink;
+    ``min_width`` is then unused.
     """
 
     key: str
@@ -125,6 +130,12 @@ class Column:
     cut: Cut = "end"
     hide_when_constant: bool = False
     descending: bool = False
+    full: bool = False
+
+    @property
+    def least_width(self) -> int:
+        """The narrowest the layout may make it: ``width`` if promised in full."""
+        return max(1, self.width if self.full else self.min_width)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,9 +168,9 @@ def layout_columns(
     Returns ``(column index, width)`` pairs in column order. The row uses
     ``LEFT_PAD + sum(widths) + GAP * (len - 1)`` cells; see the module docstring
     for the rules. Never-drop columns that still do not fit are all kept at
-    ``min_width`` (the line is then cut at the right edge). Columns in ``hidden``
-    are left out; the ``sorted_column`` is given room for its label and the sort
-    arrow (``SINCE ▲``, not ``SI… ▲``).
+    ``min_width`` (``width`` if promised in ``full``); the line is then cut at the
+    right edge. Columns in ``hidden`` are left out; the ``sorted_column`` is given
+    room for its label and the sort arrow (``SINCE ▲``, not ``SI… ▲``).
     """
     if sorted_column is not None and 0 <= sorted_column < len(columns):
         column = columns[sorted_column]
@@ -174,10 +185,14 @@ def layout_columns(
     def needed(widths: list[int]) -> int:
         return LEFT_PAD + sum(widths) + GAP * (len(widths) - 1) if widths else 0
 
-    while kept and needed([max(1, columns[i].min_width) for i in kept]) > width:
+    while kept and needed([columns[i].least_width for i in kept]) > width:
         droppable = [i for i in kept if columns[i].priority != 0]
         if not droppable:
             break
+        # the column the rows are sorted by stays in view while another can go: sorted
+        # by ASSESSED at 80 columns, its room for the arrow had dropped ASSESSED itself
+        # (the rows were in an order no column on the screen showed)
+        droppable = [i for i in droppable if i != sorted_column] or droppable
         # Highest priority number first; the rightmost among equals.
         victim = max(droppable, key=lambda i: (columns[i].priority, i))
         kept.remove(victim)
@@ -186,7 +201,7 @@ def layout_columns(
     widths = {i: max(1, columns[i].width) for i in kept}
     excess = needed(list(widths.values())) - width
     if excess > 0:
-        slack = {i: max(0, widths[i] - max(1, columns[i].min_width)) for i in kept}
+        slack = {i: max(0, widths[i] - columns[i].least_width) for i in kept}
         total_slack = sum(slack.values())
         if total_slack:
             take = min(excess, total_slack)
@@ -1269,6 +1284,11 @@ class ResourceTable(ScrollView, can_focus=True):
     def shown_columns(self) -> list[str]:
         """Keys of the columns drawn at the current width, left to right."""
         return [self._columns[index].key for index, _ in self._layout]
+
+    @property
+    def shown_widths(self) -> dict[str, int]:
+        """The width of each column drawn at the current width, by key."""
+        return {self._columns[index].key: width for index, width in self._layout}
 
     def _relayout(self, width: int) -> None:
         sorted_column = None

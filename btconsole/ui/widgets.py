@@ -40,11 +40,13 @@ class TitleBar(Static):
     }
     """
 
-    def show(self, pane: str, scope: str, shown: int, total: int, filter_text: str) -> None:
+    def show(self, pane: str, scope: str, shown: int | None, total: int, filter_text: str) -> None:
+        """``shown`` None: no row counts (a screen without a table of rows)."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(pane)
         text.append(f"  [{clean(scope)}]")
-        text.append(f"  {shown}/{total}")
+        if shown is not None:
+            text.append(f"  {shown}/{total}")
         if filter_text:
             text.append(f"  /{clean(filter_text)}")
         self._text = text

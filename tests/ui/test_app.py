@@ -322,6 +322,7 @@ async def test_r_refreshes_the_pane_and_shift_r_everything(fresh: Served, cache:
     sub = fresh.estate.customers[0].subscription_ids[0].lower()
     arc_key = CacheKey(profile, "arc", sub)
     spend_key = CacheKey(profile, "spend", sub)
+    health_key = CacheKey(profile, "health", sub)
 
     def fetched(key: CacheKey) -> float:
         entry = cache.get(key)
@@ -329,6 +330,7 @@ async def test_r_refreshes_the_pane_and_shift_r_everything(fresh: Served, cache:
         return entry.fetched_at
 
     arc_before, spend_before = fetched(arc_key), fetched(spend_key)
+    health_before = fetched(health_key)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("2")
         await wait_for(pilot, lambda: isinstance(app.screen, ArcPane))
@@ -336,7 +338,9 @@ async def test_r_refreshes_the_pane_and_shift_r_everything(fresh: Served, cache:
         assert fresh.emulator.stats()["total"] == 0  # fresh cache: nothing was due
         await pilot.press("r")
         await wait_for(pilot, lambda: fetched(arc_key) > arc_before, tries=1500)
-        assert fetched(spend_key) == spend_before  # r is this pane only
+        # and the health domain, whose patch state the Arc pane shows
+        await wait_for(pilot, lambda: fetched(health_key) > health_before, tries=1500)
+        assert fetched(spend_key) == spend_before  # r is this pane's domains only
         assert fresh.emulator.stats()["total"] > 0
         await pilot.press("R")
         await wait_for(pilot, lambda: fetched(spend_key) > spend_before, tries=1500)
@@ -365,8 +369,14 @@ async def test_a_failed_refresh_shows_a_notice_and_keeps_the_rows(
         total = table.total_count
         fresh.emulator.add_fault(kind="forbidden")
         await pilot.press("r")
-        await wait_for(pilot, lambda: "arc: refresh failed" in notes, tries=1500)
-        _title, message, severity = notes.find("arc: refresh failed")  # type: ignore[misc]
+
+        # the Arc pane's r refreshes arc and health (its patch columns): both fail
+        def failed() -> tuple[str, str, str] | None:
+            return next((n for n in notes.items if n[0].endswith(": refresh failed")), None)
+
+        await wait_for(pilot, lambda: failed() is not None, tries=1500)
+        title, message, severity = failed()  # type: ignore[misc]
+        assert set(title.removesuffix(": refresh failed").split(", ")) == {"arc", "health"}
         assert "showing the last good data" in message
         assert severity == "warning"
         await wait_for(pilot, lambda: " err" in bar_text(app, StatusBar))

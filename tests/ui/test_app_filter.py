@@ -102,7 +102,7 @@ async def test_not_status_connected_keeps_disconnected_machines(
         await pilot.press("space", "k", "i", "n", "d", "colon", "m")
         await pilot.pause()
         await wait_for(pilot, lambda: table.filter_text == "status:=disconnected kind:m")
-        assert {row.cells[6] for row in table.visible_rows} == {"machine"}
+        assert {row.cells[9] for row in table.visible_rows} == {"machine"}
 
 
 async def test_since_compares_ages_not_text(served: Served, cache: Cache) -> None:

@@ -110,6 +110,7 @@ SCREENS: dict[str, Callable[[Pilot[Any]], Any]] = {
     "circuits": _pane("3", "circuits"),
     "policy": _pane("4", "policy"),
     "spend": _pane("5", "spend"),
+    "health": _pane("6", "health"),
     "arc-details": _arc_details,
     "circuit-details": _circuit_details,
     "help": _help,

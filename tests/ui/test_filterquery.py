@@ -251,9 +251,9 @@ def test_the_panes_columns_answer_the_documented_keys() -> None:
     assert resolve_key("sub", POLICY_COLUMNS) == 1  # a key's start before a header's
     assert resolve_key("mtd", SPEND_COLUMNS) == 1
     assert resolve_key("since", ATTENTION_COLUMNS) == 4
-    assert resolve_key("resource-group", ARC_COLUMNS) == 8
-    assert resolve_key("resourcegroup", ARC_COLUMNS) == 8
-    assert resolve_key("group", ARC_COLUMNS) == 8
+    assert resolve_key("resource-group", ARC_COLUMNS) == 11
+    assert resolve_key("resourcegroup", ARC_COLUMNS) == 11
+    assert resolve_key("group", ARC_COLUMNS) == 11
     spend = Row("s", ("Production", "1,234 EUR", "2,000 EUR", "3,000 EUR", "41.1%", "-", "C"))
     assert matcher(parse("mtd>1000"), list(SPEND_COLUMNS))(spend)
     assert not matcher(parse("mtd>1234"), list(SPEND_COLUMNS))(spend)

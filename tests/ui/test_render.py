@@ -17,8 +17,10 @@ from btconsole.records import (
     ForecastRecord,
     PeeringRecord,
     PolicyAssignmentRecord,
+    ResourceHealthRecord,
 )
 from btconsole.ui import render
+from btconsole.ui.data import PatchCounts
 from btconsole.ui.table import Row
 
 NOW = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
@@ -161,7 +163,7 @@ def test_arc_rows_levels_cells_and_sort_values() -> None:
     assert by_name["old-1"].cells[3] == "1.40.0 (-5)"  # five release lines behind 1.45
     assert by_name["ok-1"].cells[2] == "3h"  # since 09:00, now 12:00
     assert by_name["ok-1"].cells[4] == "Contoso Retail"
-    assert by_name["ok-1"].cells[7] == "Prod"
+    assert by_name["ok-1"].cells[10] == "Prod"
     assert by_name["ok-1"].key == records[0].id and by_name["ok-1"].payload is records[0]
     assert all(len(r.cells) == len(render.ARC_COLUMNS) == len(r.sort_values or ()) for r in rows)
     # status sorts worst first
@@ -427,3 +429,80 @@ def test_a_customer_forecast_has_its_own_row_once() -> None:
     assert by_key["contoso||GBP"].cells[:3] == ("all subscriptions", "610 GBP", "900 GBP")
     assert by_key[f"contoso|{SUB}|GBP"].cells[2] == "? GBP"
     assert by_key["contoso|sub-2|GBP"].cells[2] == "? GBP"
+
+
+# --------------------------------------------------------------------------- Arc patches
+
+
+def _assessment(machine: ArcRecord, **kw: object) -> tuple[str, PatchCounts]:
+    fields: dict[str, object] = {
+        "last_modified": "2026-11-10T08:00:00Z",
+        "os_type": "Windows",
+        "critical": 2,
+        "security": 5,
+    }
+    fields.update(kw)
+    return machine.id.lower(), PatchCounts(**fields)  # type: ignore[arg-type]
+
+
+def test_arc_patch_cells_known_unknown_and_not_applicable() -> None:
+    windows, linux, unassessed, blank = arc("win-1"), arc("lin-1"), arc("new-1"), arc("odd-1")
+    cluster = arc("k8s-1", kind="cluster")
+    other_sub = arc("far-1", subscription_id="22222222-2222-2222-2222-222222222222")
+    assessments = dict(
+        (
+            _assessment(windows),
+            _assessment(linux, os_type="Linux", critical=None, security=3),
+            _assessment(blank, critical=None, security=None, last_modified=None),
+        )
+    )
+    state = render.PatchState(assessments, frozenset({SUB}), {"contoso": 7})
+    records = [windows, linux, unassessed, blank, cluster, other_sub]
+    rows = render.arc_rows(records, customers={}, subscriptions={}, now=NOW, patches=state)
+    cells = {r.cells[0]: r.cells[5:8] for r in rows}
+    assert cells["win-1"] == ("2", "5", "10d")
+    assert cells["lin-1"] == ("-", "3", "10d")  # Linux has no Critical class
+    assert cells["new-1"] == ("?", "?", ">30d")  # none within Resource Graph's 30 days
+    assert cells["odd-1"] == ("?", "?", "?")  # an assessment without figures: unknown
+    assert cells["k8s-1"] == ("-", "-", "-")
+    assert cells["far-1"] == ("?", "?", "?")  # its subscription's health was never read
+    by_name = {r.cells[0]: r for r in rows}
+    levels = by_name["win-1"].cell_levels or ()
+    assert levels[5] == "warning" and levels[7] == "warning"  # 10 days > 7
+    # never 0 for what is not known, whatever was read: nothing read at all
+    (row,) = render.arc_rows([windows], customers={}, subscriptions={}, now=NOW)
+    assert row.cells[5:8] == ("?", "?", "?")
+    # sorting: most pending first, the oldest assessment first, unknown last
+    sorts = {r.cells[0]: (r.sort_values or ())[5:8] for r in rows}
+    assert sorts["win-1"][0] == -2 and sorts["far-1"] == (None, None, None)
+    assert sorts["new-1"][2] < sorts["win-1"][2]  # >30d sorts before 10d
+
+
+def test_health_rows_say_why_and_azure_caused_resources_rank_first() -> None:
+    def resource(
+        name: str, platform: bool | None, state: str = "Unavailable"
+    ) -> ResourceHealthRecord:
+        return ResourceHealthRecord(
+            profile="contoso",
+            subscription_id=SUB,
+            resource_id=f"/subscriptions/{SUB}/resourceGroups/rg/providers/X/y/{name}",
+            availability_state=state,
+            title=state,
+            summary=f"{name} summary",
+            occurred_time="2026-11-20T10:00:00Z" if name != "new" else "2026-11-20T11:00:00Z",
+            platform_initiated=platform,
+        )
+
+    records = [resource("mine", False), resource("new", False), resource("azure", True)]
+    rows = render.health_rows(
+        [],
+        [],
+        records,
+        customers={},
+        subscriptions={},
+        now=NOW,  # type: ignore[arg-type]
+    )
+    ranked = sorted(rows, key=render.health_rank)
+    assert [r.cells[2] for r in ranked] == ["azure", "new", "mine"]
+    assert ranked[0].cells[:2] == ("Unavailable", "platform: azure summary")
+    assert ranked[1].cells[1] == "user: new summary"  # the title only repeated the state

@@ -85,3 +85,36 @@ def test_the_sorted_column_gets_room_for_its_label_and_arrow() -> None:
     assert dict(layout_columns(ARC, 200, sorted_column=3))[3] >= len("Since") + 2
     layout = dict(layout_columns(ARC, narrow + 2, sorted_column=3))
     assert layout[3] >= len("Since") + 2
+
+
+def test_a_column_promised_in_full_never_shrinks_lower_priorities_drop_first() -> None:
+    columns = [
+        Column("name", "Name", 24, min_width=12, priority=0),
+        Column("agent", "Agent", 20, min_width=4, priority=1, full=True),
+        Column("crit", "Crit", 4, min_width=4, align="right", priority=2),
+        Column("fqdn", "FQDN", 30, min_width=12, priority=3),
+    ]
+    # everything fits at the minimums (12 + 20 + 4 + 12 + 1 + 3): the others shrink
+    layout = layout_columns(columns, 52)
+    assert [i for i, _ in layout] == [0, 1, 2, 3] and dict(layout)[1] == 20
+    # one cell less: FQDN goes, not a cell of the promised agent
+    layout = layout_columns(columns, 51)
+    assert [i for i, _ in layout] == [0, 1, 2] and dict(layout)[1] == 20
+    assert used(layout) <= 51
+    # without the promise the agent would have shrunk instead of FQDN going
+    loose = [columns[0], Column("agent", "Agent", 20, min_width=4, priority=1), *columns[2:]]
+    assert dict(layout_columns(loose, 51))[1] < 20
+    # too narrow for it whole: it is dropped, never shown cut
+    assert 1 not in dict(layout_columns(columns, 30))
+
+
+def test_the_sorted_column_is_dropped_last() -> None:
+    # at 60 FQDN (priority 4) goes first; sorted by it, LOCATION and SINCE go instead
+    assert 5 not in dict(layout_columns(ARC, 60))
+    layout = dict(layout_columns(ARC, 60, sorted_column=5))
+    assert 5 in layout and layout[5] >= len("FQDN") + 2
+    assert used(list(layout.items())) <= 60
+    assert 4 not in layout  # the next highest number went in its place
+    # narrower than the never-drop columns and it: it goes too, they stay
+    layout = dict(layout_columns(ARC, 30, sorted_column=5))
+    assert 5 not in layout and {0, 2} <= set(layout)
