@@ -411,9 +411,14 @@ class Engine:
             return [*costs, *forecast, *budgets]
 
         async def health(session: Any) -> Sequence[Any]:
-            return (await _health_records(session, [subscription_id])).get(
-                subscription_id.lower(), []
-            )
+            from btconsole.azure import graph
+
+            # Resource Graph leaves out a subscription it may not read: empty tables
+            # would read "no issues", so first learn whether it sees the subscription
+            seen, _ = await graph.split_visible(session, [subscription_id])
+            if not seen:
+                raise graph.unseen_error()
+            return (await _health_records(session, seen)).get(subscription_id.lower(), [])
 
         return {
             "arc": arc,
@@ -426,19 +431,31 @@ class Engine:
     async def _refresh_by_graph(
         self, profile: Profile, domain: str, keys: list[CacheKey], ttl: float, *, force: bool
     ) -> list[Outcome]:
-        """One batched Resource Graph refresh for every due subscription of a domain."""
+        """One batched Resource Graph refresh for every due subscription of a domain.
+
+        Resource Graph leaves out the subscriptions the identity cannot read, without an
+        error: the batch first asks which it sees (one ``resourcecontainers`` query per
+        batch), queries those, and fails each one it does not see on its own scope,
+        keeping its records, as a refused per-subscription read does.
+        """
         due = [key for key in keys if force or self._due(key)]
         skipped = [Outcome(key, "skipped") for key in keys if key not in due]
         if not due:
             return skipped
-        subs = [key.scope for key in due]
         batch_key = CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE)
         results: dict[str, list[Any]] = {}
+        unseen: set[str] = set()
 
         async def fetch(session: Any) -> Sequence[Any]:
             from btconsole.azure import graph
             from btconsole.azure.circuits import with_latest_availability
 
+            results.clear()
+            unseen.clear()
+            subs, hidden = await graph.split_visible(session, [key.scope for key in due])
+            unseen.update(hidden)
+            if not subs:
+                return []
             if domain == "arc":
                 results.update(await graph.list_arc(session, subs))
             elif domain == "health":
@@ -479,10 +496,21 @@ class Engine:
                 Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind) for key in due
             ]
         self.cache.delete_scopes(profile.name, batch_key.domain, keep=())  # clear old errors
-        self.cache.put_many([(key, results.get(key.scope, [])) for key in due], ttl=ttl)
-        for key in due:
+        seen = [key for key in due if key.scope not in unseen]
+        self.cache.put_many([(key, results.get(key.scope, [])) for key in seen], ttl=ttl)
+        for key in seen:
             self._notify(key)
-        return skipped + [Outcome(key, "fetched", len(results.get(key.scope, []))) for key in due]
+        outcomes = skipped + [
+            Outcome(key, "fetched", len(results.get(key.scope, []))) for key in seen
+        ]
+        if unseen:
+            from btconsole.azure.graph import unseen_error
+
+            for key in due:
+                if key.scope in unseen:
+                    log.warning("refresh of %s failed: %s", key, unseen_error())
+                    outcomes.append(self._fail(key, unseen_error(), self.cache.peek(key), ttl))
+        return outcomes
 
     # ------------------------------------------------------------------ one key
 
@@ -550,18 +578,24 @@ class Engine:
                 log.error("refresh of %s failed unexpectedly", key, exc_info=exc)
             else:
                 log.warning("refresh of %s failed: %s", key, error)
-            failures = (before.failures if before is not None else 0) + 1
-            wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
-            wait *= 1.0 + self._rng.uniform(0.0, 0.2)  # jitter: scopes don't retry in step
-            self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
-            self._notify(key)
-            return Outcome(key, "failed", error=str(error), kind=error.reason)
+            return self._fail(key, error, before, ttl)
         finally:
             status.in_flight -= 1
             self.cache.release(key, self.owner)
         if store:
             self._notify(key)
         return Outcome(key, "fetched", len(records))
+
+    def _fail(
+        self, key: CacheKey, error: BtConsoleError, before: Entry | None, ttl: float
+    ) -> Outcome:
+        """Record ``error`` on ``key`` (its records kept) with the next backoff."""
+        failures = (before.failures if before is not None else 0) + 1
+        wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
+        wait *= 1.0 + self._rng.uniform(0.0, 0.2)  # jitter: scopes don't retry in step
+        self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
+        self._notify(key)
+        return Outcome(key, "failed", error=str(error), kind=error.reason)
 
     async def _with_retries(self, profile: Profile, key: CacheKey, fetch: Fetch) -> Sequence[Any]:
         """Run ``fetch``; its requests go through :meth:`_request` (retries per request).
