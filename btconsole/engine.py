@@ -13,6 +13,7 @@
 - Cancellation is clean: leases are released and nothing is written.
 - Above ``graph_threshold`` subscriptions, Arc, circuits and policy are listed
   through Resource Graph; the records are identical to the per-subscription path.
+  Health is read through Resource Graph only, in one batch per profile.
 
 This module imports no Textual and, until a refresh really runs, no Azure SDK.
 """
@@ -43,6 +44,10 @@ SUBSCRIPTIONS = "subscriptions"
 ALL_SCOPE = "*"
 DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 GRAPH_DOMAINS = ("arc", "circuits", "policy", "health")
+# read through Resource Graph only: one batch over all of a profile's subscriptions
+# whatever their number (4 tables + 1 visibility query per batch, where a query per
+# subscription cost 5 per subscription)
+GRAPH_ONLY = ("health",)
 SUBSCRIPTIONS_TTL = 3600.0
 DETAIL_RANK = (-(2**62), 0)  # an on-demand detail's requests go before a refresh's
 UNRANKED = (0, 0)  # a profile no refresh_all named
@@ -348,7 +353,7 @@ class Engine:
         ttl = profile.ttl.for_domain(domain)
         keys = [CacheKey(profile.name, domain, sub) for sub in subs]
         started = time.monotonic()
-        if domain in GRAPH_DOMAINS and len(subs) > self.graph_threshold:
+        if domain in GRAPH_ONLY or (domain in GRAPH_DOMAINS and len(subs) > self.graph_threshold):
             outcomes = await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
         else:
             outcomes = list(
@@ -410,22 +415,11 @@ class Engine:
             budgets = await wrappers.budgets(session, subscription_id)
             return [*costs, *forecast, *budgets]
 
-        async def health(session: Any) -> Sequence[Any]:
-            from btconsole.azure import graph
-
-            # Resource Graph leaves out a subscription it may not read: empty tables
-            # would read "no issues", so first learn whether it sees the subscription
-            seen, _ = await graph.split_visible(session, [subscription_id])
-            if not seen:
-                raise graph.unseen_error()
-            return (await _health_records(session, seen)).get(subscription_id.lower(), [])
-
         return {
             "arc": arc,
             "circuits": circuits,
             "policy": policy,
             "spend": spend,
-            "health": health,
         }[domain]
 
     async def _refresh_by_graph(

@@ -644,11 +644,12 @@ def test_resource_graph_that_sees_no_subscription_sends_no_table_query(
     assert all(e.fetched_at is None and e.error_kind == "access" for e in entries)
 
 
-def test_per_subscription_health_of_a_subscription_resource_graph_cannot_see(
+def test_health_below_the_threshold_fails_a_subscription_resource_graph_cannot_see(
     fresh: Emulated, cache: Cache
 ) -> None:
-    """Health is read through Resource Graph on the per-subscription path too: a
-    refused subscription is a failed scope with its records kept, never "no issues"."""
+    """Health is read through Resource Graph below ``graph_threshold`` too (one batch
+    per profile): a refused subscription is a failed scope with its records kept,
+    never "no issues"."""
     name, subs = _first(fresh)
     run(lambda: _refresh(make_engine(fresh, cache), name, "health"))
     old = {s: cache.get(CacheKey(name, "health", s)) for s in subs}
@@ -660,3 +661,12 @@ def test_per_subscription_health_of_a_subscription_resource_graph_cannot_see(
     assert entry is not None and before is not None
     assert entry.records == before.records and entry.fetched_at == before.fetched_at
     assert entry.error and "Resource Graph returned nothing" in entry.error
+
+
+def test_health_is_one_resource_graph_batch_per_profile(fresh: Emulated, cache: Cache) -> None:
+    """Below graph_threshold too: one visibility query and one query per table for all
+    of a profile's subscriptions (it was four queries per subscription)."""
+    name, subs = _customer_with_subscriptions(fresh, 2)
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "health"))
+    assert sorted(o.key.scope for o in outcomes if o.status == "fetched") == subs
+    assert fresh.emulator.route_count("graph.resources") == 5
