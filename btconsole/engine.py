@@ -168,6 +168,40 @@ async def _health_records(session: Any, subscriptions: Sequence[str]) -> dict[st
     return merged
 
 
+@dataclass(eq=False)
+class _GraphAsk:
+    """One profile's keys of a domain, waiting for a (shared) Resource Graph batch."""
+
+    profile: Profile
+    keys: list[CacheKey]
+    ttl: float
+    force: bool
+    done: asyncio.Future[list[Outcome]] | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.done is not None and self.done.cancelled()
+
+    def answer(self, outcomes: list[Outcome]) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_result(outcomes)
+
+    def fail(self, error: BaseException) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(error)
+
+    def cancel(self) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.cancel()
+
+
+def _owned(records: Sequence[Any], profile: str) -> list[Any]:
+    """``records`` as ``profile``'s (a batch shared by customers made them as another's)."""
+    from dataclasses import replace
+
+    return [r if r.profile == profile else replace(r, profile=profile) for r in records]
+
+
 def backoff_seconds(failures: int, *, base: float = 30.0, cap: float = 900.0) -> float:
     """Exponential backoff for a scope that failed ``failures`` times in a row."""
     return float(min(cap, base * (2 ** max(0, failures - 1))))
@@ -214,6 +248,10 @@ class Engine:
         self._providers: dict[str, Any] = {}  # Lighthouse: the credential customers share
         self._pools: ConnectionPools | None = None  # created with the first session
         self._inflight: dict[CacheKey, asyncio.Task[Outcome]] = {}
+        # Resource Graph batches shared by a Lighthouse provider's customers, per
+        # (provider, domain): the asks waiting for the next batch, and its worker
+        self._graph_asks: dict[tuple[str, str], list[_GraphAsk]] = {}
+        self._graph_workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._gates: dict[str, float] = {}
         self._slots: RequestSlots | None = None
         # profile -> request priority: the latest refresh_all's profiles go first, in the
@@ -256,7 +294,7 @@ class Engine:
 
     async def close(self) -> None:
         """Cancel what runs, close every session, then the connection pools."""
-        tasks = list(self._inflight.values())
+        tasks = [*self._inflight.values(), *self._graph_workers.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -427,16 +465,78 @@ class Engine:
     ) -> list[Outcome]:
         """One batched Resource Graph refresh for every due subscription of a domain.
 
+        A Lighthouse customer's refresh joins those of the other customers of its
+        provider (:meth:`_shared_graph`): one query per table per batch of subscriptions
+        across customers, on the provider's one credential.
+        """
+        ask = _GraphAsk(profile, keys, ttl, force)
+        if profile.provider is None:
+            (outcomes,) = await self._graph_batch(domain, [ask])
+            return outcomes
+        return await self._shared_graph(profile.provider, domain, ask)
+
+    async def _shared_graph(self, provider: str, domain: str, ask: _GraphAsk) -> list[Outcome]:
+        """Refresh ``ask`` in a Resource Graph batch shared by the provider's customers.
+
+        One worker per (provider, domain) runs batches one after another; each batch
+        takes every ask that arrived while the previous one ran (the first takes those
+        that arrived before it started: the customers a refresh starts together). No
+        waiting for more: a batch starts as soon as the previous one ends.
+        """
+        group = (provider, domain)
+        ask.done = asyncio.get_running_loop().create_future()
+        self._graph_asks.setdefault(group, []).append(ask)
+        worker = self._graph_workers.get(group)
+        if worker is None or worker.done():
+            self._graph_workers[group] = asyncio.ensure_future(self._graph_worker(group))
+        return await ask.done
+
+    async def _graph_worker(self, group: tuple[str, str]) -> None:
+        try:
+            while self._graph_asks.get(group):
+                asks = [a for a in self._graph_asks.pop(group) if not a.cancelled]
+                if not asks:
+                    continue
+                try:
+                    results = await self._graph_batch(group[1], asks)
+                except asyncio.CancelledError:
+                    for ask in asks:
+                        ask.cancel()
+                    raise
+                except BaseException as exc:  # a bug: each caller gets it, as if its own
+                    for ask in asks:
+                        ask.fail(exc)
+                    continue
+                for ask, outcomes in zip(asks, results, strict=True):
+                    ask.answer(outcomes)
+        finally:
+            for ask in self._graph_asks.pop(group, []):
+                ask.cancel()
+            if self._graph_workers.get(group) is asyncio.current_task():
+                self._graph_workers.pop(group, None)
+
+    async def _graph_batch(self, domain: str, asks: list[_GraphAsk]) -> list[list[Outcome]]:
+        """Refresh the due keys of ``asks`` (profiles with their keys) in one batched
+        Resource Graph read; one list of outcomes per ask, in order.
+
         Resource Graph leaves out the subscriptions the identity cannot read, without an
         error: the batch first asks which it sees (one ``resourcecontainers`` query per
         batch), queries those, and fails each one it does not see on its own scope,
-        keeping its records, as a refused per-subscription read does.
+        keeping its records, as a refused per-subscription read does. Records are made
+        for each key's own profile. The batch runs as its first-ranked profile.
         """
-        due = [key for key in keys if force or self._due(key)]
-        skipped = [Outcome(key, "skipped") for key in keys if key not in due]
-        if not due:
-            return skipped
-        batch_key = CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE)
+        due = [[key for key in a.keys if a.force or self._due(key)] for a in asks]
+        outcomes: list[list[Outcome]] = [
+            [Outcome(key, "skipped") for key in a.keys if key not in keys]
+            for a, keys in zip(asks, due, strict=True)
+        ]
+        every = [key for keys in due for key in keys]
+        if not every:
+            return outcomes
+        lead = min((a.profile for a in asks), key=lambda p: self._ranks.get(p.name, UNRANKED))
+        ttls = {key: a.ttl for a, keys in zip(asks, due, strict=True) for key in keys}
+        subs = list(dict.fromkeys(key.scope for key in every))
+        batch_key = CacheKey(lead.name, f"{domain}-graph", ALL_SCOPE)
         results: dict[str, list[Any]] = {}
         unseen: set[str] = set()
 
@@ -446,17 +546,17 @@ class Engine:
 
             results.clear()
             unseen.clear()
-            subs, hidden = await graph.split_visible(session, [key.scope for key in due])
+            seen, hidden = await graph.split_visible(session, subs)
             unseen.update(hidden)
-            if not subs:
+            if not seen:
                 return []
             if domain == "arc":
-                results.update(await graph.list_arc(session, subs))
+                results.update(await graph.list_arc(session, seen))
             elif domain == "health":
-                found = await _health_records(session, subs)
-                results.update({sub: found.get(sub.lower(), []) for sub in subs})
+                found = await _health_records(session, seen)
+                results.update({sub: found.get(sub.lower(), []) for sub in seen})
             elif domain == "circuits":
-                found = await graph.list_circuits(session, subs)
+                found = await graph.list_circuits(session, seen)
                 for sub, records in found.items():
                     results[sub] = list(
                         await asyncio.gather(
@@ -465,45 +565,51 @@ class Engine:
                     )
             else:
                 for sub, (compliance, assignments) in (
-                    await graph.policy_summaries(session, subs)
+                    await graph.policy_summaries(session, seen)
                 ).items():
                     results[sub] = [compliance, *assignments]
             return []
 
-        outcome = await self._run(batch_key, fetch, ttl, force=True, store=False)
+        outcome = await self._run(batch_key, fetch, ttls[every[0]], force=True, store=False)
         if outcome.status == "failed":
             # every subscription of the batch failed: each keeps its records and gets the
             # error and the batch's backoff, exactly as on the per-subscription path
             batch = self.cache.peek(batch_key)
             retry_at = batch.next_attempt_at if batch is not None else None
-            for key in due:
+            for key in every:
                 self.cache.put_error(
                     key,
                     outcome.error or "refresh failed",
                     next_attempt_at=retry_at,
-                    ttl=ttl,
+                    ttl=ttls[key],
                     kind=outcome.kind,
                 )
                 self._notify(key)
         if outcome.status != "fetched":
-            return skipped + [
-                Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind) for key in due
-            ]
-        self.cache.delete_scopes(profile.name, batch_key.domain, keep=())  # clear old errors
-        seen = [key for key in due if key.scope not in unseen]
-        self.cache.put_many([(key, results.get(key.scope, [])) for key in seen], ttl=ttl)
-        for key in seen:
-            self._notify(key)
-        outcomes = skipped + [
-            Outcome(key, "fetched", len(results.get(key.scope, []))) for key in seen
-        ]
-        if unseen:
-            from btconsole.azure.graph import unseen_error
+            for done, keys in zip(outcomes, due, strict=True):
+                done.extend(
+                    Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind)
+                    for key in keys
+                )
+            return outcomes
+        for a in asks:  # clear old batch errors
+            self.cache.delete_scopes(a.profile.name, batch_key.domain, keep=())
+        for a, done, keys in zip(asks, outcomes, due, strict=True):
+            if a.cancelled:  # its caller went away: nothing written for it
+                continue
+            landed = [key for key in keys if key.scope not in unseen]
+            mine = {key: _owned(results.get(key.scope, []), key.profile) for key in landed}
+            self.cache.put_many(list(mine.items()), ttl=a.ttl)
+            for key in landed:
+                self._notify(key)
+            done.extend(Outcome(key, "fetched", len(mine[key])) for key in landed)
+            if any(key.scope in unseen for key in keys):
+                from btconsole.azure.graph import unseen_error
 
-            for key in due:
-                if key.scope in unseen:
-                    log.warning("refresh of %s failed: %s", key, unseen_error())
-                    outcomes.append(self._fail(key, unseen_error(), self.cache.peek(key), ttl))
+                for key in keys:
+                    if key.scope in unseen:
+                        log.warning("refresh of %s failed: %s", key, unseen_error())
+                        done.append(self._fail(key, unseen_error(), self.cache.peek(key), a.ttl))
         return outcomes
 
     # ------------------------------------------------------------------ one key
