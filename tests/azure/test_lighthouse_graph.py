@@ -136,3 +136,27 @@ def test_a_customer_graph_cannot_see_fails_alone_in_a_shared_batch(
         assert entry.error and "Resource Graph returned nothing" in entry.error
     for name in names[1:]:
         assert all(e.error is None for e in cache.read(name, "health"))
+
+
+def test_a_failed_shared_batch_fails_every_customer_and_keeps_their_data(
+    site: tuple[RunningEmulator, Config, Cache],
+) -> None:
+    emulator, config, cache = site
+    names = _customers(config)
+
+    async def refresh(force: bool, **options: Any) -> Any:
+        async with Engine(config, cache, today=lambda: emulator.estate.as_of, **options) as e:
+            return await e.refresh_all(names, ["health"], force=force)
+
+    run(lambda: refresh(False))
+    before = _records(cache, names, "health")
+    emulator.add_fault(kind="server_error", status=500, route="graph.resources")
+    outcomes = run(lambda: refresh(True, max_retries=0))
+    assert {(o.status, o.kind) for o in outcomes} == {("failed", "service")}
+    assert {o.key.profile for o in outcomes} == set(names)
+    assert _records(cache, names, "health") == before
+    assert all(e.error for name in names for e in cache.read(name, "health"))
+    emulator.clear_faults()
+    outcomes = run(lambda: refresh(True))
+    assert {o.status for o in outcomes} == {"fetched"}
+    assert all(cache.read(name, "health-graph") == [] for name in names)
