@@ -469,6 +469,8 @@ class Engine:
         provider (:meth:`_shared_graph`): one query per table per batch of subscriptions
         across customers, on the provider's one credential.
         """
+        if not force and not any(self._due(key) for key in keys):
+            return [Outcome(key, "skipped") for key in keys]  # nothing to wait in line for
         ask = _GraphAsk(profile, keys, ttl, force)
         if profile.provider is None:
             (outcomes,) = await self._graph_batch(domain, [ask])
@@ -592,11 +594,10 @@ class Engine:
                     for key in keys
                 )
             return outcomes
-        for a in asks:  # clear old batch errors
-            self.cache.delete_scopes(a.profile.name, batch_key.domain, keep=())
         for a, done, keys in zip(asks, outcomes, due, strict=True):
             if a.cancelled:  # its caller went away: nothing written for it
                 continue
+            self.cache.delete_scopes(a.profile.name, batch_key.domain, keep=())  # old errors
             landed = [key for key in keys if key.scope not in unseen]
             mine = {key: _owned(results.get(key.scope, []), key.profile) for key in landed}
             self.cache.put_many(list(mine.items()), ttl=a.ttl)

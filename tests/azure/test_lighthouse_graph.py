@@ -160,3 +160,32 @@ def test_a_failed_shared_batch_fails_every_customer_and_keeps_their_data(
     outcomes = run(lambda: refresh(True))
     assert {o.status for o in outcomes} == {"fetched"}
     assert all(cache.read(name, "health-graph") == [] for name in names)
+
+
+def test_a_customer_cancelled_during_a_shared_batch_gets_nothing_written(
+    site: tuple[RunningEmulator, Config, Cache],
+) -> None:
+    import asyncio
+
+    emulator, config, cache = site
+    names = _customers(config)
+    gone, kept = names[0], names[1:]
+
+    async def body() -> list[Any]:
+        async with _engine(emulator, config, cache) as engine:
+            for name in names:
+                await engine.subscriptions(name)
+            emulator.add_fault(kind="latency", ms=300, route="graph.resources")
+            tasks = [asyncio.ensure_future(engine.refresh_domain(n, "health")) for n in names]
+            batch_keys = [CacheKey(n, "health-graph", "*") for n in names]
+            while not any(cache.lease(key) for key in batch_keys):  # the batch has started
+                await asyncio.sleep(0.01)
+            tasks[0].cancel()
+            return await asyncio.gather(*tasks, return_exceptions=True)
+
+    first, *others = run(body)
+    assert isinstance(first, asyncio.CancelledError)
+    assert cache.read(gone, "health") == []
+    for name, outcomes in zip(kept, others, strict=True):
+        assert outcomes and {o.status for o in outcomes} == {"fetched"}
+        assert all(e.fetched_at is not None for e in cache.read(name, "health"))
