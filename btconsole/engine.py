@@ -14,8 +14,8 @@
 - Cancellation is clean: leases are released and nothing is written.
 - Above ``graph_threshold`` subscriptions, Arc, circuits and policy are listed
   through Resource Graph; the records are identical to the per-subscription path.
-  The health domain (Service Health, Resource Health, alerts, patch state) is always
-  one batch per customer: Resource Graph is its only source.
+  The health domain (Service Health, Resource Health, alerts, patch state) is read
+  through Resource Graph only, in one batch per customer (and per Lighthouse provider).
 
 This module imports no Textual and, until a refresh really runs, no Azure SDK.
 """
@@ -46,6 +46,10 @@ SUBSCRIPTIONS = "subscriptions"
 ALL_SCOPE = "*"
 DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 GRAPH_DOMAINS = ("arc", "circuits", "policy", "health")
+# read through Resource Graph only: one batch over all of a profile's subscriptions
+# whatever their number (4 tables + 1 visibility query per batch, where a query per
+# subscription cost 5 per subscription)
+GRAPH_ONLY = ("health",)
 SUBSCRIPTIONS_TTL = 3600.0
 DETAIL_RANK = (-(2**62), 0)  # an on-demand detail's requests go before a refresh's
 UNRANKED = (0, 0)  # a profile no refresh_all named
@@ -166,6 +170,40 @@ async def _health_records(session: Any, subscriptions: Sequence[str]) -> dict[st
     return merged
 
 
+@dataclass(eq=False)
+class _GraphAsk:
+    """One profile's keys of a domain, waiting for a (shared) Resource Graph batch."""
+
+    profile: Profile
+    keys: list[CacheKey]
+    ttl: float
+    force: bool
+    done: asyncio.Future[list[Outcome]] | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.done is not None and self.done.cancelled()
+
+    def answer(self, outcomes: list[Outcome]) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_result(outcomes)
+
+    def fail(self, error: BaseException) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.set_exception(error)
+
+    def cancel(self) -> None:
+        if self.done is not None and not self.done.done():
+            self.done.cancel()
+
+
+def _owned(records: Sequence[Any], profile: str) -> list[Any]:
+    """``records`` as ``profile``'s (a batch shared by customers made them as another's)."""
+    from dataclasses import replace
+
+    return [r if r.profile == profile else replace(r, profile=profile) for r in records]
+
+
 def backoff_seconds(failures: int, *, base: float = 30.0, cap: float = 900.0) -> float:
     """Exponential backoff for a scope that failed ``failures`` times in a row."""
     return float(min(cap, base * (2 ** max(0, failures - 1))))
@@ -212,6 +250,10 @@ class Engine:
         self._providers: dict[str, Any] = {}  # Lighthouse: the credential customers share
         self._pools: ConnectionPools | None = None  # created with the first session
         self._inflight: dict[CacheKey, asyncio.Task[Outcome]] = {}
+        # Resource Graph batches shared by a Lighthouse provider's customers, per
+        # (provider, domain): the asks waiting for the next batch, and its worker
+        self._graph_asks: dict[tuple[str, str], list[_GraphAsk]] = {}
+        self._graph_workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._gates: dict[str, float] = {}
         self._slots: RequestSlots | None = None
         # profile -> request priority: the latest refresh_all's profiles go first, in the
@@ -254,7 +296,7 @@ class Engine:
 
     async def close(self) -> None:
         """Cancel what runs, close every session, then the connection pools."""
-        tasks = list(self._inflight.values())
+        tasks = [*self._inflight.values(), *self._graph_workers.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -351,10 +393,7 @@ class Engine:
         ttl = profile.ttl.for_domain(domain)
         keys = [CacheKey(profile.name, domain, sub) for sub in subs]
         started = time.monotonic()
-        # health has no REST path worth the name: one Resource Graph query per table for
-        # the customer, never four per subscription (the per-user quota is 15 per 5 s)
-        batched = domain == "health" or len(subs) > self.graph_threshold
-        if domain in GRAPH_DOMAINS and batched:
+        if domain in GRAPH_ONLY or (domain in GRAPH_DOMAINS and len(subs) > self.graph_threshold):
             outcomes = await self._refresh_by_graph(profile, domain, keys, ttl, force=force)
         elif domain == "spend" and profile.billing_scope and keys:
             outcomes = await self._refresh_spend_by_customer(profile, keys, ttl, force=force)
@@ -418,42 +457,112 @@ class Engine:
             budgets = await wrappers.budgets(session, subscription_id)
             return [*costs, *forecast, *budgets]
 
-        async def health(session: Any) -> Sequence[Any]:
-            return (await _health_records(session, [subscription_id])).get(
-                subscription_id.lower(), []
-            )
-
         return {
             "arc": arc,
             "circuits": circuits,
             "policy": policy,
             "spend": spend,
-            "health": health,
         }[domain]
 
     async def _refresh_by_graph(
         self, profile: Profile, domain: str, keys: list[CacheKey], ttl: float, *, force: bool
     ) -> list[Outcome]:
-        """One batched Resource Graph refresh for every due subscription of a domain."""
-        due = [key for key in keys if force or self._due(key)]
-        skipped = [Outcome(key, "skipped") for key in keys if key not in due]
-        if not due:
-            return skipped
-        subs = [key.scope for key in due]
-        batch_key = CacheKey(profile.name, f"{domain}-graph", ALL_SCOPE)
+        """One batched Resource Graph refresh for every due subscription of a domain.
+
+        A Lighthouse customer's refresh joins those of the other customers of its
+        provider (:meth:`_shared_graph`): one query per table per batch of subscriptions
+        across customers, on the provider's one credential.
+        """
+        if not force and not any(self._due(key) for key in keys):
+            return [Outcome(key, "skipped") for key in keys]  # nothing to wait in line for
+        ask = _GraphAsk(profile, keys, ttl, force)
+        if profile.provider is None:
+            (outcomes,) = await self._graph_batch(domain, [ask])
+            return outcomes
+        return await self._shared_graph(profile.provider, domain, ask)
+
+    async def _shared_graph(self, provider: str, domain: str, ask: _GraphAsk) -> list[Outcome]:
+        """Refresh ``ask`` in a Resource Graph batch shared by the provider's customers.
+
+        One worker per (provider, domain) runs batches one after another; each batch
+        takes every ask that arrived while the previous one ran (the first takes those
+        that arrived before it started: the customers a refresh starts together). No
+        waiting for more: a batch starts as soon as the previous one ends.
+        """
+        group = (provider, domain)
+        ask.done = asyncio.get_running_loop().create_future()
+        self._graph_asks.setdefault(group, []).append(ask)
+        worker = self._graph_workers.get(group)
+        if worker is None or worker.done():
+            self._graph_workers[group] = asyncio.ensure_future(self._graph_worker(group))
+        return await ask.done
+
+    async def _graph_worker(self, group: tuple[str, str]) -> None:
+        try:
+            while self._graph_asks.get(group):
+                asks = [a for a in self._graph_asks.pop(group) if not a.cancelled]
+                if not asks:
+                    continue
+                try:
+                    results = await self._graph_batch(group[1], asks)
+                except asyncio.CancelledError:
+                    for ask in asks:
+                        ask.cancel()
+                    raise
+                except BaseException as exc:  # a bug: each caller gets it, as if its own
+                    for ask in asks:
+                        ask.fail(exc)
+                    continue
+                for ask, outcomes in zip(asks, results, strict=True):
+                    ask.answer(outcomes)
+        finally:
+            for ask in self._graph_asks.pop(group, []):
+                ask.cancel()
+            if self._graph_workers.get(group) is asyncio.current_task():
+                self._graph_workers.pop(group, None)
+
+    async def _graph_batch(self, domain: str, asks: list[_GraphAsk]) -> list[list[Outcome]]:
+        """Refresh the due keys of ``asks`` (profiles with their keys) in one batched
+        Resource Graph read; one list of outcomes per ask, in order.
+
+        Resource Graph leaves out the subscriptions the identity cannot read, without an
+        error: the batch first asks which it sees (one ``resourcecontainers`` query per
+        batch), queries those, and fails each one it does not see on its own scope,
+        keeping its records, as a refused per-subscription read does. Records are made
+        for each key's own profile. The batch runs as its first-ranked profile.
+        """
+        due = [[key for key in a.keys if a.force or self._due(key)] for a in asks]
+        outcomes: list[list[Outcome]] = [
+            [Outcome(key, "skipped") for key in a.keys if key not in keys]
+            for a, keys in zip(asks, due, strict=True)
+        ]
+        every = [key for keys in due for key in keys]
+        if not every:
+            return outcomes
+        lead = min((a.profile for a in asks), key=lambda p: self._ranks.get(p.name, UNRANKED))
+        ttls = {key: a.ttl for a, keys in zip(asks, due, strict=True) for key in keys}
+        subs = list(dict.fromkeys(key.scope for key in every))
+        batch_key = CacheKey(lead.name, f"{domain}-graph", ALL_SCOPE)
         results: dict[str, list[Any]] = {}
+        unseen: set[str] = set()
 
         async def fetch(session: Any) -> Sequence[Any]:
             from btconsole.azure import graph
             from btconsole.azure.circuits import with_latest_availability
 
+            results.clear()
+            unseen.clear()
+            seen, hidden = await graph.split_visible(session, subs)
+            unseen.update(hidden)
+            if not seen:
+                return []
             if domain == "arc":
-                results.update(await graph.list_arc(session, subs))
+                results.update(await graph.list_arc(session, seen))
             elif domain == "health":
-                found = await _health_records(session, subs)
-                results.update({sub: found.get(sub.lower(), []) for sub in subs})
+                found = await _health_records(session, seen)
+                results.update({sub: found.get(sub.lower(), []) for sub in seen})
             elif domain == "circuits":
-                found = await graph.list_circuits(session, subs)
+                found = await graph.list_circuits(session, seen)
                 for sub, records in found.items():
                     results[sub] = list(
                         await asyncio.gather(
@@ -462,35 +571,51 @@ class Engine:
                     )
             else:
                 for sub, (compliance, assignments) in (
-                    await graph.policy_summaries(session, subs)
+                    await graph.policy_summaries(session, seen)
                 ).items():
                     results[sub] = [compliance, *assignments]
             return []
 
-        outcome = await self._run(batch_key, fetch, ttl, force=True, store=False)
+        outcome = await self._run(batch_key, fetch, ttls[every[0]], force=True, store=False)
         if outcome.status == "failed":
             # every subscription of the batch failed: each keeps its records and gets the
             # error and the batch's backoff, exactly as on the per-subscription path
             batch = self.cache.peek(batch_key)
             retry_at = batch.next_attempt_at if batch is not None else None
-            for key in due:
+            for key in every:
                 self.cache.put_error(
                     key,
                     outcome.error or "refresh failed",
                     next_attempt_at=retry_at,
-                    ttl=ttl,
+                    ttl=ttls[key],
                     kind=outcome.kind,
                 )
                 self._notify(key)
         if outcome.status != "fetched":
-            return skipped + [
-                Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind) for key in due
-            ]
-        self.cache.delete_scopes(profile.name, batch_key.domain, keep=())  # clear old errors
-        self.cache.put_many([(key, results.get(key.scope, [])) for key in due], ttl=ttl)
-        for key in due:
-            self._notify(key)
-        return skipped + [Outcome(key, "fetched", len(results.get(key.scope, []))) for key in due]
+            for done, keys in zip(outcomes, due, strict=True):
+                done.extend(
+                    Outcome(key, outcome.status, error=outcome.error, kind=outcome.kind)
+                    for key in keys
+                )
+            return outcomes
+        for a, done, keys in zip(asks, outcomes, due, strict=True):
+            if a.cancelled:  # its caller went away: nothing written for it
+                continue
+            self.cache.delete_scopes(a.profile.name, batch_key.domain, keep=())  # old errors
+            landed = [key for key in keys if key.scope not in unseen]
+            mine = {key: _owned(results.get(key.scope, []), key.profile) for key in landed}
+            self.cache.put_many(list(mine.items()), ttl=a.ttl)
+            for key in landed:
+                self._notify(key)
+            done.extend(Outcome(key, "fetched", len(mine[key])) for key in landed)
+            if any(key.scope in unseen for key in keys):
+                from btconsole.azure.graph import unseen_error
+
+                for key in keys:
+                    if key.scope in unseen:
+                        log.warning("refresh of %s failed: %s", key, unseen_error())
+                        done.append(self._fail(key, unseen_error(), self.cache.peek(key), a.ttl))
+        return outcomes
 
     async def _refresh_spend_by_customer(
         self, profile: Profile, keys: list[CacheKey], ttl: float, *, force: bool
@@ -663,12 +788,7 @@ class Engine:
                 log.error("refresh of %s failed unexpectedly", key, exc_info=exc)
             else:
                 log.warning("refresh of %s failed: %s", key, error)
-            failures = (before.failures if before is not None else 0) + 1
-            wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
-            wait *= 1.0 + self._rng.uniform(0.0, 0.2)  # jitter: scopes don't retry in step
-            self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
-            self._notify(key)
-            return Outcome(key, "failed", error=str(error), kind=error.reason)
+            return self._fail(key, error, before, ttl)
         finally:
             status.in_flight -= 1
             self.cache.release(key, self.owner)
@@ -692,6 +812,17 @@ class Engine:
             return await self._with_retries(profile, key, fetch)
         finally:
             status.in_flight -= 1
+
+    def _fail(
+        self, key: CacheKey, error: BtConsoleError, before: Entry | None, ttl: float
+    ) -> Outcome:
+        """Record ``error`` on ``key`` (its records kept) with the next backoff."""
+        failures = (before.failures if before is not None else 0) + 1
+        wait = max(backoff_seconds(failures), getattr(error, "retry_after", None) or 0.0)
+        wait *= 1.0 + self._rng.uniform(0.0, 0.2)  # jitter: scopes don't retry in step
+        self.cache.put_error(key, error, next_attempt_at=time.time() + wait, ttl=ttl)
+        self._notify(key)
+        return Outcome(key, "failed", error=str(error), kind=error.reason)
 
     async def _with_retries(self, profile: Profile, key: CacheKey, fetch: Fetch) -> Sequence[Any]:
         """Run ``fetch``; its requests go through :meth:`_request` (retries per request).

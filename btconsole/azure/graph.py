@@ -15,6 +15,7 @@ from typing import Any
 from btconsole.azure.arc import cluster_record, machine_record, sort_key
 from btconsole.azure.circuits import circuit_record
 from btconsole.azure.common import call, get, rest_json, text
+from btconsole.azure.errors import ForbiddenError
 from btconsole.azure.policy import assignment_name, overall_state, sort_assignments
 from btconsole.azure.session import AzureSession
 from btconsole.records import (
@@ -47,6 +48,23 @@ POLICY_QUERY = """policyresources
     nonCompliantDefinitions = make_set(iff(state =~ 'NonCompliant', definitionId, ''))
     by subscriptionId, resourceId, assignmentId
 | order by subscriptionId asc, assignmentId asc, resourceId asc"""
+
+
+# Which requested subscriptions Resource Graph can see. It answers only for what the
+# identity may read and leaves the rest out without an error (no field of QueryResponse
+# names them), so an empty answer for a subscription means "nothing there" only when
+# this query returned the subscription itself. resourcecontainers holds a row per
+# readable subscription; union with it is documented only for the resources table,
+# so it is a query of its own, one per batch.
+SUBSCRIPTIONS_QUERY = """resourcecontainers
+| where type =~ 'microsoft.resources/subscriptions'
+| project subscriptionId
+| order by subscriptionId asc"""
+
+UNSEEN = (
+    "Resource Graph returned nothing for this subscription: the identity cannot read it "
+    "(it needs Reader on the subscription)"
+)
 
 
 def batches(items: Sequence[str], size: int = BATCH) -> list[list[str]]:
@@ -88,6 +106,28 @@ async def query(
             if not skip_token or pages >= 10_000:
                 break
     return rows
+
+
+async def split_visible(
+    session: AzureSession, subscriptions: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """(seen, unseen): which of ``subscriptions`` Resource Graph answers for, in order,
+    as given. One query per batch (:data:`SUBSCRIPTIONS_QUERY`).
+
+    Raises:
+        AzureError: the query failed.
+    """
+    rows = await query(session, SUBSCRIPTIONS_QUERY, subscriptions)
+    visible = {str(get(row, "subscriptionId") or "").lower() for row in rows}
+    seen = [sub for sub in subscriptions if sub.lower() in visible]
+    unseen = [sub for sub in subscriptions if sub.lower() not in visible]
+    return seen, unseen
+
+
+def unseen_error() -> ForbiddenError:
+    """The error of a subscription Resource Graph did not answer for (the code is
+    btconsole's: Azure sends none, it leaves the subscription out)."""
+    return ForbiddenError(UNSEEN, code="NotVisibleToResourceGraph")
 
 
 def _group(records: Iterable[Any], subscriptions: Sequence[str]) -> dict[str, list[Any]]:

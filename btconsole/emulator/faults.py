@@ -22,7 +22,7 @@ import socket
 import struct
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -369,6 +369,35 @@ class FaultSet:
                 result.remaining_reads = decision.remaining_reads
             return result
         return decision
+
+    def hidden_subscriptions(self, ctx: Ctx, subscriptions: Iterable[str]) -> frozenset[str]:
+        """Which of ``subscriptions`` (lower case) a ``forbidden`` fault refuses the caller
+        on this route, for a query across subscriptions (Resource Graph): Azure leaves a
+        subscription the identity cannot read out of the answer instead of failing.
+
+        A fault targets a subscription as it would a request about it (its ``route``,
+        ``methods`` and ``subscriptions``); it fires at most once per request, when it
+        hides something, with one ``probability`` draw.
+        """
+        request = ctx.request
+        wanted = {s.lower() for s in subscriptions}
+        hidden: set[str] = set()
+        for fault in self.faults:
+            if fault.kind != "forbidden" or fault.exhausted or fault.subscriptions is None:
+                continue
+            hit = {
+                sub
+                for sub in wanted & fault.subscriptions
+                if fault.targets(ctx.route_name, request.path, True, request.method, sub)
+            }
+            if not hit:
+                continue
+            if fault.probability < 1.0 and self.rng.random() >= fault.probability:
+                continue
+            fault.fired += 1
+            ctx.state.stats.fault_fired(fault.kind)
+            hidden |= hit
+        return frozenset(hidden)
 
     def _token_bucket(self, fault: Fault, ctx: Ctx, sub: str | None) -> Decision | None:
         if ctx.request.method not in ("GET", "HEAD"):

@@ -597,7 +597,9 @@ def test_health_is_one_resource_graph_query_per_table_per_customer(
     outcomes, queries = run(body)
     assert sorted(o.key.scope for o in outcomes) == subs
     assert {o.status for o in outcomes} == {"fetched"}
-    assert queries == 4  # service health, resource health, alerts, patch assessments
+    # which subscriptions Graph can see, then service health, resource health, alerts
+    # and patch assessments
+    assert queries == 5
 
 
 @pytest.mark.parametrize("one_provider", [True, False])
@@ -638,3 +640,98 @@ def test_a_throttle_on_one_lighthouse_customer_holds_its_siblings(
         assert others and 0 < others[0] <= 60  # held at the provider's closed gate
     else:
         assert others == []
+
+
+def _customer_with_subscriptions(emulated: Emulated, count: int) -> tuple[str, list[str]]:
+    """A profile whose customer has at least ``count`` subscriptions, and those."""
+    for index, customer in enumerate(emulated.emulator.estate.customers):
+        if len(customer.subscription_ids) >= count:
+            profile = emulated.profile(index)
+            return profile.name, sorted(s.lower() for s in customer.subscription_ids)
+    raise AssertionError(f"no customer with {count} subscriptions in the estate")
+
+
+@pytest.mark.parametrize(
+    ("domain", "queries"), [("arc", 2), ("circuits", 2), ("policy", 2), ("health", 5)]
+)
+def test_a_subscription_resource_graph_cannot_see_fails_on_its_own(
+    fresh: Emulated, cache: Cache, domain: str, queries: int
+) -> None:
+    """Resource Graph leaves out a subscription the identity cannot read, without an
+    error. The batched path learns which subscriptions it saw (one resourcecontainers
+    query per batch) and fails the others on their own scope, keeping their records,
+    exactly as a refused per-subscription read does; the seen ones land as usual."""
+    name, subs = _customer_with_subscriptions(fresh, 2)
+    run(lambda: _refresh(make_engine(fresh, cache, graph_threshold=0), name, domain))
+    before = {s: cache.get(CacheKey(name, domain, s)) for s in subs}
+    # refuse a subscription that has records, to see them kept
+    refused = max(subs, key=lambda s: len(getattr(before[s], "records", ())))
+    kept = [s for s in subs if s != refused]
+    assert getattr(before[refused], "records", ())
+
+    fresh.emulator.reset()
+    fresh.emulator.add_fault(kind="forbidden", subscriptions=[refused])
+    engine = make_engine(fresh, cache, graph_threshold=0)
+    outcomes = {o.key.scope: o for o in run(lambda: _refresh(engine, name, domain, force=True))}
+    assert fresh.emulator.route_count("graph.resources") == queries
+    failed = outcomes[refused]
+    assert failed.status == "failed" and failed.kind == "access"
+    assert failed.error and "Resource Graph returned nothing for this subscription" in failed.error
+    entry = cache.get(CacheKey(name, domain, refused))
+    old = before[refused]
+    assert entry is not None and old is not None
+    assert entry.records == old.records and entry.fetched_at == old.fetched_at  # kept, stale
+    assert entry.error_kind == "access" and entry.next_attempt_at is not None
+    for sub in kept:
+        assert outcomes[sub].status == "fetched"
+        now, then = cache.get(CacheKey(name, domain, sub)), before[sub]
+        assert now is not None and then is not None and now.error is None
+        assert now.records == then.records and now.fetched_at != then.fetched_at
+
+    # the role comes back: the next refresh reads it again and clears the error
+    fresh.emulator.clear_faults()
+    outcomes = {o.key.scope: o for o in run(lambda: _refresh(engine, name, domain, force=True))}
+    assert {o.status for o in outcomes.values()} == {"fetched"}
+    entry = cache.get(CacheKey(name, domain, refused))
+    assert entry is not None and entry.error is None and entry.records == old.records
+
+
+def test_resource_graph_that_sees_no_subscription_sends_no_table_query(
+    fresh: Emulated, cache: Cache
+) -> None:
+    name, subs = _customer_with_subscriptions(fresh, 2)
+    fresh.emulator.add_fault(kind="forbidden", subscriptions=subs)
+    engine = make_engine(fresh, cache, graph_threshold=0)
+    outcomes = run(lambda: _refresh(engine, name, "health"))
+    assert [(o.status, o.kind) for o in outcomes] == [("failed", "access")] * len(subs)
+    assert fresh.emulator.route_count("graph.resources") == 1  # only the visibility query
+    entries = cache.read(name, "health")
+    assert all(e.fetched_at is None and e.error_kind == "access" for e in entries)
+
+
+def test_health_below_the_threshold_fails_a_subscription_resource_graph_cannot_see(
+    fresh: Emulated, cache: Cache
+) -> None:
+    """Health is read through Resource Graph below ``graph_threshold`` too (one batch
+    per profile): a refused subscription is a failed scope with its records kept,
+    never "no issues"."""
+    name, subs = _first(fresh)
+    run(lambda: _refresh(make_engine(fresh, cache), name, "health"))
+    old = {s: cache.get(CacheKey(name, "health", s)) for s in subs}
+    fresh.emulator.add_fault(kind="forbidden", subscriptions=[subs[0]], route="graph.*")
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "health", force=True))
+    by_sub = {o.key.scope: o for o in outcomes}
+    assert (by_sub[subs[0]].status, by_sub[subs[0]].kind) == ("failed", "access")
+    entry, before = cache.get(CacheKey(name, "health", subs[0])), old[subs[0]]
+    assert entry is not None and before is not None
+    assert entry.records == before.records and entry.fetched_at == before.fetched_at
+    assert entry.error and "Resource Graph returned nothing" in entry.error
+
+
+def test_health_is_one_resource_graph_batch_per_profile(fresh: Emulated, cache: Cache) -> None:
+    """Below graph_threshold too: one visibility query and one query per table for all
+    of a profile's subscriptions (it was four queries per subscription)."""
+    name, subs = _customer_with_subscriptions(fresh, 2)
+    outcomes = run(lambda: _refresh(make_engine(fresh, cache), name, "health"))
+    assert sorted(o.key.scope for o in outcomes if o.status == "fetched") == subs
+    assert fresh.emulator.route_count("graph.resources") == 5

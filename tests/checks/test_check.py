@@ -138,12 +138,17 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
     head = out.splitlines()[0]
     assert "DATA INCOMPLETE" in head and "ALL CLEAR" not in head, out
     assert f"contoso-retail {sub}: arc never fetched: " in out and "access denied" in out
-    # its only subscription could not be read through Resource Manager: every domain
-    # read there is unknown, never all clear. (The emulator's subscription faults do
-    # not refuse Resource Graph, so its health domain, read there, is known.)
-    assert "== Contoso Retail [contoso-retail]: 4 critical, 0 warning, 0 info, data inc" in out
-    assert "   arc ? | circuits ? | compliance ? | spend ? | azure: no issues\n" in out
-    assert "CRIT arc      no arc data: listing Arc machines in " in out
+    # Resource Graph leaves the refused subscription out of its answer without an
+    # error: its health domain is unknown too, never "no issues"
+    assert (
+        f"contoso-retail {sub}: health never fetched: Resource Graph returned nothing for "
+        "this subscription: the identity cannot read it" in out
+    )
+    # its only subscription could not be read: the customer is unknown, never all clear
+    assert "== Contoso Retail [contoso-retail]: UNKNOWN: listing Arc machines in " in out
+    assert "   arc ? | circuits ? | compliance ? | spend ? | azure health ?\n" in out
+    assert "no issues" not in out.split("== Contoso Retail")[1].split("== Fabrikam")[0]
+    assert "CRIT all      no data: listing Arc machines in " in out
     assert "== Fabrikam Logistics [fabrikam-logistics]: all clear" in out
 
     # the next run still cannot get it (and backs off): still 3, with the reason
@@ -154,19 +159,21 @@ def test_a_failing_subscription_makes_the_data_incomplete(clean: Site, cli: Run)
     assert report["status"] == "incomplete" and report["data"]["complete"] is False
     kinds = {(p["domain"], p["scope"], p["kind"]) for p in report["data"]["problems"]}
     assert ("arc", sub, "never-fetched") in kinds
+    assert ("health", sub, "never-fetched") in kinds
     reasons = {p["reason"] for p in report["data"]["problems"] if p["scope"] == sub}
     assert reasons == {"access"}
     first, second = report["customers"]
     assert first["complete"] is False and second["complete"]
-    assert first["status"] == "incomplete" and second["status"] == "ok"
-    assert first["coverage"]["domains"]["arc"] == {
-        "state": "unknown",
-        "scopes": {"fresh": 0, "stale": 0, "failed": 1, "never": 0},
-        "reason": "access",
-        "why": first["coverage"]["domains"]["arc"]["why"],
-    }
+    assert first["status"] == "unknown" and second["status"] == "ok"
+    for domain in ("arc", "health"):
+        assert first["coverage"]["domains"][domain] == {
+            "state": "unknown",
+            "scopes": {"fresh": 0, "stale": 0, "failed": 1, "never": 0},
+            "reason": "access",
+            "why": first["coverage"]["domains"][domain]["why"],
+        }
     assert [(f["domain"], f["rule"], f["severity"]) for f in first["findings"]] == [
-        (domain, "coverage", "critical") for domain in ("circuits", "arc", "policy", "spend")
+        ("all", "coverage", "critical")
     ]
 
 

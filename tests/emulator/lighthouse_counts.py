@@ -1,6 +1,16 @@
-"""Count the requests and Cost Management QPU of one MSP spend refresh, per path.
+"""Count the requests and Cost Management QPU of one MSP spend refresh, per path; and
+the Resource Graph queries of one refresh of the Graph domains through Lighthouse.
 
 ``python -m tests.emulator.lighthouse_counts SIZE [SUBSCRIPTIONS|-] [PAGE_SIZE]``
+``python -m tests.emulator.lighthouse_counts SIZE graph [quota]``
+
+The second form serves the estate, writes the ``--lighthouse`` config, discovers the
+customers and refreshes ``arc``, ``circuits``, ``policy`` and ``health`` of every one
+through the real engine, then prints the Resource Graph queries per domain (the
+emulator's quota is lifted for the count, so no query is a retried 429; with ``quota``
+it is kept, and the seconds each domain's refresh took are printed too).
+
+The first form:
 
 Serves ``generate(seed=1, size=SIZE)`` (with SUBSCRIPTIONS subscriptions when given)
 and runs the real engine over the config ``btconsole emulator serve --lighthouse
@@ -31,6 +41,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -166,8 +177,61 @@ async def main(size: str, subscriptions: int | None, page_size: int | None) -> N
     print("month to date, 60-day totals and forecasts agree for every customer")
 
 
+async def graph_counts(size: str, *, quota: bool = False) -> None:
+    """Resource Graph queries of one Lighthouse refresh of every Graph domain."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from btconsole.cache import Cache
+    from btconsole.config import load_config
+    from btconsole.emulator.routes import graph as graph_route
+    from btconsole.emulator.serve import secret_environment, write_config
+    from btconsole.engine import GRAPH_DOMAINS, Engine
+    from btconsole.lighthouse import discover, effective_config
+
+    est = generate(seed=1, size=size)
+    if not quota:
+        graph_route.QUOTA = 1_000_000  # count queries, not retried 429s
+    os.environ.update(secret_environment(est, lighthouse=True))
+    with tempfile.TemporaryDirectory() as where, running_emulator(est) as emu:
+        path = Path(where) / "lighthouse.toml"
+        write_config(path, est, emu.base_url, Path(emu.ca_path), lighthouse=True)
+        config = load_config(path)
+        with Cache.open(Path(where) / "cache.sqlite3") as cache:
+            assert await discover(config, cache) == []
+            config = effective_config(config, cache)
+            customers = [p for p in config.profiles.values() if p.provider is not None]
+            names = [p.name for p in customers]
+            engine = Engine(config, cache, today=lambda: est.as_of)
+            async with engine:
+                for name in names:  # the subscription listings: not what is counted
+                    await engine.subscriptions(name)
+                counts: dict[str, int] = {}
+                seconds: dict[str, float] = {}
+                for domain in GRAPH_DOMAINS:
+                    emu.reset()
+                    started = time.monotonic()
+                    outcomes = await engine.refresh_all(names, [domain])
+                    seconds[domain] = round(time.monotonic() - started, 1)
+                    bad = [o for o in outcomes if o.status != "fetched"]
+                    if bad:
+                        raise SystemExit(f"{domain}: {len(bad)} scopes not fetched: {bad[0]}")
+                    counts[domain] = emu.route_count("graph.resources")
+    print(
+        f"estate {size}: {len(est.subscriptions)} subscriptions, {len(customers)} "
+        f"Lighthouse customers; graph_threshold {config.graph_threshold}"
+    )
+    print(f"Resource Graph requests per refresh: {sum(counts.values())} {counts}")
+    if quota:
+        print(f"with Resource Graph's quota ({graph_route.QUOTA}/5 s), seconds: {seconds}")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if len(args) > 1 and args[1] == "graph":
+        asyncio.run(graph_counts(args[0], quota=args[2:] == ["quota"]))
+        raise SystemExit(0)
     asyncio.run(
         main(
             args[0] if args else "huge",

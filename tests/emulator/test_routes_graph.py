@@ -163,6 +163,69 @@ async def test_invisible_subscriptions_are_left_out(
     assert answer.data == [{"Count": 0}]
 
 
+TABLES = (
+    "resources",
+    "resourcecontainers",
+    "policyresources",
+    "servicehealthresources",
+    "healthresources",
+    "alertsmanagementresources",
+    "patchassessmentresources",
+)
+
+
+async def _rows_by_subscription(
+    client: ResourceGraphClient, subscriptions: list[str]
+) -> dict[str, set[str]]:
+    """table -> the subscriptions that have rows in it (one query per table)."""
+    seen: dict[str, set[str]] = {}
+    for table in TABLES:
+        answer = await client.resources(
+            QueryRequest(
+                subscriptions=subscriptions,
+                query=f"{table} | distinct subscriptionId",
+                options=QueryRequestOptions(top=1000),
+            )
+        )
+        seen[table] = {str(r["subscriptionId"]).lower() for r in answer.data}
+    return seen
+
+
+async def test_a_forbidden_subscription_is_silently_absent_from_every_table(
+    emulator: RunningEmulator,
+) -> None:
+    """As Azure: Resource Graph answers only for what the identity can read, without an
+    error for the rest (a ``forbidden`` fault on a subscription = no role on it)."""
+    customer = next(c for c in emulator.estate.customers if len(c.subscription_ids) >= 2)
+    subs = [s.lower() for s in customer.subscription_ids]
+    refused, kept = subs[0], subs[1:]
+    tenant = emulator.estate.tenant(customer.tenant_id)
+    assert tenant is not None
+    credential = ClientSecretCredential(
+        tenant.tenant_id,
+        tenant.client_id,
+        tenant.client_secret,
+        authority=emulator.authority,
+        disable_instance_discovery=True,
+        connection_verify=str(emulator.ca_path),
+    )
+    async with credential, ResourceGraphClient(credential, **sdk(emulator)) as client:
+        before = await _rows_by_subscription(client, subs)
+        assert all(refused in before[t] for t in ("resourcecontainers", "policyresources"))
+        emulator.add_fault(kind="forbidden", subscriptions=[refused])
+        after = await _rows_by_subscription(client, subs)
+        for table in TABLES:
+            assert refused not in after[table], table
+            assert after[table] == before[table] - {refused}, table
+        assert set(kept) <= after["resourcecontainers"]
+        # a fault on another route (Policy Insights only) leaves Resource Graph alone
+        emulator.clear_faults()
+        emulator.add_fault(kind="forbidden", subscriptions=[refused], route="policy.*")
+        assert await _rows_by_subscription(client, subs) == before
+    faults = emulator.control("GET", "faults")["faults"]
+    assert faults[0]["fired"] == 0
+
+
 async def test_kql_error_is_resource_graphs_400(
     emulator: RunningEmulator, aio_credential: ClientSecretCredential
 ) -> None:

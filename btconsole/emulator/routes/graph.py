@@ -437,6 +437,11 @@ def make_handler() -> Any:
                     sub = est.subscription(low)
                     assert sub is not None
                     scope.append(sub.subscription_id)
+        # a subscription the caller may not read (no role, or a ``forbidden`` fault on
+        # it) is left out of every table without an error, as Resource Graph does
+        hidden = ctx.state.faults.hidden_subscriptions(ctx, scope)
+        if hidden:
+            scope = [sid for sid in scope if sid.lower() not in hidden]
         top = _int_option(options, "$top")
         skip = _int_option(options, "$skip") or 0
         token = options.get("$skipToken")
