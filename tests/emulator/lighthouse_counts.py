@@ -3,6 +3,11 @@ the Resource Graph queries of one refresh of the Graph domains through Lighthous
 
 ``python -m tests.emulator.lighthouse_counts SIZE [SUBSCRIPTIONS|-] [PAGE_SIZE]``
 ``python -m tests.emulator.lighthouse_counts SIZE graph [quota]``
+``python -m tests.emulator.lighthouse_counts SIZE all``
+
+The ``all`` form counts one cold refresh of every domain of every customer three ways:
+one profile per customer, one Lighthouse sign-in, one Lighthouse sign-in with its
+billing account (:func:`all_counts`).
 
 The second form serves the estate, writes the ``--lighthouse`` config, discovers the
 customers and refreshes ``arc``, ``circuits``, ``policy`` and ``health`` of every one
@@ -227,8 +232,64 @@ async def graph_counts(size: str, *, quota: bool = False) -> None:
         print(f"with Resource Graph's quota ({graph_route.QUOTA}/5 s), seconds: {seconds}")
 
 
+async def all_counts(size: str) -> None:
+    """Requests of one cold refresh of every domain of every customer (what
+    ``btconsole check --all`` sends), three ways: one profile per customer; one
+    Lighthouse sign-in reading spend per subscription; one Lighthouse sign-in with its
+    partner billing account. Discovery is counted apart. Resource Graph's quota is
+    lifted so that no count includes a retried 429."""
+    from btconsole.emulator.routes import graph as graph_route
+    from btconsole.engine import DOMAINS
+
+    est = generate(seed=1, size=size)
+    graph_route.QUOTA = 1_000_000
+    os.environ.update(secret_environment(est))
+    os.environ.update(secret_environment(est, lighthouse=True))
+    rows: list[tuple[str, dict[str, int], int, int]] = []
+    with running_emulator(est) as emu, tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        for label in ("per-customer profiles", "Lighthouse", "Lighthouse + billing account"):
+            lighthouse = label != "per-customer profiles"
+            path = where / f"{len(rows)}.toml"
+            write_config(path, est, emu.base_url, Path(emu.ca_path), lighthouse=lighthouse)
+            config = load_config(path)
+            emu.reset()
+            with Cache.open(where / f"{len(rows)}.sqlite") as cache:
+                if lighthouse:
+                    assert await discover(config, cache) == []
+                    config = effective_config(config, cache)
+                    if label == "Lighthouse":
+                        profiles = {
+                            n: dataclasses.replace(p, billing_scope=None)
+                            for n, p in config.profiles.items()
+                        }
+                        config = dataclasses.replace(config, profiles=profiles)
+                discovery = sum(emu.stats()["by_route"].values())
+                emu.reset()
+                names = list(config.profiles)
+                async with Engine(config, cache, today=lambda: est.as_of) as engine:
+                    outcomes = await engine.refresh_all(names, DOMAINS, force=True)
+                failed = [o for o in outcomes if o.status == "failed"]
+                assert not failed, failed[:3]
+                stats = emu.stats()
+                qpu = sum(stats["cost_qpu_by_tenant"].values())
+                rows.append((label, dict(stats["by_route"]), qpu, discovery))
+    print(f"estate {size}: {len(est.subscriptions)} subscriptions, {len(est.customers)} customers")
+    print("| path | requests | sign-ins | Resource Graph | Cost Management (QPU) | discovery |")
+    print("|---|---|---|---|---|---|")
+    for label, routes, qpu, discovery in rows:
+        tokens = routes.get("entra.token", 0)
+        graph = routes.get("graph.resources", 0)
+        costs = sum(v for k, v in routes.items() if k.startswith("costs."))
+        total = sum(routes.values())
+        print(f"| {label} | {total:,} | {tokens} | {graph:,} | {costs:,} ({qpu:,}) | {discovery} |")
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
+    if len(args) > 1 and args[1] == "all":
+        asyncio.run(all_counts(args[0]))
+        raise SystemExit(0)
     if len(args) > 1 and args[1] == "graph":
         asyncio.run(graph_counts(args[0], quota=args[2:] == ["quota"]))
         raise SystemExit(0)
