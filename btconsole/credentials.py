@@ -276,21 +276,34 @@ class SignInErrors:
     def __init__(self, credential: Any, profile: Profile) -> None:
         self.credential = credential
         self.profile = profile
+        self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+    def _single_flight(self) -> asyncio.Lock:
+        """One token request at a time: the first asks Entra, the others then find it
+        in the credential's cache. Without it, the sixty customers of a Lighthouse
+        provider sharing this credential each asked Entra for the same token at once
+        (60 sign-ins for one identity in one refresh). One lock per event loop."""
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock[0] is not loop:
+            self._lock = (loop, asyncio.Lock())
+        return self._lock[1]
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
         try:
-            return await self.credential.get_token(*scopes, **kwargs)
+            async with self._single_flight():
+                return await self.credential.get_token(*scopes, **kwargs)
         except Exception as exc:
             raise sign_in_error(exc, self.profile) from exc
 
     async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
         try:
-            if hasattr(self.credential, "get_token_info"):
-                return await self.credential.get_token_info(*scopes, options=options)
-            from azure.core.credentials import AccessTokenInfo
+            async with self._single_flight():
+                if hasattr(self.credential, "get_token_info"):
+                    return await self.credential.get_token_info(*scopes, options=options)
+                from azure.core.credentials import AccessTokenInfo
 
-            token = await self.credential.get_token(*scopes)
-            return AccessTokenInfo(token.token, token.expires_on)
+                token = await self.credential.get_token(*scopes)
+                return AccessTokenInfo(token.token, token.expires_on)
         except Exception as exc:
             raise sign_in_error(exc, self.profile) from exc
 

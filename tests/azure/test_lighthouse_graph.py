@@ -189,3 +189,22 @@ def test_a_customer_cancelled_during_a_shared_batch_gets_nothing_written(
     for name, outcomes in zip(kept, others, strict=True):
         assert outcomes and {o.status for o in outcomes} == {"fetched"}
         assert all(e.fetched_at is not None for e in cache.read(name, "health"))
+
+
+def test_one_sign_in_for_every_customer_of_a_provider(
+    site: tuple[RunningEmulator, Config, Cache],
+) -> None:
+    """The customers share the provider's credential; refreshing them all at once asks
+    Entra for one token, not one per customer racing for the same one."""
+    emulator, config, cache = site
+    names = _customers(config)
+
+    async def cold() -> Any:
+        async with _engine(emulator, config, cache) as engine:
+            emulator.control("DELETE", "stats")
+            return await engine.refresh_all(names, force=True)
+
+    outcomes = run(cold)
+    assert outcomes and {o.status for o in outcomes} == {"fetched"}
+    assert len({o.key.profile for o in outcomes}) == len(names) >= 3
+    assert emulator.route_count("entra.token") == 1
