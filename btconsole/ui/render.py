@@ -759,6 +759,13 @@ HEALTH_COLUMNS = (
     Column("updated", "UPDATED", 8, 8, align="right", priority=2),
 )
 
+#: KIND is 12 cells at 80 columns: "planned maintenance" read "planned mai…"
+_SHORT_EVENT_LABELS = {
+    "planned maintenance": "maintenance",
+    "health advisory": "advisory",
+    "security advisory": "security adv",
+}
+
 _ALERT_LEVEL: dict[str, Level] = {"critical": "critical", "warning": "warning", "info": "info"}
 
 
@@ -792,7 +799,7 @@ def health_rows(
         since = since_seconds(e.impact_start, now)
         updated = since_seconds(e.last_update, now)
         cells = (
-            clean(health.event_label(e)),
+            clean(_SHORT_EVENT_LABELS.get(health.event_label(e), health.event_label(e))),
             clean(e.title),
             clean(f"{', '.join(services)} in {', '.join(regions)}"),
             customer,

@@ -506,3 +506,34 @@ def test_health_rows_say_why_and_azure_caused_resources_rank_first() -> None:
     assert [r.cells[2] for r in ranked] == ["azure", "new", "mine"]
     assert ranked[0].cells[:2] == ("Unavailable", "platform: azure summary")
     assert ranked[1].cells[1] == "user: new summary"  # the title only repeated the state
+
+
+def test_event_kinds_fit_the_kind_column_at_80_columns() -> None:
+    from btconsole.records import EventImpactRecord, ServiceHealthEvent
+
+    def event(kind: str) -> health.CustomerEvent:
+        e = ServiceHealthEvent(
+            profile="contoso",
+            subscription_id=SUB,
+            tracking_id=f"T-{kind}",
+            event_type=kind,
+            status="Active",
+            title=f"{kind} in UK South",
+            impact_start="2026-11-20T09:00:00Z",
+            impacts=(EventImpactRecord(service="ExpressRoute", region="UK South"),),
+        )
+        return health.CustomerEvent(e, (SUB,), ())
+
+    kinds = ("ServiceIssue", "PlannedMaintenance", "HealthAdvisory", "SecurityAdvisory", "New")
+    rows = render.health_rows(
+        [event(k) for k in kinds],
+        [],
+        [],
+        customers={},
+        subscriptions={},
+        now=NOW,  # type: ignore[arg-type]
+    )
+    labels = [r.cells[0] for r in rows]
+    assert labels == ["service issue", "maintenance", "advisory", "security adv", "New"]
+    # none longer than "service issue", which the 80x24 snapshot shows whole
+    assert max(len(label) for label in labels) == len("service issue")
