@@ -184,15 +184,19 @@ class DataSource:
         basis = (tuple(profiles), tuple((e.key, e.fetched_at) for e in peeked))
         if self._patches is not None and self._patches[0] == basis:
             return self._patches[1]
-        entries = self.cache.read_domain("health", profiles)
-        entries = [e for e in entries if e.fetched_at is not None]
-        counts = {
-            r.machine_id.lower(): PatchCounts(r.critical, r.security, r.last_modified, r.os_type)
-            for e in entries
-            for r in e.records
-            if isinstance(r, PatchAssessmentRecord)
-        }
-        answer = counts, frozenset(e.key.scope.lower() for e in entries)
+        counts: dict[str, PatchCounts] = {}
+        read: set[str] = set()
+        for profile in profiles:  # one customer's records decoded at a time: the peak
+            for e in self.cache.read_domain("health", [profile]):
+                if e.fetched_at is None:
+                    continue
+                read.add(e.key.scope.lower())
+                for r in e.records:
+                    if isinstance(r, PatchAssessmentRecord):
+                        counts[r.machine_id.lower()] = PatchCounts(
+                            r.critical, r.security, r.last_modified, r.os_type
+                        )
+        answer = counts, frozenset(read)
         self._patches = (basis, answer)
         return answer
 
