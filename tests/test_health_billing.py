@@ -37,6 +37,13 @@ def test_no_customer_forecast_is_unknown_never_zero() -> None:
     assert gaps == [(sub, "GBP") for sub in SUBS]
     findings = health.forecast_gap_findings("contoso", costs(), [], TODAY)
     assert [f.rule for f in findings] == ["forecast-unknown/GBP"] * 3
+    # read at the billing customer's scope, the forecast missing is the customer's:
+    # one finding per currency, naming how many subscriptions it leaves without
+    (billed,) = health.forecast_gap_findings("contoso", costs(), [], TODAY, billed=True)
+    assert billed.rule == "forecast-unknown/GBP" and billed.severity == "info"
+    assert billed.title == "billing customer: forecast unknown"
+    assert "(3 subscription(s), month to date GBP 303.00)" in billed.detail
+    assert billed.subscription_id is None
 
 
 def test_a_customer_forecast_in_another_currency_leaves_the_spend_uncovered() -> None:
@@ -73,3 +80,18 @@ def test_a_rejected_customer_forecast_is_one_finding() -> None:
     (finding,) = health.rejected_amount_findings(rejected)
     assert finding.title.startswith("billing customer (every subscription): 1 forecast row")
     assert finding.subscription_id is None and finding.resource_id is None
+
+
+def test_a_billed_customer_without_its_forecast_gets_one_finding() -> None:
+    import dataclasses
+
+    from tests.test_health import profile
+
+    now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+    billed = dataclasses.replace(
+        profile(), billing_scope="/providers/Microsoft.Billing/billingAccounts/a/customers/c"
+    )
+    rules = [f.rule for f in health.findings_for(billed, {"spend": costs()}, now)]
+    assert rules.count("forecast-unknown/GBP") == 1
+    own = [f.rule for f in health.findings_for(profile(), {"spend": costs()}, now)]
+    assert own.count("forecast-unknown/GBP") == 3  # per subscription, as before

@@ -208,7 +208,14 @@ def findings_for(
     findings.extend(budget_findings(profile, check))
     names = records.subscription_names
     findings.extend(
-        forecast_gap_findings(profile.name, records.costs, records.forecasts, today, names)
+        forecast_gap_findings(
+            profile.name,
+            records.costs,
+            records.forecasts,
+            today,
+            names,
+            billed=profile.billing_scope is not None,
+        )
     )
     findings.extend(rejected_amount_findings(records.rejected, names))
     for budget in records.budgets:

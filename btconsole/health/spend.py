@@ -166,12 +166,43 @@ def forecast_gap_findings(
     forecasts: Iterable[ForecastRecord],
     today: dt.date,
     names: Mapping[str, str] | None = None,
+    *,
+    billed: bool = False,
 ) -> list[Finding]:
-    """One info finding per subscription and currency spent this month with no forecast."""
+    """One info finding per subscription and currency spent this month with no forecast.
+
+    ``billed``: the customer's spend is read at its billing account's customer scope,
+    whose forecast is the customer's, not a subscription's: a missing one is one
+    finding per currency (naming how many subscriptions it leaves without), not one
+    per subscription.
+    """
     names = names or {}
     costs = list(costs)
     findings = []
-    for sub, currency in forecast_gaps(costs, forecasts, today):
+    gaps = forecast_gaps(costs, forecasts, today)
+    if billed:
+        by_currency: dict[str, list[str]] = defaultdict(list)
+        for sub, currency in gaps:
+            by_currency[currency].append(sub)
+        for currency, subs in sorted(by_currency.items()):
+            mine = set(subs)
+            amount = spend_mtd([r for r in costs if r.subscription_id in mine], today).get(currency)
+            to_date = f", month to date {_fmt(amount, currency)}" if amount is not None else ""
+            findings.append(
+                Finding(
+                    severity="info",
+                    domain="spend",
+                    profile=profile,
+                    rule=f"forecast-unknown/{currency}",
+                    title="billing customer: forecast unknown",
+                    detail=(
+                        "Cost Management gave no forecast for this month at the billing "
+                        f"customer's scope ({len(subs)} subscription(s){to_date})"
+                    ),
+                )
+            )
+        return findings
+    for sub, currency in gaps:
         spent = spend_mtd([r for r in costs if r.subscription_id == sub], today).get(currency)
         findings.append(
             Finding(
