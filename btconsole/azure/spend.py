@@ -216,6 +216,95 @@ async def _query_pages(
     return pages
 
 
+def _cost_body(
+    today: date, days: int, grouping: Sequence[str], subscriptions: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A query of the actual cost per day for the last ``days`` days, grouped by the
+    ``grouping`` dimensions (two at most); narrowed to ``subscriptions`` when given."""
+    start = today - timedelta(days=days - 1)
+    dataset: dict[str, Any] = {
+        "granularity": "Daily",
+        "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
+        "grouping": [{"type": "Dimension", "name": name} for name in grouping],
+    }
+    if subscriptions:
+        dataset["filter"] = _subscription_filter(subscriptions)
+    return {
+        "type": "ActualCost",
+        "timeframe": "Custom",
+        "timePeriod": {
+            "from": f"{start.isoformat()}T00:00:00Z",
+            "to": f"{today.isoformat()}T23:59:59Z",
+        },
+        "dataset": dataset,
+    }
+
+
+def _cost_records(
+    pages: Sequence[Mapping[str, Any]],
+    what: str,
+    profile: str,
+    *,
+    subscription: str | None = None,
+    spelled: Mapping[str, str] | None = None,
+) -> tuple[list[CostRecord], list[RejectedAmountRecord]]:
+    """The cost rows of a query's ``pages``: of ``subscription`` with their resource
+    group (a subscription's query), or of the subscription each row names, one of
+    ``spelled`` (lower-case id -> id; other rows are left out), with the resource group
+    unknown (a billing customer's query)."""
+    records: list[CostRecord] = []
+    rejected: list[RejectedAmountRecord] = []
+    dates: dict[Any, str] = {}  # a page repeats each day once per service and group
+    for page in pages:
+        rows = _rows(page, what)
+        if not rows:
+            continue
+        columns = _columns(page)
+        cost = _cost_column(columns, what)
+        day = _column(columns, "usagedate", what)
+        service = _column(columns, "servicename", what)
+        currency = _currency_column(columns)
+        if subscription is None:
+            named = _column(columns, "subscriptionid", what)
+            group = None
+        else:
+            group = _column(columns, "resourcegroupname", what)
+        for row in rows:
+            if subscription is None:
+                sub = (spelled or {}).get(str(_cell(row, named) or "").lower())
+                if sub is None:
+                    continue
+            else:
+                sub = subscription
+            raw = _cell(row, day)
+            date = dates.get(raw)
+            if date is None:
+                date = dates[raw] = _usage_date(raw)
+            name = str(_cell(row, service) or "")
+            unit = str(_cell(row, currency) or "")
+            try:
+                value = amount(_cell(row, cost))
+            except _Rejected as exc:
+                rejected.append(
+                    exc.record(profile, sub, "cost", date=date, service=name, currency=unit)
+                )
+                continue
+            records.append(
+                CostRecord(
+                    profile=profile,
+                    subscription_id=sub,
+                    date=date,
+                    service=name,
+                    resource_group=(
+                        UNKNOWN_GROUP if group is None else str(_cell(row, group) or "").lower()
+                    ),
+                    amount=value,
+                    currency=unit,
+                )
+            )
+    return records, rejected
+
+
 async def daily_costs(
     session: AzureSession, subscription_id: str, today: date, *, days: int = COST_DAYS
 ) -> list[CostRecord | RejectedAmountRecord]:
@@ -227,65 +316,14 @@ async def daily_costs(
     Raises:
         AzureError: the query failed, or its answer lacks a column it asked for.
     """
-    start = today - timedelta(days=days - 1)
-    body = {
-        "type": "ActualCost",
-        "timeframe": "Custom",
-        "timePeriod": {
-            "from": f"{start.isoformat()}T00:00:00Z",
-            "to": f"{today.isoformat()}T23:59:59Z",
-        },
-        "dataset": {
-            "granularity": "Daily",
-            "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
-            "grouping": [
-                {"type": "Dimension", "name": "ServiceName"},
-                {"type": "Dimension", "name": "ResourceGroupName"},
-            ],
-        },
-    }
-    what = f"cost query of {subscription_id}"
-    records: list[CostRecord] = []
-    rejected: list[RejectedAmountRecord] = []
-    profile = session.profile.name
-    dates: dict[Any, str] = {}  # a page repeats each day once per service and group
-    for page in await _query_pages(session, "query", subscription_id, body):
-        rows = _rows(page, what)
-        if not rows:
-            continue
-        columns = _columns(page)
-        cost = _cost_column(columns, what)
-        day = _column(columns, "usagedate", what)
-        service = _column(columns, "servicename", what)
-        group = _column(columns, "resourcegroupname", what)
-        currency = _currency_column(columns)
-        for row in rows:
-            raw = _cell(row, day)
-            date = dates.get(raw)
-            if date is None:
-                date = dates[raw] = _usage_date(raw)
-            name = str(_cell(row, service) or "")
-            unit = str(_cell(row, currency) or "")
-            try:
-                value = amount(_cell(row, cost))
-            except _Rejected as exc:
-                rejected.append(
-                    exc.record(
-                        profile, subscription_id, "cost", date=date, service=name, currency=unit
-                    )
-                )
-                continue
-            records.append(
-                CostRecord(
-                    profile=profile,
-                    subscription_id=subscription_id,
-                    date=date,
-                    service=name,
-                    resource_group=str(_cell(row, group) or "").lower(),
-                    amount=value,
-                    currency=unit,
-                )
-            )
+    body = _cost_body(today, days, ("ServiceName", "ResourceGroupName"))
+    pages = await _query_pages(session, "query", subscription_id, body)
+    records, rejected = _cost_records(
+        pages,
+        f"cost query of {subscription_id}",
+        session.profile.name,
+        subscription=subscription_id,
+    )
     records.sort(key=lambda r: (r.date, r.service, r.resource_group))
     rejected.sort(key=lambda r: (r.date, r.service, r.value))
     return [*records, *rejected]
@@ -422,73 +460,21 @@ async def customer_daily_costs(
     Raises:
         AzureError: the query failed, or its answer lacks a column it asked for.
     """
-    start = today - timedelta(days=days - 1)
-    body = {
-        "type": "ActualCost",
-        "timeframe": "Custom",
-        "timePeriod": {
-            "from": f"{start.isoformat()}T00:00:00Z",
-            "to": f"{today.isoformat()}T23:59:59Z",
-        },
-        "dataset": {
-            "granularity": "Daily",
-            "aggregation": {"totalCost": {"name": "Cost", "function": "Sum"}},
-            "grouping": [
-                {"type": "Dimension", "name": "SubscriptionId"},
-                {"type": "Dimension", "name": "ServiceName"},
-            ],
-            "filter": _subscription_filter(subscriptions),
-        },
-    }
-    what = f"cost query of {scope}"
-    spelled = {sub.lower(): sub for sub in subscriptions}
-    records: dict[str, list[CostRecord]] = {sub: [] for sub in subscriptions}
-    rejected: dict[str, list[RejectedAmountRecord]] = {sub: [] for sub in subscriptions}
-    profile = session.profile.name
-    dates: dict[Any, str] = {}
-    for page in await _query_pages(session, "query", scope, body, scope=scope):
-        rows = _rows(page, what)
-        if not rows:
-            continue
-        columns = _columns(page)
-        cost = _cost_column(columns, what)
-        day = _column(columns, "usagedate", what)
-        sub_column = _column(columns, "subscriptionid", what)
-        service = _column(columns, "servicename", what)
-        currency = _currency_column(columns)
-        for row in rows:
-            sub = spelled.get(str(_cell(row, sub_column) or "").lower())
-            if sub is None:
-                continue
-            raw = _cell(row, day)
-            date = dates.get(raw)
-            if date is None:
-                date = dates[raw] = _usage_date(raw)
-            name = str(_cell(row, service) or "")
-            unit = str(_cell(row, currency) or "")
-            try:
-                value = amount(_cell(row, cost))
-            except _Rejected as exc:
-                rejected[sub].append(
-                    exc.record(profile, sub, "cost", date=date, service=name, currency=unit)
-                )
-                continue
-            records[sub].append(
-                CostRecord(
-                    profile=profile,
-                    subscription_id=sub,
-                    date=date,
-                    service=name,
-                    resource_group=UNKNOWN_GROUP,
-                    amount=value,
-                    currency=unit,
-                )
-            )
-    out: dict[str, list[CostRecord | RejectedAmountRecord]] = {}
-    for sub in subscriptions:
-        records[sub].sort(key=lambda r: (r.date, r.service))
-        rejected[sub].sort(key=lambda r: (r.date, r.service, r.value))
-        out[sub] = [*records[sub], *rejected[sub]]
+    body = _cost_body(today, days, ("SubscriptionId", "ServiceName"), subscriptions)
+    pages = await _query_pages(session, "query", scope, body, scope=scope)
+    records, rejected = _cost_records(
+        pages,
+        f"cost query of {scope}",
+        session.profile.name,
+        spelled={sub.lower(): sub for sub in subscriptions},
+    )
+    records.sort(key=lambda r: (r.date, r.service))
+    rejected.sort(key=lambda r: (r.date, r.service, r.value))
+    out: dict[str, list[CostRecord | RejectedAmountRecord]] = {sub: [] for sub in subscriptions}
+    for r in records:
+        out[r.subscription_id].append(r)
+    for x in rejected:
+        out[x.subscription_id].append(x)
     return out
 
 
