@@ -178,45 +178,42 @@ def forecast_gap_findings(
     """
     names = names or {}
     costs = list(costs)
-    findings = []
-    gaps = forecast_gaps(costs, forecasts, today)
+    # what lacks a forecast: (currency, its subscriptions, whose forecast it was)
+    units: list[tuple[str, list[str], str | None]] = []
     if billed:
         by_currency: dict[str, list[str]] = defaultdict(list)
-        for sub, currency in gaps:
-            by_currency[currency].append(sub)
-        for currency, subs in sorted(by_currency.items()):
-            mine = set(subs)
-            amount = spend_mtd([r for r in costs if r.subscription_id in mine], today).get(currency)
-            to_date = f", month to date {_fmt(amount, currency)}" if amount is not None else ""
-            findings.append(
-                Finding(
-                    severity="info",
-                    domain="spend",
-                    profile=profile,
-                    rule=f"forecast-unknown/{currency}",
-                    title="billing customer: forecast unknown",
-                    detail=(
-                        "Cost Management gave no forecast for this month at the billing "
-                        f"customer's scope ({len(subs)} subscription(s){to_date})"
-                    ),
-                )
+        for gap, currency in forecast_gaps(costs, forecasts, today):
+            by_currency[currency].append(gap)
+        units = [(currency, subs, None) for currency, subs in sorted(by_currency.items())]
+    else:
+        units = [(currency, [gap], gap) for gap, currency in forecast_gaps(costs, forecasts, today)]
+    findings = []
+    for currency, subs, sub in units:
+        mine = set(subs)
+        spent = spend_mtd([r for r in costs if r.subscription_id in mine], today).get(currency)
+        to_date = f"month to date {_fmt(spent, currency)}" if spent is not None else ""
+        if sub is None:
+            title = "billing customer: forecast unknown"
+            counted = ", ".join(p for p in (f"{len(subs)} subscription(s)", to_date) if p)
+            detail = (
+                "Cost Management gave no forecast for this month at the billing customer's "
+                f"scope ({counted})"
             )
-        return findings
-    for sub, currency in gaps:
-        spent = spend_mtd([r for r in costs if r.subscription_id == sub], today).get(currency)
+        else:
+            title = f"subscription {names.get(sub) or sub}: forecast unknown"
+            detail = "Cost Management gave no forecast for this month" + (
+                f" ({to_date})" if to_date else ""
+            )
         findings.append(
             Finding(
                 severity="info",
                 domain="spend",
                 profile=profile,
                 rule=f"forecast-unknown/{currency}",
-                title=f"subscription {names.get(sub) or sub}: forecast unknown",
+                title=title,
                 subscription_id=sub,
-                resource_id=f"/subscriptions/{sub}",
-                detail=(
-                    "Cost Management gave no forecast for this month"
-                    + (f" (month to date {_fmt(spent, currency)})" if spent is not None else "")
-                ),
+                resource_id=f"/subscriptions/{sub}" if sub else None,
+                detail=detail,
             )
         )
     return findings
