@@ -11,17 +11,21 @@ All text from Azure is shown literally (Rich ``Text``, cleaned of control charac
 
 from __future__ import annotations
 
+import io
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
+from rich.console import Console
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
+from textual.geometry import Size
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, Sparkline, Static
 
@@ -47,13 +51,55 @@ if TYPE_CHECKING:
     from btconsole.ui.app import BtConsoleApp
 
 
-def properties_text(pairs: Sequence[tuple[str, str]], width: int = 22) -> Text:
+def properties_text(
+    pairs: Sequence[tuple[str, str]], width: int = 22, columns: int | None = None
+) -> Text:
+    """Name and value per line; within ``columns`` cells a long value wraps under
+    itself, not under the names (the names column stays readable at 80x24)."""
     text = Text()
+    room = None if columns is None else max(16, columns - width)
     for name, value in pairs:
         text.append(f"{name:<{width - 1}} ", style="bold")  # a long name still gets a space
-        text.append(value)
+        if room is None or cell_len(value) <= room:
+            text.append(value)
+        else:
+            lines = Text(value).wrap(_wrap_console(), room)
+            for i, line in enumerate(lines):
+                if i:
+                    text.append("\n" + " " * width)
+                text.append_text(line)
         text.append("\n")
     return text
+
+
+_CONSOLE: list[Console] = []
+
+
+def _wrap_console() -> Console:
+    """A console for measuring and wrapping text only (it writes nowhere)."""
+    if not _CONSOLE:
+        _CONSOLE.append(Console(file=io.StringIO(), width=1000, color_system=None))
+    return _CONSOLE[0]
+
+
+class PropertiesText(Static):
+    """A record's properties, wrapped to the width it is given (see
+    :func:`properties_text`)."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pairs = list(pairs)
+
+    def render(self) -> Text:
+        return properties_text(self._pairs, columns=self.content_size.width or None)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not width:
+            return 0
+        return len(properties_text(self._pairs, columns=width).plain.splitlines())
+
+    def on_resize(self) -> None:
+        self.refresh(layout=True)
 
 
 class DetailsScreen(Screen[None]):
@@ -92,7 +138,7 @@ class DetailsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield TitleBar(id="title")
         with VerticalScroll(id="props"):
-            yield Static(properties_text(self.properties()), id="props-text")
+            yield PropertiesText(self.properties(), id="props-text")
             yield from self.extra()
         yield ResourceTable(self.DETAIL_COLUMNS, id="detail")
         yield Static(Text(self.hint(), style="dim"), id="hint")

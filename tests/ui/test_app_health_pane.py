@@ -85,7 +85,13 @@ async def test_details_of_a_resource_and_of_an_event(served: Served, cache: Cach
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, EventDetails))
         await pilot.pause()
-        props = _text(app.screen.query_one("#props-text"))
+        shown = _text(app.screen.query_one("#props-text"))
+        # a long value wraps under itself, never under the names
+        assert "\n" + " " * 22 in shown  # the subscriptions do not fit in 80 columns
+        assert all(
+            line.startswith(" " * 22) or not line.startswith(" ") for line in shown.splitlines()
+        )
+        props = shown.replace("\n" + " " * 22, "")
         names = app.data.subscription_names([event.payload.event.profile])
         for sub in event.payload.subscriptions:
             assert f"{names[sub]} ({sub})" in props, props
