@@ -475,10 +475,12 @@ def read_patches(
     cache: Cache, sources: Mapping[str, Sources], reads: ReadMemo
 ) -> dict[str, PatchFigures]:
     """Each customer's patch figures (name -> figures) whose basis matches its sources:
-    kept in ``reads``, else stored in the cache (one small entry each), else made from
-    its health records (the slow path: a customer whose digest was made before its
+    stored in the cache (one small entry each; read again at every call, ~40 ms for
+    the huge estate, rather than kept: keeping them cost the Arc pane 8 MB of peak
+    RSS), else kept in ``reads`` because they could not be stored, else made from its
+    health records (the slow path: a customer whose digest was made before its
     figures existed, or whose health landed since) and stored when the cache is
-    writable."""
+    writable, kept in ``reads`` when not."""
     bases = {name: patches_basis(src) for name, src in sources.items()}
     out: dict[str, PatchFigures] = {}
     missing: list[str] = []
@@ -500,18 +502,26 @@ def read_patches(
             and found.basis == bases[name]
             and found.whole
         ):
-            out[name] = reads.patches[name] = found
+            out[name] = found
+            reads.patches.pop(name, None)
     made: list[PatchFigures] = []
     for name in missing:
         if name in out:
             continue
         records = load_records(cache, sources[name], ("health",))
         figures = make_patches(name, records, bases[name])
-        out[name] = reads.patches[name] = figures
+        out[name] = figures
         made.append(figures)
+    stored = False
     if made and not cache.readonly:
         with contextlib.suppress(CacheReadOnlyError):
             cache.put_many([_patches_item(f) for f in made], ttl=0.0)
+            stored = True
+    for figures in made:
+        if stored:
+            reads.patches.pop(figures.profile, None)
+        else:
+            reads.patches[figures.profile] = figures
     return out
 
 
@@ -531,7 +541,7 @@ class ReadMemo:
         default_factory=dict
     )
     listings: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
-    # name -> the customer's patch figures last made or read (valid while their basis is)
+    # name -> patch figures made here that the cache could not store (read-only)
     patches: dict[str, PatchFigures] = field(default_factory=dict)
 
 
@@ -672,10 +682,12 @@ class Digester:
                 )
                 # the Arc pane's patch figures, from the same decoded health records
                 patches = make_patches(name, records, patches_basis(src))
-                self.reads.patches[name] = patches
                 self.recomputed.append(name)
                 self.memo[name] = fresh
-                self._store(name, fresh, patches)
+                if self._store(name, fresh, patches):
+                    self.reads.patches.pop(name, None)
+                else:  # a read-only cache: kept here, so they are not made again
+                    self.reads.patches[name] = patches
                 made = finish(fresh, profile, self.now)
             if shown_stale:
                 self.outdated.append(name)
@@ -693,9 +705,10 @@ class Digester:
             )
         return out
 
-    def _store(self, name: str, digest: Digest, patches: PatchFigures) -> None:
+    def _store(self, name: str, digest: Digest, patches: PatchFigures) -> bool:
+        """Store a digest and the patch figures made with it; False: not stored."""
         if self.cache.readonly:
-            return
+            return False
         try:
             self.cache.put_many(
                 [
@@ -706,4 +719,5 @@ class Digester:
             )
             self.stored += 1
         except CacheReadOnlyError:
-            pass
+            return False
+        return True

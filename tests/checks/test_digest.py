@@ -409,6 +409,12 @@ def test_patch_figures_follow_the_health_entries_only(
         assert digest.read_patches(cache, peek_sources(cache, profiles), ReadMemo()) == got
         cache.delete_scopes(target, PATCHES_DOMAIN, keep=())
     with Cache.open(cache_copy, readonly=True) as cache:
-        got = digest.read_patches(cache, peek_sources(cache, profiles), ReadMemo())
+        kept = ReadMemo()
+        got = digest.read_patches(cache, peek_sources(cache, profiles), kept)
         assert combined(got) == patches_from_records(cache, names)
         assert not cache.read(target, PATCHES_DOMAIN)
+        # made, not stored: kept by the reader, so not made again
+        assert list(kept.patches) == [target]
+        spy = DomainsRead(cache, monkeypatch)
+        assert digest.read_patches(cache, peek_sources(cache, profiles), kept) == got
+        assert "health" not in spy.domains
