@@ -183,10 +183,13 @@ class DataSource:
         is kept between calls (the entries are read again, ~40 ms for 20,600 machines):
         keeping the answer cost the pane 8 MB of peak RSS.
         """
-        with self._reading:  # the listings memo is shared with the overview's reads
-            wanted = [self.config.profiles[n] for n in profiles if n in self.config.profiles]
-            sources = peek_sources(self.cache, wanted, self._reads.listings)
-            figures = read_patches(self.cache, sources, self._reads)
+        # Not under ``_reading``: the overview may hold it for seconds in a thread while
+        # it makes digests, and the pane builds its rows on the event loop. The memo
+        # is shared safely: only single get/set/pop of its dicts, no iteration (a race
+        # costs one listing decoded twice).
+        wanted = [self.config.profiles[n] for n in profiles if n in self.config.profiles]
+        sources = peek_sources(self.cache, wanted, self._reads.listings)
+        figures = read_patches(self.cache, sources, self._reads)
         counts: dict[str, PatchCounts] = {}
         read: set[str] = set()
         for f in figures.values():  # whole: read_patches made again any damaged entry
