@@ -91,8 +91,10 @@ ZLIB_LEVEL = 1
 
 DOMAINS = ("subscriptions", "arc", "circuits", "policy", "spend")
 # Derived from the domains above by btconsole.digest; not data about freshness, so
-# left out of summary().
+# left out of summary(). PATCHES_DOMAIN: the Arc pane's patch figures, made with the digest.
 DIGEST_DOMAIN = "digest"
+PATCHES_DOMAIN = "patches"
+DERIVED_DOMAINS = (DIGEST_DOMAIN, PATCHES_DOMAIN)
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
@@ -1090,8 +1092,9 @@ class Cache:
                 "SELECT profile, domain, COUNT(*), COALESCE(SUM(record_count), 0), "
                 "MIN(fetched_at), MAX(fetched_at), SUM(fetched_at IS NULL), "
                 "SUM(error IS NOT NULL), SUM(fetched_at IS NULL OR ? - fetched_at > ttl) "
-                "FROM entries WHERE domain != ? GROUP BY profile, domain ORDER BY profile, domain",
-                (at, DIGEST_DOMAIN),
+                "FROM entries WHERE domain NOT IN (?, ?) "
+                "GROUP BY profile, domain ORDER BY profile, domain",
+                (at, *DERIVED_DOMAINS),
             ).fetchall()
         )
         return [DomainSummary(*row) for row in rows]

@@ -19,6 +19,12 @@ the clock: a digest keeps those machines' records and makes their findings at re
 
 Reading is metadata first (:meth:`btconsole.cache.Cache.peek_domain` never decodes
 records); records are decoded only for customers whose digest is missing or out of date.
+
+With each digest the same decoded records give the Arc pane's patch figures
+(:class:`PatchFigures`: four per server, domain ``patches``), so the pane reads one small
+entry per customer instead of every patch assessment with its patch list. Their basis is
+the health entries' fetch times alone (the rules' code too): a new day or a refresh of
+another domain leaves them current.
 """
 
 from __future__ import annotations
@@ -33,14 +39,28 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from btconsole import health
-from btconsole.cache import DIGEST_DOMAIN, Cache, CacheKey, CacheReadOnlyError, Entry
+from btconsole.cache import (
+    DIGEST_DOMAIN,
+    PATCHES_DOMAIN,
+    Cache,
+    CacheKey,
+    CacheReadOnlyError,
+    Entry,
+)
 from btconsole.config import Config, Profile
 from btconsole.coverage import CustomerCoverage, coverage_findings, customer_coverage
 from btconsole.health import CustomerSummary, Finding
-from btconsole.records import ArcRecord, SubscriptionRecord, from_plain, record, to_plain
+from btconsole.records import (
+    ArcRecord,
+    PatchAssessmentRecord,
+    SubscriptionRecord,
+    from_plain,
+    record,
+    to_plain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +69,8 @@ ALL_SCOPE = "*"  # the subscription listing's scope, as the engine stores it
 SOURCE_DOMAINS = ("arc", "circuits", "policy", "spend", "health")
 DIGEST_SCOPE = "customer"
 DIGEST_FORMAT = 1
+PATCHES_SCOPE = "customer"
+PATCHES_FORMAT = 1
 
 
 @record
@@ -162,11 +184,17 @@ def peek_sources(
     return {p.name: read_sources(cache, p, grouped[p.name], found[p.name]) for p in profiles}
 
 
-def load_records(cache: Cache, sources: Sources) -> dict[str, list[Any]]:
-    """The records the sources name (domain -> records), decoded; plus the listing's."""
+def load_records(
+    cache: Cache, sources: Sources, domains: Iterable[str] = SOURCE_DOMAINS
+) -> dict[str, list[Any]]:
+    """The records the sources name (domain -> records) in ``domains``, decoded; plus
+    the listing's."""
     records: dict[str, list[Any]] = {SUBSCRIPTIONS: list(sources.subscriptions)}
     name = sources.profile.name
+    only = frozenset(domains)
     for domain, pairs in sources.entries.items():
+        if domain not in only:
+            continue
         wanted = {scope for scope, entry in pairs if entry is not None and entry.fetched_at}
         out: list[Any] = []
         if wanted:
@@ -358,6 +386,145 @@ def estate_versions(
     return {kind: frozenset(versions) for kind, versions in sorted(merged.items())}
 
 
+# --------------------------------------------------------------------------- patch figures
+
+
+class PatchCounts(NamedTuple):
+    """What the Arc pane shows of a server's latest patch assessment (None: unknown)."""
+
+    critical: int | None
+    security: int | None
+    last_modified: str | None
+    os_type: str | None
+
+
+@record
+@dataclass(frozen=True)
+class PatchFigures:
+    """One customer's Arc servers' latest patch figures: the only record of its
+    ``patches`` entry, made from the health records its digest was made from.
+
+    The servers are columns (one tuple per figure, in ``machines`` order): a customer
+    of 300 servers is one record, decoded at once. ``read``: the lower-case
+    subscriptions whose health domain held data (a server elsewhere is unknown).
+    """
+
+    profile: str
+    basis: str  # see :func:`patches_basis`
+    read: tuple[str, ...]
+    machines: tuple[str, ...]  # lower-case machine IDs
+    critical: tuple[int | None, ...]
+    security: tuple[int | None, ...]
+    last_modified: tuple[str | None, ...]
+    os_type: tuple[str | None, ...]
+
+    @property
+    def whole(self) -> bool:
+        """Whether every column has a value per server (else a damaged entry)."""
+        n = len(self.machines)
+        columns = (self.critical, self.security, self.last_modified, self.os_type)
+        return all(isinstance(c, tuple) and len(c) == n for c in columns)
+
+    def counts(self) -> dict[str, PatchCounts]:
+        """Lower-case machine ID -> its figures.
+
+        Raises:
+            ValueError: the columns differ in length (a damaged entry).
+        """
+        figures = map(PatchCounts, self.critical, self.security, self.last_modified, self.os_type)
+        return dict(zip(self.machines, figures, strict=True))
+
+
+def patches_basis(sources: Sources) -> str:
+    """What a customer's patch figures depend on: its health entries that hold data
+    (scope and fetch time) and the code that makes them; not the day or other domains."""
+    used = [
+        (scope, entry.fetched_at)
+        for scope, entry in sources.entries.get("health", ())
+        if entry is not None and entry.fetched_at is not None
+    ]
+    parts = [rules_version(), PATCHES_FORMAT, sources.profile.name, used]
+    return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def make_patches(profile: str, records: Mapping[str, list[Any]], basis: str) -> PatchFigures:
+    """The patch figures of one customer's decoded records (:func:`load_records`): the
+    latest assessment per server, as the ``patch-assessment`` finding reads them."""
+    latest: dict[str, PatchAssessmentRecord] = {}
+    for r in records.get("health", ()):
+        if isinstance(r, PatchAssessmentRecord):
+            latest[r.machine_id.lower()] = r
+    found = tuple(latest.values())
+    return PatchFigures(
+        profile=profile,
+        basis=basis,
+        read=tuple(sorted({s.lower() for s in records.get(health.HEALTH_SCOPES, ())})),
+        machines=tuple(latest),
+        critical=tuple(r.critical for r in found),
+        security=tuple(r.security for r in found),
+        last_modified=tuple(r.last_modified for r in found),
+        os_type=tuple(r.os_type for r in found),
+    )
+
+
+def _patches_item(figures: PatchFigures) -> tuple[CacheKey, list[Any]]:
+    return CacheKey(figures.profile, PATCHES_DOMAIN, PATCHES_SCOPE), [figures]
+
+
+def read_patches(
+    cache: Cache, sources: Mapping[str, Sources], reads: ReadMemo
+) -> dict[str, PatchFigures]:
+    """Each customer's patch figures (name -> figures) whose basis matches its sources:
+    stored in the cache (one small entry each; read again at every call, ~40 ms for
+    the huge estate, rather than kept: keeping them cost the Arc pane 8 MB of peak
+    RSS), else kept in ``reads`` because they could not be stored, else made from its
+    health records (the slow path: a customer whose digest was made before its
+    figures existed, or whose health landed since) and stored when the cache is
+    writable, kept in ``reads`` when not."""
+    bases = {name: patches_basis(src) for name, src in sources.items()}
+    out: dict[str, PatchFigures] = {}
+    missing: list[str] = []
+    for name, basis in bases.items():
+        known = reads.patches.get(name)
+        if known is not None and known.basis == basis:
+            out[name] = known
+        else:
+            missing.append(name)
+    if not missing:
+        return out
+    for entry in cache.read_domain(PATCHES_DOMAIN, missing):
+        found = entry.records[0] if len(entry.records) == 1 else None
+        name = entry.key.profile
+        if (
+            entry.key.scope == PATCHES_SCOPE
+            and isinstance(found, PatchFigures)
+            and found.profile == name
+            and found.basis == bases[name]
+            and found.whole
+        ):
+            out[name] = found
+            reads.patches.pop(name, None)
+    made: list[PatchFigures] = []
+    for name in missing:
+        if name in out:
+            continue
+        records = load_records(cache, sources[name], ("health",))
+        figures = make_patches(name, records, bases[name])
+        out[name] = figures
+        made.append(figures)
+    stored = False
+    if made and not cache.readonly:
+        with contextlib.suppress(CacheReadOnlyError):
+            cache.put_many([_patches_item(f) for f in made], ttl=0.0)
+            stored = True
+    for figures in made:
+        if stored:
+            reads.patches.pop(figures.profile, None)
+        else:
+            reads.patches[figures.profile] = figures
+    return out
+
+
 @dataclass
 class ReadMemo:
     """What a long-lived reader (the console, the refresh process) keeps between reads,
@@ -374,6 +541,8 @@ class ReadMemo:
         default_factory=dict
     )
     listings: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
+    # name -> patch figures made here that the cache could not store (read-only)
+    patches: dict[str, PatchFigures] = field(default_factory=dict)
 
 
 class Digester:
@@ -511,9 +680,14 @@ class Digester:
                 fresh = make_digest(
                     profile, records, self.now, basis=bases[name], newest=newest, seen=seen
                 )
+                # the Arc pane's patch figures, from the same decoded health records
+                patches = make_patches(name, records, patches_basis(src))
                 self.recomputed.append(name)
                 self.memo[name] = fresh
-                self._store(name, fresh)
+                if self._store(name, fresh, patches):
+                    self.reads.patches.pop(name, None)
+                else:  # a read-only cache: kept here, so they are not made again
+                    self.reads.patches[name] = patches
                 made = finish(fresh, profile, self.now)
             if shown_stale:
                 self.outdated.append(name)
@@ -531,11 +705,19 @@ class Digester:
             )
         return out
 
-    def _store(self, name: str, digest: Digest) -> None:
+    def _store(self, name: str, digest: Digest, patches: PatchFigures) -> bool:
+        """Store a digest and the patch figures made with it; False: not stored."""
         if self.cache.readonly:
-            return
+            return False
         try:
-            self.cache.put(CacheKey(name, DIGEST_DOMAIN, DIGEST_SCOPE), digest.records(), ttl=0.0)
+            self.cache.put_many(
+                [
+                    (CacheKey(name, DIGEST_DOMAIN, DIGEST_SCOPE), digest.records()),
+                    _patches_item(patches),
+                ],
+                ttl=0.0,
+            )
             self.stored += 1
         except CacheReadOnlyError:
-            pass
+            return False
+        return True

@@ -17,10 +17,17 @@ from typing import Any
 import pytest
 
 from btconsole import digest, health
-from btconsole.cache import DIGEST_DOMAIN, Cache, CacheKey, default_cache_path
+from btconsole.cache import DIGEST_DOMAIN, PATCHES_DOMAIN, Cache, CacheKey, default_cache_path
 from btconsole.config import Config, load_config
-from btconsole.digest import DIGEST_SCOPE, Digester, load_records, peek_sources
-from btconsole.records import ArcRecord
+from btconsole.digest import (
+    DIGEST_SCOPE,
+    Digester,
+    PatchFigures,
+    ReadMemo,
+    load_records,
+    peek_sources,
+)
+from btconsole.records import ArcRecord, PatchAssessmentRecord
 from tests.checks.conftest import Run, Site
 
 AGE = re.compile(r"\b\d+[smhd]\b")
@@ -259,3 +266,155 @@ def test_a_long_lived_reader_sees_every_change_another_writer_makes(
         assert len(states(got[target])["arc"]) == len(listing.records) - 1
         want = recomputed(config, cache, now)[target]
         assert got[target].summary == want[0]
+
+
+# --------------------------------------------------------------------------- patch figures
+
+
+def patches_from_records(cache: Cache, names: list[str]) -> tuple[dict[str, Any], set[str]]:
+    """The Arc pane's figures as it made them before the ``patches`` entries: every
+    health entry holding data decoded, the latest assessment per server kept."""
+    counts: dict[str, Any] = {}
+    read: set[str] = set()
+    for entry in cache.read_domain("health", names):
+        if entry.fetched_at is None:
+            continue
+        read.add(entry.key.scope.lower())
+        for r in entry.records:
+            if isinstance(r, PatchAssessmentRecord):
+                counts[r.machine_id.lower()] = (r.critical, r.security, r.last_modified, r.os_type)
+    return counts, read
+
+
+def combined(figures: dict[str, PatchFigures]) -> tuple[dict[str, Any], set[str]]:
+    counts: dict[str, Any] = {}
+    read: set[str] = set()
+    for f in figures.values():
+        counts.update({k: tuple(v) for k, v in f.counts().items()})
+        read.update(f.read)
+    return counts, read
+
+
+class DomainsRead:
+    """Which domains a cache decoded records of (its reads still run)."""
+
+    def __init__(self, cache: Cache, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.domains: list[str] = []
+        read, read_domain, get = cache.read, cache.read_domain, cache.get
+
+        def spy_read(profile: str, domain: str, scope: str | None = None) -> Any:
+            self.domains.append(domain)
+            return read(profile, domain, scope)
+
+        def spy_read_domain(domain: str, profiles: Any = None) -> Any:
+            self.domains.append(domain)
+            return read_domain(domain, profiles)
+
+        def spy_get(key: CacheKey) -> Any:
+            self.domains.append(key.domain)
+            return get(key)
+
+        monkeypatch.setattr(cache, "read", spy_read)
+        monkeypatch.setattr(cache, "read_domain", spy_read_domain)
+        monkeypatch.setattr(cache, "get", spy_get)
+
+
+def test_patch_figures_are_made_with_the_digests_and_read_without_the_health_records(
+    small: Site, cache_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = load_config(small.config)
+    names = list(config.profiles)
+    with Cache.open(cache_copy) as cache:
+        # the online check that filled the cache made every customer's digest, and
+        # with it the patch figures
+        stored = cache.read_domain(PATCHES_DOMAIN, names)
+        assert sorted(e.key.profile for e in stored) == sorted(names)
+        assert cache.summary() and all(s.domain != PATCHES_DOMAIN for s in cache.summary())
+        want = patches_from_records(cache, names)
+        assert want[0] and want[1]
+        # Linux has no Critical class: some counts are unknown, others known
+        assert any(v[0] is None for v in want[0].values())
+        assert any(v[0] is not None for v in want[0].values())
+        spy = DomainsRead(cache, monkeypatch)
+        got = digest.read_patches(
+            cache, peek_sources(cache, list(config.profiles.values())), ReadMemo()
+        )
+        assert "health" not in spy.domains and PATCHES_DOMAIN in spy.domains
+        assert combined(got) == want
+
+
+def test_patch_figures_follow_the_health_entries_only(
+    small: Site, cache_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Made again when a health scope lands (not when the day or another domain
+    changes); a scope never read is unknown; a read-only cache makes, never stores."""
+    config = load_config(small.config)
+    names = list(config.profiles)
+    now = noon(small)
+    reads = ReadMemo()
+    with Cache.open(cache_copy) as cache:
+        profiles = list(config.profiles.values())
+        before = digest.read_patches(cache, peek_sources(cache, profiles), reads)
+        # a new day and an Arc refresh: every digest is made again, the figures stay
+        target = names[0]
+        arc = cache.get(next(e.key for e in cache.peek_domain("arc", [target])))
+        assert arc is not None
+        cache.put(arc.key, arc.records, ttl=arc.ttl, now=(arc.fetched_at or 0) + 60)
+        digester = Digester(config, cache, now + dt.timedelta(days=1))
+        digester.read(names)
+        assert sorted(digester.recomputed) == sorted(names)
+        after = {e.key.profile: e.records[0] for e in cache.read_domain(PATCHES_DOMAIN, names)}
+        assert {n: f.basis for n, f in after.items()} == {n: f.basis for n, f in before.items()}
+        # a health scope lands with one server's assessment changed
+        entry = next(
+            e
+            for e in cache.read_domain("health", [target])
+            if any(isinstance(r, PatchAssessmentRecord) for r in e.records)
+        )
+        old = next(r for r in entry.records if isinstance(r, PatchAssessmentRecord))
+        new = dataclasses.replace(
+            old, critical=41, security=42, last_modified="2026-01-02T03:04:05Z"
+        )
+        cache.put(
+            entry.key,
+            [new if r is old else r for r in entry.records],
+            ttl=entry.ttl,
+            now=(entry.fetched_at or 0) + 60,
+        )
+        spy = DomainsRead(cache, monkeypatch)
+        got = digest.read_patches(cache, peek_sources(cache, profiles), reads)
+        assert spy.domains.count("health") == 1  # that customer's alone
+        machine = old.machine_id.lower()
+        assert got[target].counts()[machine] == (41, 42, "2026-01-02T03:04:05Z", old.os_type)
+        assert combined(got) == patches_from_records(cache, names)
+        stored = cache.get(CacheKey(target, PATCHES_DOMAIN, digest.PATCHES_SCOPE))
+        assert stored is not None and stored.records[0] == got[target]
+        # read again (this reader, or another): nothing decoded but the entries
+        spy.domains.clear()
+        digest.read_patches(cache, peek_sources(cache, profiles), reads)
+        digest.read_patches(cache, peek_sources(cache, profiles), ReadMemo())
+        assert "health" not in spy.domains
+        # a subscription whose health never held data: unknown, not zero
+        sub = entry.key.scope
+        cache.delete_scopes(
+            target, "health", [s for s in cache.scopes(target, "health") if s != sub]
+        )
+        cache.put_error(entry.key, "ResourceGraph: 403 Forbidden")
+        got = digest.read_patches(cache, peek_sources(cache, profiles), reads)
+        assert sub.lower() not in got[target].read and machine not in got[target].counts()
+        assert combined(got) == patches_from_records(cache, names)
+        # a damaged entry (columns of unequal length) is made again
+        bad = dataclasses.replace(got[target], basis=got[target].basis, critical=())
+        cache.put(CacheKey(target, PATCHES_DOMAIN, digest.PATCHES_SCOPE), [bad], ttl=0.0)
+        assert digest.read_patches(cache, peek_sources(cache, profiles), ReadMemo()) == got
+        cache.delete_scopes(target, PATCHES_DOMAIN, keep=())
+    with Cache.open(cache_copy, readonly=True) as cache:
+        kept = ReadMemo()
+        got = digest.read_patches(cache, peek_sources(cache, profiles), kept)
+        assert combined(got) == patches_from_records(cache, names)
+        assert not cache.read(target, PATCHES_DOMAIN)
+        # made, not stored: kept by the reader, so not made again
+        assert list(kept.patches) == [target]
+        spy = DomainsRead(cache, monkeypatch)
+        assert digest.read_patches(cache, peek_sources(cache, profiles), kept) == got
+        assert "health" not in spy.domains

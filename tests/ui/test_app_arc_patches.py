@@ -17,7 +17,8 @@ from typing import Any
 
 from textual.widgets import Input
 
-from btconsole.cache import Cache, CacheKey
+from btconsole.cache import PATCHES_DOMAIN, Cache, CacheKey
+from btconsole.digest import Digester
 from btconsole.emulator.estate import Estate
 from btconsole.records import PatchAssessmentRecord
 from btconsole.ui.app import BtConsoleApp
@@ -271,3 +272,34 @@ async def test_a_health_refresh_that_lands_shows_in_the_columns(
         await pilot.pause()
         row = _by_id(table)[target.id.lower()]
         assert row.cells[5:8] == ("0", "42", "1h"), row.cells
+
+
+async def test_the_pane_reads_the_figures_kept_with_the_digests_not_the_health_records(
+    served: Served, cache: Cache, monkeypatch: Any
+) -> None:
+    """The health records (every assessment with its patch list) are decoded where
+    the digests are made; the pane reads each customer's small ``patches`` entry."""
+    Digester(served.config, cache, FIXED_NOW).read(list(served.config.profiles))
+    domains: list[str] = []
+    read_domain = cache.read_domain
+
+    def spy(domain: str, profiles: Any = None) -> Any:
+        domains.append(domain)
+        return read_domain(domain, profiles)
+
+    def spy_read(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"a read of one customer's domain: {args}")
+
+    expected = _expected(served.estate)
+    app = make_app(served, cache, offline=True, clock=lambda: FIXED_NOW)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await pilot.pause()
+        monkeypatch.setattr(cache, "read_domain", spy)
+        monkeypatch.setattr(cache, "read", spy_read)
+        table = await _arc(pilot)
+        await wait_for(pilot, lambda: table.total_count > 0)
+        assert "health" not in domains and PATCHES_DOMAIN in domains, domains
+        rows = _by_id(table)
+        shown = [m for m in expected if m in rows]
+        assert shown
+        assert all(rows[m].cells[5:7] == expected[m][:2] for m in shown)
