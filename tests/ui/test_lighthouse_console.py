@@ -11,12 +11,25 @@ from pathlib import Path
 import pytest
 
 from btconsole.cache import Cache
-from btconsole.config import load_config
+from btconsole.config import Config, load_config
 from btconsole.emulator.serve import secret_environment, write_config
 from btconsole.lighthouse import discover, effective_config
 from btconsole.ui.app import BtConsoleApp
 from tests.ui.conftest import AS_OF, FIXED_NOW, Served, wait_for
 from tests.ui.test_refresh_process import LONG, SIZE, overview_cells
+
+
+def _console(config: Config, cache: Cache) -> BtConsoleApp:
+    """The console on the discovered customers, its refresh process on the estate's day."""
+    return BtConsoleApp(
+        config,
+        cache,
+        environ={},
+        refresh_interval=3600,
+        clock=lambda: FIXED_NOW,
+        refresher_environ=dict(os.environ),
+        refresher_args=("--today", AS_OF.isoformat(), "--now", FIXED_NOW.isoformat()),
+    )
 
 
 async def test_discovered_customers_are_refreshed_and_shown_like_configured_ones(
@@ -39,15 +52,7 @@ async def test_discovered_customers_are_refreshed_and_shown_like_configured_ones
         effective = effective_config(config, cache)
         tenants = {p.tenant_id for p in effective.profiles.values()}
         assert tenants == {c.tenant_id for c in served.estate.customers}
-        app = BtConsoleApp(
-            effective,
-            cache,
-            environ={},
-            refresh_interval=3600,
-            clock=lambda: FIXED_NOW,
-            refresher_environ=dict(os.environ),
-            refresher_args=("--today", AS_OF.isoformat(), "--now", FIXED_NOW.isoformat()),
-        )
+        app = _console(effective, cache)
         done: list[str] = []
         app.data.add_customer_listener(done.append)
         async with app.run_test(size=SIZE) as pilot:
@@ -140,15 +145,7 @@ async def test_customers_that_come_and_go_show_without_a_restart(
             assert problems == []
             effective = effective_config(config, cache)
             assert arriving.tenant_id not in {p.tenant_id for p in effective.profiles.values()}
-            app = BtConsoleApp(
-                effective,
-                cache,
-                environ={},
-                refresh_interval=3600,
-                clock=lambda: FIXED_NOW,
-                refresher_environ=dict(os.environ),
-                refresher_args=("--today", AS_OF.isoformat(), "--now", FIXED_NOW.isoformat()),
-            )
+            app = _console(effective, cache)
             done: list[str] = []
             app.data.add_customer_listener(done.append)
 
@@ -255,15 +252,7 @@ async def test_a_discovery_that_keeps_failing_keeps_the_customers_and_says_why(
                 None, lambda: asyncio.run(discover(config, cache))
             )
             effective = effective_config(config, cache)
-            app = BtConsoleApp(
-                effective,
-                cache,
-                environ={},
-                refresh_interval=3600,
-                clock=lambda: FIXED_NOW,
-                refresher_environ=dict(os.environ),
-                refresher_args=("--today", AS_OF.isoformat(), "--now", FIXED_NOW.isoformat()),
-            )
+            app = _console(effective, cache)
             notes = Notes(app)
             done: list[str] = []
             app.data.add_customer_listener(done.append)
